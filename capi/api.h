@@ -1,0 +1,46 @@
+/*
+ * api.h - helpers shared by the extern "C" entry points.
+ *
+ * The C layer holds no logic: it turns handles into objects (or
+ * UVS_EBADHANDLE), checks pointer arguments, converts C++ exceptions into
+ * codes so none crosses the ABI, and calls the engine.
+ */
+#pragma once
+
+#include "common.h"
+#include "handles.h"
+
+#include <new>
+#include <string>
+
+namespace uvs {
+
+template <class F> auto guarded(F &&f) noexcept -> decltype(f()) {
+  try {
+    return f();
+  } catch (const std::bad_alloc &) {
+    return fail(UVS_ENOMEM, "out of memory");
+  } catch (...) {
+    return fail(UVS_EINTERNAL, "internal error");
+  }
+}
+
+inline int bad_handle(const char *what) {
+  return fail(UVS_EBADHANDLE,
+              std::string("invalid, freed or wrong-type ") + what + " handle");
+}
+
+inline int bad_argument(const char *what) {
+  return fail(UVS_EINVAL, std::string("invalid argument: ") + what);
+}
+
+/* Copies bytes into malloc'd memory for the caller (uvs_free). */
+int copy_out(const void *data, size_t len, void **out, size_t *out_len);
+int copy_out_string(const std::string &s, char **out);
+
+} // namespace uvs
+
+#define UVS_GET(var, Type, kind, handle, what)                                 \
+  auto var = ::uvs::lookup<Type>(handle, ::uvs::Kind::kind);                   \
+  if (!var)                                                                    \
+    return ::uvs::bad_handle(what);

@@ -1,0 +1,165 @@
+/*
+ * api_server.cpp - servers.
+ */
+#include "blocking.h"
+#include "engine.h"
+#include "server.h"
+#include "stream.h"
+
+using namespace uvs;
+
+namespace {
+template <class F>
+int with_engine_options(uvs_engine *eh, const uvs_options *o, F &&f) {
+  UVS_GET(e, Engine, Engine, eh, "engine");
+  std::shared_ptr<Options> opts;
+  if (o && !(opts = lookup<Options>(o, Kind::Options)))
+    return bad_handle("options");
+  return f(e, opts.get());
+}
+
+int register_server(const std::shared_ptr<Server> &s, uvs_server **out) {
+  *out = to_handle<uvs_server>(Registry::instance().add(Kind::Server, s));
+  return 0;
+}
+} // namespace
+
+extern "C" {
+
+UVS_API int uvs_server_listen_tcp(uvs_engine *eh, const char *host, int port,
+                                  const uvs_options *o, uvs_server **out) {
+  return guarded([&] {
+    if (!out)
+      return bad_argument("out is NULL");
+    return with_engine_options(eh, o, [&](auto e, const Options *opts) {
+      std::shared_ptr<Server> s;
+      int rc = Server::listen_tcp(e, host, port, opts, &s);
+      return rc < 0 ? rc : register_server(s, out);
+    });
+  });
+}
+
+UVS_API int uvs_server_listen_unix(uvs_engine *eh, const char *path,
+                                   const uvs_options *o, uvs_server **out) {
+  return guarded([&] {
+    if (!out)
+      return bad_argument("out is NULL");
+    return with_engine_options(eh, o, [&](auto e, const Options *opts) {
+      std::shared_ptr<Server> s;
+      int rc = Server::listen_unix(e, path, opts, &s);
+      return rc < 0 ? rc : register_server(s, out);
+    });
+  });
+}
+
+UVS_API int uvs_server_start_serving(uvs_server *h) {
+  return guarded([&] {
+    UVS_GET(s, Server, Server, h, "server");
+    return s->start_serving();
+  });
+}
+
+UVS_API int uvs_server_is_serving(uvs_server *h) {
+  return guarded([&] {
+    UVS_GET(s, Server, Server, h, "server");
+    return s->is_serving();
+  });
+}
+
+UVS_API int uvs_server_accept_start(uvs_server *h, uvs_op *oh) {
+  return guarded([&] {
+    UVS_GET(s, Server, Server, h, "server");
+    UVS_GET(op, Op, Op, oh, "operation");
+    return s->start_accept(op);
+  });
+}
+
+UVS_API int uvs_server_accept(uvs_server *h, int64_t timeout_ms,
+                              uvs_stream **out) {
+  return guarded([&] {
+    UVS_GET(s, Server, Server, h, "server");
+    if (!out)
+      return bad_argument("out is NULL");
+    auto op = private_op();
+    int rc = finish_blocking(op, s->start_accept(op), timeout_ms);
+    if (rc < 0)
+      return rc;
+    std::shared_ptr<Stream> stream = std::move(op->stream);
+    *out = to_handle<uvs_stream>(Registry::instance().add(Kind::Stream, stream));
+    return 0;
+  });
+}
+
+UVS_API int uvs_server_num_addresses(uvs_server *h) {
+  return guarded([&] {
+    UVS_GET(s, Server, Server, h, "server");
+    return s->num_addresses();
+  });
+}
+
+UVS_API int uvs_server_address(uvs_server *h, int index, char **host,
+                               int *port) {
+  return guarded([&] {
+    UVS_GET(s, Server, Server, h, "server");
+    if (!host || !port)
+      return bad_argument("host or port is NULL");
+    std::string name;
+    int rc = s->address(index, &name, port);
+    return rc < 0 ? rc : copy_out_string(name, host);
+  });
+}
+
+UVS_API int uvs_server_num_clients(uvs_server *h) {
+  return guarded([&] {
+    UVS_GET(s, Server, Server, h, "server");
+    return s->num_clients();
+  });
+}
+
+UVS_API int uvs_server_close(uvs_server *h) {
+  return guarded([&] {
+    UVS_GET(s, Server, Server, h, "server");
+    return s->close();
+  });
+}
+
+UVS_API int uvs_server_close_clients(uvs_server *h) {
+  return guarded([&] {
+    UVS_GET(s, Server, Server, h, "server");
+    return s->close_clients();
+  });
+}
+
+UVS_API int uvs_server_abort_clients(uvs_server *h) {
+  return guarded([&] {
+    UVS_GET(s, Server, Server, h, "server");
+    return s->abort_clients();
+  });
+}
+
+UVS_API int uvs_server_wait_closed_start(uvs_server *h, uvs_op *oh) {
+  return guarded([&] {
+    UVS_GET(s, Server, Server, h, "server");
+    UVS_GET(op, Op, Op, oh, "operation");
+    return s->start_wait_closed(op);
+  });
+}
+
+UVS_API int uvs_server_wait_closed(uvs_server *h, int64_t timeout_ms) {
+  return guarded([&] {
+    UVS_GET(s, Server, Server, h, "server");
+    auto op = private_op();
+    return finish_blocking(op, s->start_wait_closed(op), timeout_ms);
+  });
+}
+
+UVS_API int uvs_server_free(uvs_server *h) {
+  return guarded([&] {
+    auto s = unregister<Server>(h, Kind::Server);
+    if (!s)
+      return bad_handle("server");
+    return s->close();
+  });
+}
+
+} /* extern "C" */

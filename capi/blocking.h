@@ -1,0 +1,24 @@
+/*
+ * blocking.h - the blocking calls are "start + wait" on a private operation.
+ *
+ * Each thread keeps one private Op and reuses it while nobody else holds it,
+ * so a blocking read costs no allocation. When the wait times out, the
+ * operation is cancelled with UVS_ETIMEDOUT and waited for, so it has
+ * completed exactly once (possibly with its real result, if that won the
+ * race) before the call returns.
+ */
+#pragma once
+
+#include "api.h"
+#include "op.h"
+
+namespace uvs {
+
+std::shared_ptr<Op> private_op();
+/* started: the *_start return value. Returns the op's result. */
+int finish_blocking(const std::shared_ptr<Op> &op, int started,
+                    int64_t timeout_ms);
+/* Hands the bytes of a read op to the caller (uvs_free). */
+int bytes_out(Op &op, int status, void **data, size_t *len);
+
+} // namespace uvs

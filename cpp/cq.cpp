@@ -1,0 +1,205 @@
+/*
+ * cq.cpp - completion queue (see cq.h).
+ */
+#include "cq.h"
+
+#include "engine.h"
+#include "handles.h"
+#include "loop.h"
+#include "op.h"
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace uvs {
+
+namespace {
+/* The queue whose poll/wait is running on this thread, if any. */
+thread_local CompletionQueue *tls_polling = nullptr;
+
+struct PollingScope {
+  CompletionQueue *saved;
+  explicit PollingScope(CompletionQueue *cq) : saved(tls_polling) {
+    tls_polling = cq;
+  }
+  ~PollingScope() { tls_polling = saved; }
+};
+} // namespace
+
+CompletionQueue::CompletionQueue(std::shared_ptr<Engine> e)
+    : engine(std::move(e)) {}
+
+CompletionQueue::~CompletionQueue() {
+  if (epoll_fd_ >= 0)
+    close(epoll_fd_);
+  if (event_fd_ >= 0)
+    close(event_fd_);
+}
+
+int CompletionQueue::init() {
+  event_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (event_fd_ < 0)
+    return fail_with(-errno, "eventfd");
+  epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+  if (epoll_fd_ < 0)
+    return fail_with(-errno, "epoll_create1");
+  struct epoll_event ev = {};
+  ev.events = EPOLLIN;
+  if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, event_fd_, &ev) < 0)
+    return fail_with(-errno, "epoll_ctl");
+  if (!engine->threaded()) {
+    int backend = engine->host_loop()->backend_fd();
+    if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, backend, &ev) < 0)
+      return fail_with(-errno, "epoll_ctl(loop)");
+  }
+  return 0;
+}
+
+void CompletionQueue::bind(const std::shared_ptr<Op> &op) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (bound_.size() >= 64 && bound_.size() == bound_.capacity()) {
+    std::vector<std::weak_ptr<Op>> live;
+    for (auto &w : bound_)
+      if (!w.expired())
+        live.push_back(std::move(w));
+    bound_.swap(live);
+  }
+  bound_.push_back(op);
+}
+
+void CompletionQueue::push(std::shared_ptr<Op> op) {
+  bool wake_host = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (closed_)
+      return;
+    queue_.push_back(std::move(op));
+    if (!signalled_ && tls_polling != this) {
+      uint64_t one = 1;
+      if (write(event_fd_, &one, sizeof one) == sizeof one)
+        signalled_ = true;
+    }
+    if (waiters_ > 0) {
+      cv_.notify_one();
+      wake_host = !engine->threaded();
+    }
+  }
+  if (wake_host)
+    engine->host_loop()->wake();
+}
+
+void CompletionQueue::remove(Op *op) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto it = queue_.begin(); it != queue_.end(); ++it) {
+    if (it->get() == op) {
+      queue_.erase(it);
+      break;
+    }
+  }
+  if (queue_.empty())
+    clear_signal_locked();
+}
+
+void CompletionQueue::clear_signal_locked() {
+  if (!signalled_)
+    return;
+  uint64_t value;
+  while (read(event_fd_, &value, sizeof value) == sizeof value) {
+  }
+  signalled_ = false;
+}
+
+int CompletionQueue::pop_locked(uvs_op **ops, int max) {
+  int n = 0;
+  while (n < max && !queue_.empty()) {
+    ops[n++] = to_handle<uvs_op>(queue_.front()->handle);
+    queue_.pop_front();
+  }
+  if (queue_.empty())
+    clear_signal_locked();
+  return n;
+}
+
+int CompletionQueue::poll(uvs_op **ops, int max) {
+  if (!engine->threaded()) {
+    PollingScope scope(this);
+    engine->host_loop()->drive_for(0);
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  return pop_locked(ops, max);
+}
+
+int CompletionQueue::wait(int64_t timeout_ms, uvs_op **ops, int max) {
+  Clock::time_point end = deadline_after(timeout_ms < 0 ? 0 : timeout_ms);
+  PollingScope scope(this);
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    if (!queue_.empty())
+      return pop_locked(ops, max);
+    if (wakeups_ > 0) {
+      --wakeups_;
+      return 0;
+    }
+    if (closed_)
+      return UVS_ESHUTDOWN;
+    int64_t left = -1;
+    if (timeout_ms >= 0) {
+      left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                 end - Clock::now())
+                 .count();
+      if (left <= 0)
+        return 0;
+    }
+    ++waiters_;
+    if (engine->threaded()) {
+      if (left < 0)
+        cv_.wait(lock);
+      else
+        cv_.wait_for(lock, std::chrono::milliseconds(left));
+    } else {
+      lock.unlock();
+      int64_t slice = left < 0 ? 1000 : std::min<int64_t>(left, 1000);
+      if (!engine->host_loop()->drive_for(slice)) {
+        lock.lock();
+        cv_.wait_for(lock, std::chrono::milliseconds(10));
+        lock.unlock();
+      }
+      lock.lock();
+    }
+    --waiters_;
+  }
+}
+
+void CompletionQueue::wakeup() {
+  bool host;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++wakeups_;
+    cv_.notify_all();
+    host = !engine->threaded();
+  }
+  if (host)
+    engine->host_loop()->wake();
+}
+
+void CompletionQueue::shutdown() {
+  std::vector<std::shared_ptr<Op>> ops;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    closed_ = true;
+    queue_.clear();
+    clear_signal_locked();
+    for (auto &w : bound_)
+      if (auto op = w.lock())
+        ops.push_back(std::move(op));
+    bound_.clear();
+    cv_.notify_all();
+  }
+  for (auto &op : ops)
+    op->cancel(UVS_ECANCELED);
+}
+
+} // namespace uvs

@@ -1,0 +1,69 @@
+/*
+ * engine.cpp - see engine.h.
+ */
+#include "engine.h"
+
+#include "loop.h"
+
+namespace uvs {
+
+int Engine::create(const Options *opts, std::shared_ptr<Engine> *out) {
+  int64_t threads = option(opts, "io_threads", 1);
+  if (threads < 0 || threads > 256)
+    return fail(UVS_EINVAL, "io_threads must be between 0 and 256");
+  std::shared_ptr<Engine> e(new Engine());
+  e->threaded_ = threads > 0;
+  size_t nloops = threads > 0 ? size_t(threads) : 1;
+  e->tracked_.resize(nloops);
+  for (size_t i = 0; i < nloops; ++i) {
+    e->loops_.push_back(std::make_unique<Loop>(int(i), e->threaded_));
+    int rc = e->loops_.back()->start();
+    if (rc < 0) {
+      e->shutdown();
+      return rc;
+    }
+  }
+  *out = std::move(e);
+  return 0;
+}
+
+Engine::~Engine() { shutdown(); }
+
+Loop *Engine::pick_loop() {
+  unsigned n = next_loop_.fetch_add(1, std::memory_order_relaxed);
+  return loops_[n % loops_.size()].get();
+}
+
+int Engine::track(Loop *loop, const std::shared_ptr<Closeable> &obj) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (shutting_down_)
+    return fail(UVS_ESHUTDOWN, "engine is shutting down");
+  tracked_[loop->index()][obj.get()] = obj;
+  return 0;
+}
+
+void Engine::untrack(Loop *loop, Closeable *obj) {
+  std::lock_guard<std::mutex> lock(mu_);
+  tracked_[loop->index()].erase(obj);
+}
+
+void Engine::shutdown() {
+  if (shutting_down_.exchange(true))
+    return;
+  for (auto &loop : loops_) {
+    Loop *l = loop.get();
+    loop->stop([this, l] {
+      std::vector<std::shared_ptr<Closeable>> objs;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        for (auto &entry : tracked_[l->index()])
+          if (auto obj = entry.second.lock())
+            objs.push_back(std::move(obj));
+      }
+      for (auto &obj : objs)
+        obj->shutdown_now(UVS_ESHUTDOWN);
+    });
+  }
+}
+
+} // namespace uvs

@@ -1,0 +1,68 @@
+/*
+ * handles.h - the registry that turns engine objects into validated handles.
+ *
+ * A public handle (uvs_stream *, uvs_op *, ...) is never a pointer to the
+ * object: it encodes (kind, generation, slot) in a pointer-sized integer.
+ * Looking a handle up checks all three under a reader lock and returns a
+ * shared_ptr, so a NULL, freed (stale), closed or wrong-type handle yields an
+ * error instead of a use-after-free, and an object stays alive for the whole
+ * call even if another thread frees its handle meanwhile.
+ */
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <shared_mutex>
+#include <vector>
+
+namespace uvs {
+
+enum class Kind : uint8_t {
+  Options = 1,
+  Engine = 2,
+  Cq = 3,
+  Op = 4,
+  Stream = 5,
+  Server = 6
+};
+
+class Registry {
+public:
+  static Registry &instance();
+
+  /* Stores obj and returns its new handle value (never 0). */
+  uint64_t add(Kind kind, std::shared_ptr<void> obj);
+  /* The object for handle if it is live and of this kind, else null. */
+  std::shared_ptr<void> find(uint64_t handle, Kind kind);
+  /* Removes the handle (its generation changes) and returns the object. */
+  std::shared_ptr<void> remove(uint64_t handle, Kind kind);
+
+private:
+  struct Slot {
+    uint32_t generation = 1;
+    Kind kind = Kind::Options;
+    std::shared_ptr<void> obj;
+  };
+  static bool decode(uint64_t handle, Kind kind, uint32_t *slot,
+                     uint32_t *generation);
+
+  std::shared_mutex mu_;
+  std::vector<Slot> slots_;
+  std::vector<uint32_t> free_;
+};
+
+template <class T> std::shared_ptr<T> lookup(const void *handle, Kind kind) {
+  return std::static_pointer_cast<T>(Registry::instance().find(
+      static_cast<uint64_t>(reinterpret_cast<uintptr_t>(handle)), kind));
+}
+
+template <class T> std::shared_ptr<T> unregister(const void *handle, Kind kind) {
+  return std::static_pointer_cast<T>(Registry::instance().remove(
+      static_cast<uint64_t>(reinterpret_cast<uintptr_t>(handle)), kind));
+}
+
+template <class H> H *to_handle(uint64_t value) {
+  return reinterpret_cast<H *>(static_cast<uintptr_t>(value));
+}
+
+} // namespace uvs

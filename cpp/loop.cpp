@@ -1,0 +1,178 @@
+/*
+ * loop.cpp - see loop.h.
+ */
+#include "loop.h"
+
+#include <future>
+
+namespace uvs {
+
+namespace {
+thread_local Loop *tls_current = nullptr;
+
+struct CurrentLoop {
+  Loop *saved;
+  explicit CurrentLoop(Loop *l) : saved(tls_current) { tls_current = l; }
+  ~CurrentLoop() { tls_current = saved; }
+};
+
+void run_function(const std::shared_ptr<void> &obj) {
+  (*static_cast<std::function<void()> *>(obj.get()))();
+}
+} // namespace
+
+Loop::Loop(int index, bool threaded) : index_(index), threaded_(threaded) {}
+
+Loop::~Loop() {
+  if (thread_.joinable())
+    thread_.join();
+}
+
+int Loop::start() {
+  int rc = uv_loop_init(&loop_);
+  if (rc < 0)
+    return fail_with(rc, "uv_loop_init");
+  uv_async_init(&loop_, &async_, on_async);
+  async_.data = this;
+  uv_timer_init(&loop_, &drive_timer_);
+  started_ = true;
+  if (threaded_)
+    thread_ = std::thread([this] { thread_main(); });
+  return 0;
+}
+
+void Loop::thread_main() {
+  CurrentLoop current(this);
+  uv_run(&loop_, UV_RUN_DEFAULT);
+}
+
+bool Loop::on_loop() const { return tls_current == this; }
+
+void Loop::on_async(uv_async_t *handle) {
+  static_cast<Loop *>(handle->data)->run_tasks();
+}
+
+void Loop::run_tasks() {
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> lock(task_mu_);
+      if (tasks_.empty())
+        return;
+      running_.swap(tasks_);
+    }
+    for (Task &t : running_)
+      t.fn(t.obj);
+    running_.clear();
+  }
+}
+
+bool Loop::dispatch(Task task) {
+  if (on_loop()) {
+    task.fn(task.obj);
+    return true;
+  }
+  if (!threaded_) {
+    std::unique_lock<std::mutex> drive(drive_mu_, std::try_to_lock);
+    if (drive.owns_lock()) {
+      if (stopped_)
+        return false;
+      CurrentLoop current(this);
+      run_tasks();
+      task.fn(task.obj);
+      return true;
+    }
+  }
+  std::lock_guard<std::mutex> lock(task_mu_);
+  if (stopped_)
+    return false;
+  tasks_.push_back(std::move(task));
+  uv_async_send(&async_);
+  return true;
+}
+
+bool Loop::dispatch(std::function<void()> fn) {
+  return dispatch(
+      Task{run_function, std::make_shared<std::function<void()>>(std::move(fn))});
+}
+
+int Loop::call(const std::function<int()> &fn) {
+  if (on_loop())
+    return fn();
+  auto done = std::make_shared<std::promise<int>>();
+  std::future<int> result = done->get_future();
+  bool queued = dispatch([&fn, done] { done->set_value(fn()); });
+  if (!queued)
+    return fail(UVS_ESHUTDOWN, "engine is shut down");
+  if (!threaded_) {
+    /* Nobody may be driving a host loop: help until the task has run. */
+    while (result.wait_for(std::chrono::milliseconds(0)) !=
+           std::future_status::ready) {
+      if (!drive_for(0))
+        result.wait_for(std::chrono::milliseconds(1));
+    }
+  }
+  return result.get();
+}
+
+bool Loop::drive_for(int64_t ms) {
+  std::unique_lock<std::mutex> drive(drive_mu_, std::try_to_lock);
+  if (!drive.owns_lock())
+    return false;
+  if (stopped_)
+    return true;
+  CurrentLoop current(this);
+  run_tasks();
+  if (ms <= 0) {
+    uv_run(&loop_, UV_RUN_NOWAIT);
+  } else {
+    uv_timer_start(
+        &drive_timer_, [](uv_timer_t *) {}, static_cast<uint64_t>(ms), 0);
+    uv_run(&loop_, UV_RUN_ONCE);
+    uv_timer_stop(&drive_timer_);
+  }
+  run_tasks();
+  return true;
+}
+
+void Loop::wake() {
+  std::lock_guard<std::mutex> lock(task_mu_);
+  if (!stopped_)
+    uv_async_send(&async_);
+}
+
+void Loop::stop(const std::function<void()> &final) {
+  if (!started_)
+    return;
+  auto finish = [this, &final] {
+    final();
+    {
+      std::lock_guard<std::mutex> lock(task_mu_);
+      stopped_ = true;
+    }
+    run_tasks();
+    uv_close(reinterpret_cast<uv_handle_t *>(&async_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t *>(&drive_timer_), nullptr);
+  };
+  if (threaded_) {
+    if (on_loop()) /* never: engines are not freed from their own loop */
+      return;
+    std::function<void()> task = finish;
+    {
+      std::lock_guard<std::mutex> lock(task_mu_);
+      tasks_.push_back(
+          Task{run_function, std::make_shared<std::function<void()>>(task)});
+      uv_async_send(&async_);
+    }
+    thread_.join();
+  } else {
+    std::lock_guard<std::mutex> drive(drive_mu_);
+    CurrentLoop current(this);
+    run_tasks();
+    finish();
+    uv_run(&loop_, UV_RUN_DEFAULT);
+  }
+  uv_loop_close(&loop_);
+  started_ = false;
+}
+
+} // namespace uvs

@@ -1,0 +1,178 @@
+/*
+ * op.cpp - operation state machine and delivery (see op.h).
+ */
+#include "op.h"
+
+#include "cq.h"
+#include "deadline.h"
+#include "loop.h"
+#include "stream.h"
+
+namespace uvs {
+
+Op::Op(std::shared_ptr<CompletionQueue> cq_, uint64_t tag_)
+    : tag(tag_), cq(std::move(cq_)) {}
+
+Op::~Op() {
+  if (timer_armed_)
+    deadline_disarm(this);
+  if (stream) /* a connection nobody took */
+    stream->close();
+}
+
+int Op::begin(int new_kind, std::shared_ptr<OpTarget> target, Loop *loop) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (state_ == State::Pending)
+    return fail(UVS_EOPBUSY, "operation object already has a call pending");
+  if (detached_)
+    return UVS_EBADHANDLE;
+  state_ = State::Pending;
+  kind = new_kind;
+  result_ = 0;
+  data.clear();
+  consumed = expected = -1;
+  if (stream) /* a connection nobody took: close it, never leak it */
+    stream->close();
+  stream.reset();
+  source.reset();
+  target_ = std::move(target);
+  loop_ = loop;
+  return 0;
+}
+
+void Op::abandon() {
+  std::lock_guard<std::mutex> lock(mu_);
+  state_ = State::Idle;
+  target_.reset();
+}
+
+bool Op::take_back(ByteBuffer &out) {
+  std::lock_guard<std::mutex> lock(mu_);
+  bool is_read = kind == UVS_OP_READ || kind == UVS_OP_READEXACTLY ||
+                 kind == UVS_OP_READUNTIL || kind == UVS_OP_READLINE;
+  if (state_ != State::Done || !is_read || result_ != 0)
+    return false;
+  data.swap(out);
+  data.clear();
+  result_ = UVS_ECANCELED;
+  return true;
+}
+
+void Op::arm_timeout() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (state_ != State::Pending || timeout_ms < 0)
+    return;
+  timer_armed_ = true;
+  deadline_arm(shared_from_this(), deadline_after(timeout_ms));
+}
+
+bool Op::finish_locked(int status, std::unique_lock<std::mutex> &lock,
+                       bool inline_completion) {
+  if (state_ != State::Pending)
+    return false;
+  state_ = State::Done;
+  result_ = status;
+  bool armed = timer_armed_;
+  timer_armed_ = false;
+  bool deliver = cq && !detached_ && !inline_completion;
+  std::shared_ptr<OpTarget> target = std::move(target_);
+  if (!cq)
+    cv_.notify_all();
+  lock.unlock();
+  if (armed)
+    deadline_disarm(this);
+  if (deliver)
+    cq->push(shared_from_this());
+  return true;
+}
+
+void Op::complete_inline(int status) {
+  std::unique_lock<std::mutex> lock(mu_);
+  finish_locked(status, lock, true);
+}
+
+bool Op::complete(int status) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return finish_locked(status, lock, false);
+}
+
+int Op::wait_driving(Loop *loop, int64_t timeout_ms_) {
+  Clock::time_point end = deadline_after(timeout_ms_ < 0 ? 0 : timeout_ms_);
+  for (;;) {
+    if (done())
+      return 0;
+    int64_t slice = 10;
+    if (timeout_ms_ >= 0) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      end - Clock::now())
+                      .count();
+      if (left <= 0)
+        return UVS_ETIMEDOUT;
+      slice = std::min<int64_t>(slice, left);
+    }
+    if (!loop->drive_for(slice)) {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait_for(lock, std::chrono::milliseconds(slice),
+                   [this] { return state_ != State::Pending; });
+    }
+  }
+}
+
+int Op::wait(int64_t ms) {
+  if (cq)
+    return fail(UVS_EINVAL, "operation is bound to a completion queue");
+  Loop *loop;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (state_ != State::Pending)
+      return 0;
+    loop = loop_;
+    if (!loop || loop->threaded()) {
+      auto ready = [this] { return state_ != State::Pending; };
+      if (ms < 0)
+        cv_.wait(lock, ready);
+      else if (!cv_.wait_for(lock, std::chrono::milliseconds(ms), ready))
+        return UVS_ETIMEDOUT;
+      return 0;
+    }
+  }
+  return wait_driving(loop, ms);
+}
+
+void Op::cancel(int status) {
+  std::shared_ptr<OpTarget> target;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (state_ != State::Pending)
+      return;
+    target = target_;
+  }
+  if (target)
+    target->cancel_op(shared_from_this(), status);
+}
+
+void Op::detach() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    detached_ = true;
+  }
+  if (cq)
+    cq->remove(this);
+}
+
+bool Op::done() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return state_ != State::Pending;
+}
+
+int Op::result() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return result_;
+}
+
+Op::State Op::state() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return state_;
+}
+
+} // namespace uvs

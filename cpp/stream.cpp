@@ -1,0 +1,532 @@
+/*
+ * stream.cpp - stream lifecycle, the read side and extra info (see
+ * stream.h); the write side is in writer.cpp.
+ */
+#include "stream.h"
+
+#include "loop.h"
+#include "server.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace uvs {
+
+namespace {
+constexpr size_t kReadChunk = 64 * 1024;
+
+int family_code(int af) {
+  return af == AF_INET ? 4 : af == AF_INET6 ? 6 : af == AF_UNIX ? 1 : 0;
+}
+
+void format_address(const struct sockaddr_storage &ss, std::string *host,
+                    int *port) {
+  char name[INET6_ADDRSTRLEN] = "";
+  if (ss.ss_family == AF_INET) {
+    auto *sin = reinterpret_cast<const struct sockaddr_in *>(&ss);
+    uv_ip4_name(sin, name, sizeof name);
+    *port = ntohs(sin->sin_port);
+  } else if (ss.ss_family == AF_INET6) {
+    auto *sin6 = reinterpret_cast<const struct sockaddr_in6 *>(&ss);
+    uv_ip6_name(sin6, name, sizeof name);
+    *port = ntohs(sin6->sin6_port);
+  }
+  *host = name;
+}
+} // namespace
+
+/* ---- creation ---------------------------------------------------------- */
+
+Stream::Stream(std::shared_ptr<Engine> engine, Loop *loop, Transport t,
+               size_t limit)
+    : engine_(std::move(engine)), loop_(loop), transport_(t), reader_(limit) {
+}
+
+int Stream::create(std::shared_ptr<Engine> engine, Loop *loop, Transport t,
+                   const Options *opts, std::shared_ptr<Stream> *out) {
+  int64_t limit = option(opts, "limit", kDefaultLimit);
+  if (limit <= 0)
+    return fail(UVS_EINVAL, "limit must be > 0");
+  std::shared_ptr<Stream> s(
+      new Stream(std::move(engine), loop, t, size_t(limit)));
+  int rc = s->set_write_limits(option(opts, "write_high", -1),
+                               option(opts, "write_low", -1));
+  if (rc < 0)
+    return rc;
+  s->nodelay_ = option(opts, "nodelay", 1) != 0;
+  *out = std::move(s);
+  return 0;
+}
+
+Stream::~Stream() = default;
+
+int Stream::init_handle() {
+  int rc = engine_->track(loop_, shared_from_this());
+  if (rc < 0)
+    return rc;
+  rc = transport_ == Transport::Tcp ? uv_tcp_init(loop_->uv(), &handle_.tcp)
+                                    : uv_pipe_init(loop_->uv(), &handle_.pipe, 0);
+  if (rc < 0) {
+    engine_->untrack(loop_, this);
+    return fail_with(rc, "uv handle init");
+  }
+  handle_.handle.data = this;
+  write_req_.data = this;
+  shutdown_req_.data = this;
+  Lock lock(mu_);
+  handle_state_ = HandleState::Open;
+  self_ref_ = shared_from_this();
+  return 0;
+}
+
+int Stream::on_connected() {
+  Lock lock(mu_);
+  record_names_locked();
+  if (transport_ == Transport::Tcp && nodelay_)
+    uv_tcp_nodelay(&handle_.tcp, 1);
+  start_reading_locked();
+  return 0;
+}
+
+void Stream::discard_handle() {
+  Lock lock(mu_);
+  begin_close_locked(0, false);
+}
+
+int Stream::open_fd(int fd) {
+  int rc = init_handle();
+  if (rc < 0) {
+    ::close(fd);
+    return rc;
+  }
+  rc = transport_ == Transport::Tcp ? uv_tcp_open(&handle_.tcp, fd)
+                                    : uv_pipe_open(&handle_.pipe, fd);
+  if (rc < 0) {
+    ::close(fd);
+    discard_handle();
+    return fail_with(rc, "adopt descriptor");
+  }
+  return on_connected();
+}
+
+void Stream::record_names_locked() {
+  uv_os_fd_t fd;
+  if (uv_fileno(&handle_.handle, &fd) == 0)
+    fd_ = fd;
+  struct stat st;
+  is_socket_ = fd_ >= 0 && fstat(fd_, &st) == 0 && S_ISSOCK(st.st_mode);
+  if (transport_ == Transport::Tcp) {
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    if (uv_tcp_getsockname(&handle_.tcp, (struct sockaddr *)&ss, &len) == 0) {
+      format_address(ss, &sock_host_, &sock_port_);
+      family_ = family_code(ss.ss_family);
+    }
+    len = sizeof ss;
+    if (uv_tcp_getpeername(&handle_.tcp, (struct sockaddr *)&ss, &len) == 0)
+      format_address(ss, &peer_host_, &peer_port_);
+  } else if (transport_ == Transport::Unix) {
+    family_ = 1;
+    char path[1024];
+    size_t len = sizeof path;
+    if (uv_pipe_getsockname(&handle_.pipe, path, &len) == 0)
+      sock_host_.assign(path, len);
+    len = sizeof path;
+    if (uv_pipe_getpeername(&handle_.pipe, path, &len) == 0)
+      peer_host_.assign(path, len);
+  }
+}
+
+/* ---- loop tasks ---------------------------------------------------------- */
+
+void Stream::post(void (*fn)(const std::shared_ptr<void> &)) {
+  if (loop_)
+    loop_->dispatch(Loop::Task{fn, shared_from_this()});
+}
+
+void Stream::task_resume_reading(const std::shared_ptr<void> &obj) {
+  Stream *s = static_cast<Stream *>(obj.get());
+  Lock lock(s->mu_);
+  if (s->wants_resume())
+    s->start_reading_locked();
+}
+
+void Stream::task_close(const std::shared_ptr<void> &obj) {
+  Stream *s = static_cast<Stream *>(obj.get());
+  Lock lock(s->mu_);
+  s->stop_reading_locked();
+  if (!s->write_in_flight_ && s->out_pending_.empty())
+    s->begin_close_locked(0, false);
+  else
+    s->flush_locked();
+}
+
+void Stream::task_abort(const std::shared_ptr<void> &obj) {
+  Stream *s = static_cast<Stream *>(obj.get());
+  Lock lock(s->mu_);
+  s->begin_close_locked(0, true);
+}
+
+void Stream::task_lose(const std::shared_ptr<void> &obj) {
+  Stream *s = static_cast<Stream *>(obj.get());
+  Lock lock(s->mu_);
+  s->begin_close_locked(s->pending_loss_, false);
+}
+
+/* ---- reading ------------------------------------------------------------- */
+
+void Stream::start_reading_locked() {
+  if (handle_state_ != HandleState::Open || reading_ || reader_.eof())
+    return;
+  if (uv_read_start(&handle_.stream, on_alloc, on_read) == 0)
+    reading_ = true;
+  read_paused_ = false;
+}
+
+void Stream::stop_reading_locked() {
+  if (!reading_)
+    return;
+  uv_read_stop(&handle_.stream);
+  reading_ = false;
+}
+
+bool Stream::wants_resume() const {
+  return read_paused_ && handle_state_ == HandleState::Open && !closing_ &&
+         (read_op_ || reader_.at_or_below_limit());
+}
+
+void Stream::on_alloc(uv_handle_t *h, size_t, uv_buf_t *buf) {
+  Stream *s = static_cast<Stream *>(h->data);
+  /* Released in on_read, which libuv always calls right after. */
+  s->mu_.lock();
+  buf->base = s->reader_.buffer().reserve_tail(kReadChunk);
+  buf->len = kReadChunk;
+}
+
+void Stream::on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *) {
+  Stream *s = static_cast<Stream *>(h->data);
+  Lock lock(s->mu_, std::adopt_lock);
+  if (nread > 0) {
+    s->reader_.buffer().commit(size_t(nread));
+    s->serve_waiting_read_locked();
+    if (!s->read_op_ && s->reader_.over_high_mark()) {
+      s->stop_reading_locked();
+      s->read_paused_ = true;
+    }
+  } else if (nread == UV_EOF) {
+    s->reader_.feed_eof();
+    s->stop_reading_locked();
+    s->serve_waiting_read_locked();
+  } else if (nread < 0) {
+    s->begin_close_locked(int(nread), false);
+  }
+}
+
+void Stream::serve_waiting_read_locked() {
+  if (!read_op_)
+    return;
+  ReadResult r;
+  if (!reader_.try_complete(read_op_->request, read_op_->data, r))
+    return;
+  std::shared_ptr<Op> op = std::move(read_op_);
+  op->consumed = r.consumed;
+  op->expected = r.expected;
+  op->complete(r.status);
+}
+
+int Stream::start_read(const std::shared_ptr<Op> &op, int kind,
+                       ReadRequest req) {
+  if (Reader::validate(req) < 0)
+    return fail(UVS_EINVAL, kind == UVS_OP_READEXACTLY
+                                ? "readexactly size can not be less than zero"
+                                : "separator should be at least one byte");
+  Reader::normalize(req);
+  std::shared_ptr<Stream> self = shared_from_this();
+  Lock lock(mu_);
+  int rc = op->begin(kind, self, loop_);
+  if (rc < 0)
+    return rc;
+  op->request = std::move(req);
+  op->source = self;
+  ReadResult r;
+  if (reader_.try_complete(op->request, op->data, r)) {
+    op->consumed = r.consumed;
+    op->expected = r.expected;
+    bool resume = wants_resume();
+    lock.unlock();
+    op->complete_inline(r.status);
+    if (resume)
+      post(task_resume_reading);
+    return UVS_COMPLETED;
+  }
+  if (read_op_) {
+    op->abandon();
+    return fail(UVS_EBUSY,
+                "read called while another read is already waiting for "
+                "incoming data");
+  }
+  read_op_ = op;
+  bool resume = wants_resume();
+  lock.unlock();
+  op->arm_timeout();
+  if (resume)
+    post(task_resume_reading);
+  return UVS_PENDING;
+}
+
+int Stream::feed_data(const void *data, size_t len) {
+  Lock lock(mu_);
+  if (transport_ != Transport::None)
+    return fail(UVS_ENOTSUP, "feed_data needs a standalone reader");
+  if (reader_.eof())
+    return fail(UVS_EINVAL, "feed_data after feed_eof");
+  if (len == 0)
+    return 0;
+  reader_.feed(data, len);
+  serve_waiting_read_locked();
+  return 0;
+}
+
+int Stream::feed_eof() {
+  Lock lock(mu_);
+  if (transport_ != Transport::None)
+    return fail(UVS_ENOTSUP, "feed_eof needs a standalone reader");
+  reader_.feed_eof();
+  serve_waiting_read_locked();
+  return 0;
+}
+
+int Stream::set_error(int err) {
+  if (err >= 0)
+    return fail(UVS_EINVAL, "the error must be a negative code");
+  Lock lock(mu_);
+  reader_.set_error(err);
+  serve_waiting_read_locked();
+  return 0;
+}
+
+int Stream::at_eof() {
+  Lock lock(mu_);
+  return reader_.at_eof() ? 1 : 0;
+}
+
+int Stream::error() {
+  Lock lock(mu_);
+  return reader_.error();
+}
+
+int Stream::unread(Op &op) {
+  ByteBuffer back;
+  if (!op.take_back(back))
+    return fail(UVS_EINVAL, "no unused read result on this operation");
+  Lock lock(mu_);
+  reader_.unread(back.data(), back.size());
+  return 0;
+}
+
+/* ---- closing ------------------------------------------------------------- */
+
+void Stream::begin_close_locked(int err, bool reset) {
+  if (transport_ == Transport::None) {
+    connection_lost_locked(err);
+    handle_state_ = HandleState::Closed;
+    for (auto &op : close_ops_)
+      op->complete(lost_error_);
+    close_ops_.clear();
+    return;
+  }
+  if (handle_state_ != HandleState::Open)
+    return;
+  handle_state_ = HandleState::Closing;
+  connection_lost_locked(err);
+  if (reset && transport_ == Transport::Tcp &&
+      uv_tcp_close_reset(&handle_.tcp, on_close) == 0)
+    return;
+  uv_close(&handle_.handle, on_close);
+}
+
+void Stream::connection_lost_locked(int err) {
+  lost_ = true;
+  lost_error_ = err;
+  closing_ = true;
+  stop_reading_locked();
+  if (err < 0 && !reader_.error())
+    reader_.set_error(err);
+  else
+    reader_.feed_eof();
+  serve_waiting_read_locked();
+  out_pending_.clear();
+  complete_drains_locked(err);
+}
+
+void Stream::on_close(uv_handle_t *h) {
+  Stream *s = static_cast<Stream *>(h->data);
+  std::shared_ptr<Stream> self;
+  std::vector<std::shared_ptr<Op>> ops;
+  int status;
+  {
+    Lock lock(s->mu_);
+    self = std::move(s->self_ref_);
+    s->handle_state_ = HandleState::Closed;
+    ops.swap(s->close_ops_);
+    status = s->lost_error_;
+  }
+  for (auto &op : ops)
+    op->complete(status);
+  if (auto server = s->server_.lock())
+    server->client_closed(s);
+  s->engine_->untrack(s->loop_, s);
+}
+
+int Stream::close() {
+  Lock lock(mu_);
+  if (closing_)
+    return 0;
+  closing_ = true;
+  if (transport_ == Transport::None) {
+    begin_close_locked(0, false);
+    return 0;
+  }
+  close_after_flush_ = true;
+  if (!reader_.error())
+    reader_.feed_eof();
+  serve_waiting_read_locked();
+  lock.unlock();
+  post(task_close);
+  return 0;
+}
+
+int Stream::abort() {
+  Lock lock(mu_);
+  if (transport_ == Transport::None) {
+    closing_ = true;
+    begin_close_locked(0, false);
+    return 0;
+  }
+  if (handle_state_ != HandleState::Open)
+    return 0;
+  closing_ = true;
+  close_after_flush_ = false;
+  out_pending_.clear();
+  if (!reader_.error())
+    reader_.feed_eof();
+  serve_waiting_read_locked();
+  lock.unlock();
+  post(task_abort);
+  return 0;
+}
+
+int Stream::is_closing() {
+  Lock lock(mu_);
+  return closing_ ? 1 : 0;
+}
+
+int Stream::start_wait_closed(const std::shared_ptr<Op> &op) {
+  Lock lock(mu_);
+  int rc = op->begin(UVS_OP_WAIT_CLOSED, shared_from_this(), loop_);
+  if (rc < 0)
+    return rc;
+  if (handle_state_ == HandleState::Closed) {
+    int status = lost_error_;
+    lock.unlock();
+    op->complete_inline(status);
+    return UVS_COMPLETED;
+  }
+  close_ops_.push_back(op);
+  lock.unlock();
+  op->arm_timeout();
+  return UVS_PENDING;
+}
+
+void Stream::cancel_op(const std::shared_ptr<Op> &op, int status) {
+  Lock lock(mu_);
+  if (read_op_ == op) {
+    read_op_.reset();
+  } else {
+    auto drop = [&op](auto &list) {
+      for (auto it = list.begin(); it != list.end(); ++it)
+        if (*it == op) {
+          list.erase(it);
+          return true;
+        }
+      return false;
+    };
+    if (!drop(drain_ops_) && !drop(close_ops_))
+      return;
+  }
+  op->complete(status);
+}
+
+void Stream::shutdown_now(int err) {
+  Lock lock(mu_);
+  if (!reader_.error())
+    reader_.set_error(err);
+  serve_waiting_read_locked();
+  complete_drains_locked(err);
+  begin_close_locked(err, false);
+}
+
+/* ---- extra info ---------------------------------------------------------- */
+
+int Stream::get_int(const std::string &key, int64_t *out) {
+  Lock lock(mu_);
+  if (key == "limit")
+    *out = int64_t(reader_.limit());
+  else if (key == "read_buffer_size")
+    *out = int64_t(reader_.size());
+  else if (key == "write_high")
+    *out = int64_t(high_);
+  else if (key == "write_low")
+    *out = int64_t(low_);
+  else if (key == "write_buffer_size")
+    *out = int64_t(write_buffer_size_locked());
+  else if (transport_ == Transport::None)
+    return fail(UVS_ENOENT, "'" + key + "' does not apply to a reader");
+  else if (key == "fd")
+    *out = fd_;
+  else if (key == "family")
+    *out = family_;
+  else if (key == "loop")
+    *out = loop_->index();
+  else if (key == "peer.port" && transport_ == Transport::Tcp)
+    *out = peer_port_;
+  else if (key == "sock.port" && transport_ == Transport::Tcp)
+    *out = sock_port_;
+  else if (key == "nodelay" && transport_ == Transport::Tcp)
+    *out = nodelay_ ? 1 : 0;
+  else
+    return fail(UVS_ENOENT, "no integer '" + key + "' for this stream");
+  return 0;
+}
+
+int Stream::get_str(const std::string &key, std::string *out) {
+  Lock lock(mu_);
+  static const char *const kinds[] = {"reader", "tcp", "unix", "pipe"};
+  bool tcp = transport_ == Transport::Tcp;
+  bool unix_socket = transport_ == Transport::Unix;
+  auto join = [](const std::string &host, int port) {
+    if (host.find(':') != std::string::npos)
+      return "[" + host + "]:" + std::to_string(port);
+    return host + ":" + std::to_string(port);
+  };
+  if (key == "kind")
+    *out = kinds[int(transport_)];
+  else if (tcp && key == "peer.host")
+    *out = peer_host_;
+  else if (tcp && key == "sock.host")
+    *out = sock_host_;
+  else if (tcp && key == "peername" && peer_port_ >= 0)
+    *out = join(peer_host_, peer_port_);
+  else if (tcp && key == "sockname" && sock_port_ >= 0)
+    *out = join(sock_host_, sock_port_);
+  else if (unix_socket && (key == "peer.path" || key == "peername"))
+    *out = peer_host_;
+  else if (unix_socket && (key == "sock.path" || key == "sockname"))
+    *out = sock_host_;
+  else
+    return fail(UVS_ENOENT, "no string '" + key + "' for this stream");
+  return 0;
+}
+
+} // namespace uvs

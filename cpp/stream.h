@@ -1,0 +1,178 @@
+/*
+ * stream.h - one byte stream: a TCP or Unix connection, a pipe, or a
+ * standalone reader with no transport behind it.
+ *
+ * The stream's mutex guards the reader state (buffer, EOF, error, the single
+ * waiting read), the write buffers and the lifecycle flags, so that any
+ * thread can complete a read from the buffer or queue a write without a
+ * round trip to the loop. Only the loop touches the uv handle; a thread that
+ * is not on the loop asks for loop work with dispatch(), always after it has
+ * released the mutex (the drive lock of a host-driven loop is taken before a
+ * stream mutex, never after).
+ *
+ * Reading follows asyncio's StreamReaderProtocol: data lands directly in the
+ * reader's buffer (libuv's alloc callback hands out its tail, so the mutex is
+ * held from alloc to read callback), the socket is paused above 2 x limit
+ * and resumed at or below limit or when a reader has to wait. Peer EOF does
+ * not close the connection (half-close); an error closes it and becomes the
+ * reader's sticky error. The write half lives in writer.cpp.
+ */
+#pragma once
+
+#include "common.h"
+#include "engine.h"
+#include "op.h"
+#include "options.h"
+#include "reader.h"
+
+#include <uv.h>
+
+#include <deque>
+#include <mutex>
+#include <vector>
+
+namespace uvs {
+
+class Stream : public OpTarget,
+               public Closeable,
+               public std::enable_shared_from_this<Stream> {
+public:
+  enum class Transport { None, Tcp, Unix, Pipe };
+
+  /* Validates the options (limit, write marks); *out on success. */
+  static int create(std::shared_ptr<Engine> engine, Loop *loop, Transport t,
+                    const Options *opts, std::shared_ptr<Stream> *out);
+  ~Stream() override;
+
+  /* ---- loop side: opening ---- */
+  /* Initializes the uv handle (on the loop). */
+  int init_handle();
+  uv_stream_t *uv_stream() { return &handle_.stream; }
+  uv_tcp_t *uv_tcp() { return &handle_.tcp; }
+  uv_pipe_t *uv_pipe() { return &handle_.pipe; }
+  /* The handle is connected: record names, set options, start reading. */
+  int on_connected();
+  /* Closes a handle that never became a connected stream. */
+  void discard_handle();
+  int open_fd(int fd);
+  void set_server(std::weak_ptr<Server> s) { server_ = std::move(s); }
+
+  /* ---- reading (any thread) ---- */
+  int start_read(const std::shared_ptr<Op> &op, int kind, ReadRequest req);
+  int feed_data(const void *data, size_t len);
+  int feed_eof();
+  int set_error(int err);
+  int at_eof();
+  int error();
+  int unread(Op &op);
+
+  /* ---- writing (writer.cpp) ---- */
+  int write(const uvs_buf *bufs, size_t n);
+  int start_drain(const std::shared_ptr<Op> &op);
+  int64_t write_buffer_size();
+  int set_write_limits(int64_t high, int64_t low);
+  int write_eof();
+  int can_write_eof();
+
+  /* ---- lifetime ---- */
+  int close();
+  int abort();
+  int is_closing();
+  int start_wait_closed(const std::shared_ptr<Op> &op);
+
+  /* ---- extra info ---- */
+  int get_int(const std::string &key, int64_t *out);
+  int get_str(const std::string &key, std::string *out);
+
+  void cancel_op(const std::shared_ptr<Op> &op, int status) override;
+  void shutdown_now(int err) override;
+
+  Loop *loop() const { return loop_; }
+  Transport transport() const { return transport_; }
+
+private:
+  enum class HandleState { None, Open, Closing, Closed };
+  using Lock = std::unique_lock<std::mutex>;
+
+  Stream(std::shared_ptr<Engine> engine, Loop *loop, Transport t,
+         size_t limit);
+  void begin_close_locked(int err, bool reset);
+
+  /* Loop-side actions, run through dispatch(). */
+  void post(void (*fn)(const std::shared_ptr<void> &));
+  static void task_resume_reading(const std::shared_ptr<void> &obj);
+  static void task_flush(const std::shared_ptr<void> &obj);
+  static void task_close(const std::shared_ptr<void> &obj);
+  static void task_abort(const std::shared_ptr<void> &obj);
+  static void task_lose(const std::shared_ptr<void> &obj);
+
+  static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+  static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+  static void on_write(uv_write_t *req, int status);
+  static void on_shutdown(uv_shutdown_t *req, int status);
+  static void on_close(uv_handle_t *h);
+
+  /* Under the mutex. */
+  void serve_waiting_read_locked();
+  bool wants_resume() const;
+  void start_reading_locked();
+  void stop_reading_locked();
+  void flush_locked();
+  void after_write_progress_locked();
+  void finish_after_flush_locked();
+  void connection_lost_locked(int err);
+  void complete_drains_locked(int status);
+  void record_names_locked();
+  bool paused_by_marks_locked() const;
+  size_t write_buffer_size_locked() const;
+  int direct_send_locked(const uvs_buf *bufs, size_t n, size_t total,
+                         size_t *sent);
+
+  const std::shared_ptr<Engine> engine_;
+  Loop *const loop_;
+  const Transport transport_;
+  std::weak_ptr<Server> server_;
+
+  std::mutex mu_;
+  Reader reader_;
+  std::shared_ptr<Op> read_op_;
+  bool reading_ = false;     /* uv_read_start active */
+  bool read_paused_ = false; /* stopped by the 2 x limit mark */
+
+  ByteBuffer out_pending_;
+  ByteBuffer out_flight_;
+  bool write_in_flight_ = false;
+  bool flush_scheduled_ = false;
+  bool write_paused_ = false; /* asyncio's pause_writing() state */
+  size_t high_ = 0, low_ = 0;
+  std::deque<std::shared_ptr<Op>> drain_ops_;
+  std::vector<std::shared_ptr<Op>> close_ops_;
+  bool eof_requested_ = false;
+  bool eof_sent_ = false;
+
+  HandleState handle_state_ = HandleState::None;
+  bool closing_ = false;
+  bool close_after_flush_ = false;
+  bool lost_ = false;
+  int lost_error_ = 0;
+  int pending_loss_ = 0;
+  bool is_socket_ = false;
+  bool nodelay_ = true;
+  int fd_ = -1;
+  int family_ = 0;
+  std::string peer_host_, sock_host_;
+  int peer_port_ = -1, sock_port_ = -1;
+
+  union {
+    uv_handle_t handle;
+    uv_stream_t stream;
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+  } handle_;
+  uv_write_t write_req_;
+  uv_shutdown_t shutdown_req_;
+  std::shared_ptr<Stream> self_ref_; /* keeps us alive while the handle is */
+
+};
+
+} // namespace uvs
