@@ -55,17 +55,22 @@ TEST_HELPERS := $(filter-out $(TEST_SRCS),$(wildcard tests/*.c))
 
 LINK_USER := -L$(BUILD)/lib -Wl,-rpath,$(abspath $(BUILD)/lib) -luvstreams -pthread $(SANFLAGS)
 
-.PHONY: all lib examples demo test test-c deps install uninstall clean format check-format
+.PHONY: all lib examples demo test valgrind deps install uninstall clean format check-format
 all: lib
 lib: $(BUILD)/lib/libuvstreams.so $(STATIC)
 
-$(BUILD)/obj/%.o: %.cpp $(wildcard cpp/*.h) include/uvstreams.h
+# V=1 shows the full command lines.
+Q := $(if $(V),,@)
+
+$(BUILD)/obj/%.o: %.cpp $(wildcard cpp/*.h) $(wildcard capi/*.h) include/uvstreams.h
 	@mkdir -p $(dir $@)
-	$(CXX) $(CPPFLAGS_LIB) $(CXXFLAGS_LIB) -c $< -o $@
+	@$(if $(Q),echo "  CXX  $<")
+	$(Q)$(CXX) $(CPPFLAGS_LIB) $(CXXFLAGS_LIB) -c $< -o $@
 
 $(SHARED): $(LIB_OBJS) capi/uvstreams.map
 	@mkdir -p $(dir $@)
-	$(CXX) -shared -o $@ $(LIB_OBJS) -Wl,-soname,$(SONAME) \
+	@$(if $(Q),echo "  LINK $@")
+	$(Q)$(CXX) -shared -o $@ $(LIB_OBJS) -Wl,-soname,$(SONAME) \
 	  -Wl,--version-script=capi/uvstreams.map -Wl,--no-undefined \
 	  -pthread $(SANFLAGS) $(UV_LIBS)
 
@@ -76,22 +81,24 @@ $(BUILD)/lib/libuvstreams.so: $(BUILD)/lib/$(SONAME)
 
 $(STATIC): $(LIB_OBJS)
 	@mkdir -p $(dir $@)
-	rm -f $@ && ar rcs $@ $(LIB_OBJS)
+	$(Q)rm -f $@ && ar rcs $@ $(LIB_OBJS)
 
 examples: $(EXAMPLES)
 $(BUILD)/examples/%: examples/%.c include/uvstreams.h $(BUILD)/lib/libuvstreams.so
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_USER) $< -o $@ $(LINK_USER)
+	@$(if $(Q),echo "  CC   $@")
+	$(Q)$(CC) $(CFLAGS_USER) $< -o $@ $(LINK_USER)
 
 $(BUILD)/tests/%: tests/%.c $(TEST_HELPERS) tests/helpers.h include/uvstreams.h $(BUILD)/lib/libuvstreams.so
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_USER) -Itests $< $(TEST_HELPERS) -o $@ $(LINK_USER) -lcmocka
+	@$(if $(Q),echo "  CC   $@")
+	$(Q)$(CC) $(CFLAGS_USER) -Itests $< $(TEST_HELPERS) -o $@ $(LINK_USER) -lcmocka
 
 demo: deps lib examples
 	@sh examples/demo.sh $(BUILD)/examples
 
 # Debian packages the build and the tests need; installed only when missing.
-DEB_PACKAGES := build-essential pkg-config libuv1-dev libcmocka-dev
+DEB_PACKAGES := build-essential pkg-config libuv1-dev libcmocka-dev valgrind
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
@@ -102,8 +109,21 @@ deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
+# Language bindings add their rules in bindings/<language>/rules.mk and
+# append their test target to BINDING_TESTS (run by `make test` when not
+# building with a sanitizer: the interpreters are not instrumented).
+BINDING_TESTS :=
+-include $(wildcard bindings/*/rules.mk)
+
 test: deps lib examples $(TESTS)
-	@sh tests/run.sh $(BUILD)
+	@UVS_SANITIZE="$(SANITIZE)" sh tests/run.sh $(BUILD)
+ifeq ($(SANITIZE),)
+	@for t in $(BINDING_TESTS); do $(MAKE) --no-print-directory $$t || exit 1; done
+endif
+
+# The C suite under valgrind memcheck: any error or leak fails.
+valgrind: deps lib $(TESTS)
+	@UVS_VALGRIND=1 sh tests/run.sh $(BUILD)
 
 install: lib
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)

@@ -139,6 +139,8 @@ UVS_API int uvs_connect_tcp(uvs_engine *eh, const char *host, int port,
       return rc;
     auto op = private_op();
     rc = Connector::start_tcp(e, host, port, opts.get(), op);
+    if (rc < 0)
+      return rc;
     rc = finish_blocking(op, rc, timeout_ms);
     if (rc < 0 && rc != UVS_ETIMEDOUT)
       fail_with(rc, std::string("connect to ") + (host ? host : "") + ":" +
@@ -172,8 +174,10 @@ UVS_API int uvs_connect_unix(uvs_engine *eh, const char *path,
     if (rc < 0)
       return rc;
     auto op = private_op();
-    rc = finish_blocking(op, Connector::start_unix(e, path, opts.get(), op),
-                         timeout_ms);
+    rc = Connector::start_unix(e, path, opts.get(), op);
+    if (rc < 0)
+      return rc;
+    rc = finish_blocking(op, rc, timeout_ms);
     if (rc < 0 && rc != UVS_ETIMEDOUT)
       fail_with(rc, std::string("connect to ") + (path ? path : ""));
     return stream_out(op, rc, out);

@@ -77,7 +77,7 @@ void CompletionQueue::push(std::shared_ptr<Op> op) {
     if (closed_)
       return;
     queue_.push_back(std::move(op));
-    if (!signalled_ && tls_polling != this) {
+    if (fd_requested_ && !signalled_ && tls_polling != this) {
       uint64_t one = 1;
       if (write(event_fd_, &one, sizeof one) == sizeof one)
         signalled_ = true;
@@ -89,6 +89,19 @@ void CompletionQueue::push(std::shared_ptr<Op> op) {
   }
   if (wake_host)
     engine->host_loop()->wake();
+}
+
+int CompletionQueue::fd() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!fd_requested_) {
+    fd_requested_ = true;
+    if (!queue_.empty()) {
+      uint64_t one = 1;
+      if (write(event_fd_, &one, sizeof one) == sizeof one)
+        signalled_ = true;
+    }
+  }
+  return epoll_fd_;
 }
 
 void CompletionQueue::remove(Op *op) {
@@ -143,7 +156,7 @@ int CompletionQueue::wait(int64_t timeout_ms, uvs_op **ops, int max) {
       --wakeups_;
       return 0;
     }
-    if (closed_)
+    if (closed_ || engine->shutting_down())
       return UVS_ESHUTDOWN;
     int64_t left = -1;
     if (timeout_ms >= 0) {

@@ -32,7 +32,8 @@ public:
   /* Runs a host-driven engine without blocking, then pops. */
   int poll(uvs_op **ops, int max);
   int wait(int64_t timeout_ms, uvs_op **ops, int max);
-  int fd() const { return epoll_fd_; }
+  /* The pollable descriptor; from the first call on, pushes signal it. */
+  int fd();
   void wakeup();
   /* Cancels the bound operations and stops delivery. */
   void shutdown();
@@ -51,6 +52,7 @@ private:
   int waiters_ = 0;
   int wakeups_ = 0;
   bool signalled_ = false;
+  bool fd_requested_ = false;
   bool closed_ = false;
   int event_fd_ = -1;
   int epoll_fd_ = -1;

@@ -53,8 +53,10 @@ private:
         continue;
       }
       auto first = queue_.begin();
-      if (Clock::now() < first->first) {
-        cv_.wait_until(lock, first->first);
+      /* A copy: the entry may be erased while we sleep. */
+      Clock::time_point when = first->first;
+      if (Clock::now() < when) {
+        cv_.wait_until(lock, when);
         continue;
       }
       std::shared_ptr<Op> op = first->second.lock();

@@ -58,6 +58,10 @@ public:
   int backend_fd() { return uv_backend_fd(&loop_); }
   int timeout() { return uv_backend_timeout(&loop_); }
   void wake();
+  bool stopped() {
+    std::lock_guard<std::mutex> lock(task_mu_);
+    return stopped_;
+  }
 
 private:
   static void on_async(uv_async_t *handle);

@@ -21,22 +21,25 @@ Op::~Op() {
 }
 
 int Op::begin(int new_kind, std::shared_ptr<OpTarget> target, Loop *loop) {
-  std::unique_lock<std::mutex> lock(mu_);
-  if (state_ == State::Pending)
-    return fail(UVS_EOPBUSY, "operation object already has a call pending");
-  if (detached_)
-    return UVS_EBADHANDLE;
-  state_ = State::Pending;
-  kind = new_kind;
-  result_ = 0;
-  data.clear();
-  consumed = expected = -1;
-  if (stream) /* a connection nobody took: close it, never leak it */
-    stream->close();
-  stream.reset();
-  source.reset();
-  target_ = std::move(target);
-  loop_ = loop;
+  std::shared_ptr<Stream> untaken;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (state_ == State::Pending)
+      return fail(UVS_EOPBUSY, "operation object already has a call pending");
+    if (detached_)
+      return UVS_EBADHANDLE;
+    state_ = State::Pending;
+    kind = new_kind;
+    result_ = 0;
+    data.clear();
+    consumed = expected = -1;
+    untaken = std::move(stream);
+    source.reset();
+    target_ = std::move(target);
+    loop_ = loop;
+  }
+  if (untaken) /* a connection nobody took: close it, never leak it */
+    untaken->close();
   return 0;
 }
 
@@ -110,6 +113,8 @@ int Op::wait_driving(Loop *loop, int64_t timeout_ms_) {
         return UVS_ETIMEDOUT;
       slice = std::min<int64_t>(slice, left);
     }
+    if (loop->stopped())
+      return done() ? 0 : UVS_ESHUTDOWN;
     if (!loop->drive_for(slice)) {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait_for(lock, std::chrono::milliseconds(slice),

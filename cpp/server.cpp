@@ -368,6 +368,7 @@ void Server::on_listener_closed(uv_handle_t *h) {
     Lock lock(srv->mu_);
     if (--srv->open_listeners_ == 0)
       self = std::move(srv->self_ref_);
+    srv->check_closed_locked();
   }
   if (self)
     srv->engine_->untrack(srv->loop_, srv);
@@ -379,8 +380,12 @@ void Server::client_closed(Stream *s) {
   check_closed_locked();
 }
 
+bool Server::fully_closed_locked() const {
+  return closed_ && open_listeners_ == 0 && clients_.empty();
+}
+
 void Server::check_closed_locked() {
-  if (!closed_ || !clients_.empty())
+  if (!fully_closed_locked())
     return;
   for (auto &op : closed_ops_)
     op->complete(0);
@@ -392,7 +397,7 @@ int Server::start_wait_closed(const std::shared_ptr<Op> &op) {
   int rc = op->begin(UVS_OP_SERVER_WAIT_CLOSED, shared_from_this(), loop_);
   if (rc < 0)
     return rc;
-  if (closed_ && clients_.empty()) {
+  if (fully_closed_locked()) {
     lock.unlock();
     op->complete_inline(0);
     return UVS_COMPLETED;

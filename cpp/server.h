@@ -73,6 +73,8 @@ private:
   int add_listener(int fd, const std::string &host, int port);
   int listen_all_locked();
   void close_on_loop(int err);
+  /* Closed, listeners' handles closed (socket file removed), no client. */
+  bool fully_closed_locked() const;
   void check_closed_locked();
   void accept_one(uv_stream_t *listener);
   static void on_connection(uv_stream_t *listener, int status);

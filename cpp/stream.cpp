@@ -198,15 +198,23 @@ bool Stream::wants_resume() const {
 
 void Stream::on_alloc(uv_handle_t *h, size_t, uv_buf_t *buf) {
   Stream *s = static_cast<Stream *>(h->data);
-  /* Released in on_read, which libuv always calls right after. */
+  /* Released in on_read, which libuv always calls right after an alloc
+   * (on_read may also come alone, for an EOF seen through POLLHUP). */
   s->mu_.lock();
+  s->alloc_locked_ = true;
   buf->base = s->reader_.buffer().reserve_tail(kReadChunk);
   buf->len = kReadChunk;
 }
 
 void Stream::on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *) {
   Stream *s = static_cast<Stream *>(h->data);
-  Lock lock(s->mu_, std::adopt_lock);
+  Lock lock(s->mu_, std::defer_lock);
+  if (s->alloc_locked_) {
+    s->alloc_locked_ = false;
+    lock = Lock(s->mu_, std::adopt_lock);
+  } else {
+    lock.lock();
+  }
   if (nread > 0) {
     s->reader_.buffer().commit(size_t(nread));
     s->serve_waiting_read_locked();
@@ -230,9 +238,14 @@ void Stream::serve_waiting_read_locked() {
   if (!reader_.try_complete(read_op_->request, read_op_->data, r))
     return;
   std::shared_ptr<Op> op = std::move(read_op_);
-  op->consumed = r.consumed;
-  op->expected = r.expected;
+  finish_read_locked(*op, r);
   op->complete(r.status);
+}
+
+void Stream::finish_read_locked(Op &op, const ReadResult &r) {
+  op.consumed = r.consumed;
+  op.expected = r.expected;
+  op.read_seq = ++reads_completed_;
 }
 
 int Stream::start_read(const std::shared_ptr<Op> &op, int kind,
@@ -251,8 +264,7 @@ int Stream::start_read(const std::shared_ptr<Op> &op, int kind,
   op->source = self;
   ReadResult r;
   if (reader_.try_complete(op->request, op->data, r)) {
-    op->consumed = r.consumed;
-    op->expected = r.expected;
+    finish_read_locked(*op, r);
     bool resume = wants_resume();
     lock.unlock();
     op->complete_inline(r.status);
@@ -318,10 +330,12 @@ int Stream::error() {
 
 int Stream::unread(Op &op) {
   ByteBuffer back;
-  if (!op.take_back(back))
-    return fail(UVS_EINVAL, "no unused read result on this operation");
   Lock lock(mu_);
+  /* Only the latest read may go back, or the bytes would be reordered. */
+  if (op.read_seq != reads_completed_ || !op.take_back(back))
+    return fail(UVS_EINVAL, "no unused result of the latest read to give back");
   reader_.unread(back.data(), back.size());
+  ++reads_completed_;
   return 0;
 }
 
@@ -340,17 +354,20 @@ void Stream::begin_close_locked(int err, bool reset) {
     return;
   handle_state_ = HandleState::Closing;
   connection_lost_locked(err);
+  reading_ = false; /* uv_close stops reading */
   if (reset && transport_ == Transport::Tcp &&
       uv_tcp_close_reset(&handle_.tcp, on_close) == 0)
     return;
   uv_close(&handle_.handle, on_close);
 }
 
+/* State only, no libuv call: may run off the loop (a failed direct send). */
 void Stream::connection_lost_locked(int err) {
+  if (lost_)
+    return;
   lost_ = true;
   lost_error_ = err;
   closing_ = true;
-  stop_reading_locked();
   if (err < 0 && !reader_.error())
     reader_.set_error(err);
   else

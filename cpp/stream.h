@@ -27,7 +27,6 @@
 
 #include <uv.h>
 
-#include <deque>
 #include <mutex>
 #include <vector>
 
@@ -114,6 +113,7 @@ private:
 
   /* Under the mutex. */
   void serve_waiting_read_locked();
+  void finish_read_locked(Op &op, const ReadResult &r);
   bool wants_resume() const;
   void start_reading_locked();
   void stop_reading_locked();
@@ -138,6 +138,8 @@ private:
   std::shared_ptr<Op> read_op_;
   bool reading_ = false;     /* uv_read_start active */
   bool read_paused_ = false; /* stopped by the 2 x limit mark */
+  bool alloc_locked_ = false; /* on_alloc took mu_ for on_read (loop only) */
+  uint64_t reads_completed_ = 0; /* lets unread() refuse a stale result */
 
   ByteBuffer out_pending_;
   ByteBuffer out_flight_;
@@ -145,7 +147,7 @@ private:
   bool flush_scheduled_ = false;
   bool write_paused_ = false; /* asyncio's pause_writing() state */
   size_t high_ = 0, low_ = 0;
-  std::deque<std::shared_ptr<Op>> drain_ops_;
+  std::vector<std::shared_ptr<Op>> drain_ops_;
   std::vector<std::shared_ptr<Op>> close_ops_;
   bool eof_requested_ = false;
   bool eof_sent_ = false;

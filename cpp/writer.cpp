@@ -96,8 +96,10 @@ int Stream::write(const uvs_buf *bufs, size_t n) {
   size_t sent;
   int err = direct_send_locked(bufs, n, total, &sent);
   if (err < 0) {
-    /* As asyncio: the write "succeeds"; the connection is lost. */
+    /* As asyncio: this write "succeeds" and the connection is lost; later
+     * writes fail, drains report the error, the loop closes the handle. */
     pending_loss_ = err;
+    connection_lost_locked(err);
     lock.unlock();
     post(task_lose);
     return 0;
@@ -187,11 +189,10 @@ void Stream::after_write_progress_locked() {
 }
 
 void Stream::complete_drains_locked(int status) {
-  while (!drain_ops_.empty()) {
-    std::shared_ptr<Op> op = std::move(drain_ops_.front());
-    drain_ops_.pop_front();
+  std::vector<std::shared_ptr<Op>> ops;
+  ops.swap(drain_ops_);
+  for (auto &op : ops)
     op->complete(status);
-  }
 }
 
 void Stream::finish_after_flush_locked() {

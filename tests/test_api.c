@@ -1,0 +1,926 @@
+/*
+ * test_api.c - error paths of the public C API that need no remote peer.
+ *
+ * Handle validation (NULL, stale, wrong-type, double free, closed), the
+ * error table (uvs_strerror / uvs_err_name over UVS_ERRNO_MAP), versions,
+ * options validation, uvs_last_error, op misuse (UVS_EINVAL, UVS_EOPBUSY),
+ * engines with 0..2 I/O threads, and connect/listen failures on loopback:
+ * refused, unresolvable, bad port, over-long unix path, address in use.
+ * Every test runs inside the fd-leak guard of helpers.h.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "helpers.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define WAIT_MS 5000
+
+static int setup(void **state) {
+  return uvst_fd_setup(state);
+}
+static int teardown(void **state) {
+  return uvst_fd_teardown(state);
+}
+
+/* ---- local helpers ------------------------------------------------------ */
+
+static uvs_options *new_options(const char *key, int64_t v) {
+  uvs_options *o = NULL;
+  assert_uvs_rc(uvs_options_new(&o), 0);
+  assert_non_null(o);
+  if (key != NULL) {
+    assert_uvs_rc(uvs_options_set_int(o, key, v), 0);
+  }
+  return o;
+}
+
+static uvs_op *new_op(uvs_cq *cq, uint64_t tag) {
+  uvs_op *op = NULL;
+  assert_uvs_rc(uvs_op_new(cq, tag, &op), 0);
+  assert_non_null(op);
+  return op;
+}
+
+/* A stream over one end of a socketpair; *peer receives the other end. */
+static uvs_stream *socketpair_stream(uvs_engine *e, int *peer) {
+  int sv[2];
+  uvs_stream *s = NULL;
+  assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  assert_uvs_rc(uvs_stream_open_fd(e, sv[0], NULL, &s), 0);
+  assert_non_null(s);
+  *peer = sv[1];
+  return s;
+}
+
+/* Reads from fd until EOF (or WAIT_MS); returns the byte count in buf. */
+static size_t read_to_eof(int fd, char *buf, size_t cap) {
+  size_t n = 0;
+  int64_t deadline = uvst_now_ms() + WAIT_MS;
+  while (uvst_now_ms() < deadline) {
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    if (poll(&p, 1, 100) <= 0) {
+      continue;
+    }
+    ssize_t r = read(fd, buf + n, cap - n);
+    if (r <= 0) {
+      return n;
+    }
+    n += (size_t)r;
+  }
+  fail_msg("no EOF from the stream's peer within %d ms", WAIT_MS);
+  return n;
+}
+
+/* 1 if fd is not an open descriptor. */
+static int fd_is_closed(int fd) {
+  return fcntl(fd, F_GETFD) == -1 && errno == EBADF;
+}
+
+static int is_eai(int rc) {
+  return rc == UVS_EAI_AGAIN || rc == UVS_EAI_FAIL || rc == UVS_EAI_FAMILY ||
+         rc == UVS_EAI_NODATA || rc == UVS_EAI_NONAME || rc == UVS_EAI_SERVICE;
+}
+
+/* ---- NULL handles ------------------------------------------------------- */
+
+static void test_null_options(void **state) {
+  (void)state;
+  int64_t v = 0;
+  assert_uvs_rc(uvs_options_set_int(NULL, "limit", 1), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_options_get_int(NULL, "limit", &v), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_options_free(NULL), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_options_new(NULL), UVS_EINVAL);
+  uvs_free(NULL);
+}
+
+static void test_null_engine_and_cq(void **state) {
+  (void)state;
+  uvs_cq *cq = NULL;
+  uvs_op *ops[4];
+  uvs_op *op = NULL;
+  assert_uvs_rc(uvs_engine_new(NULL, NULL), UVS_EINVAL);
+  assert_uvs_rc(uvs_engine_free(NULL), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_engine_io_threads(NULL), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_engine_run(NULL), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_engine_timeout(NULL), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_cq_new(NULL, &cq), UVS_EBADHANDLE);
+  assert_null(cq);
+  assert_uvs_rc(uvs_cq_fd(NULL), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_cq_poll(NULL, ops, 4), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_cq_wait(NULL, 0, ops, 4), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_cq_next(NULL, 0, &op), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_cq_wakeup(NULL), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_cq_free(NULL), UVS_EBADHANDLE);
+}
+
+static void test_null_op(void **state) {
+  (void)state;
+  const void *d = NULL;
+  size_t len = 0;
+  uvs_stream *s = NULL;
+  assert_uvs_rc(uvs_op_new(NULL, 1, NULL), UVS_EINVAL);
+  assert_uvs_rc(uvs_op_set_timeout(NULL, 10), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_op_free(NULL), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_op_cancel(NULL), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_op_wait(NULL, 0), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_op_is_done(NULL), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_op_result(NULL), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_op_kind(NULL), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_op_data(NULL, &d, &len), UVS_EBADHANDLE);
+  assert_int_equal(uvs_op_consumed(NULL), UVS_EBADHANDLE);
+  assert_int_equal(uvs_op_expected(NULL), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_op_take_stream(NULL, &s), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_op_unread(NULL), UVS_EBADHANDLE);
+}
+
+/* Every stream call with a NULL stream, and the start calls with a NULL
+ * op; the op given with the NULL stream stays unused. */
+static void test_null_stream(void **state) {
+  (void)state;
+  uvs_op *op = new_op(NULL, 1);
+  uvs_stream *r = uvst_reader_new(NULL, 0);
+  uvs_stream *out = NULL;
+  void *d = NULL;
+  size_t len = 0;
+  int64_t v = 0;
+  char *str = NULL;
+  uvs_buf b = {"x", 1};
+  assert_uvs_rc(uvs_reader_feed_data(NULL, "x", 1), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_reader_feed_eof(NULL), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_reader_set_error(NULL, UVS_EPIPE), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_stream_read_start(NULL, 1, op), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_stream_readexactly_start(NULL, 1, op), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_stream_readuntil_start(NULL, "x", 1, op), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_stream_readuntil_any_start(NULL, &b, 1, op),
+                UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_stream_readline_start(NULL, op), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_stream_read(NULL, 1, 0, &d, &len), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_stream_readexactly(NULL, 1, 0, &d, &len), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_stream_readuntil(NULL, "x", 1, 0, &d, &len, NULL),
+                UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_stream_readuntil_any(NULL, &b, 1, 0, &d, &len, NULL),
+                UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_stream_readline(NULL, 0, &d, &len), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_stream_at_eof(NULL), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_stream_error(NULL), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_stream_write(NULL, "x", 1), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_stream_writev(NULL, &b, 1), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_stream_drain_start(NULL, op), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_stream_drain(NULL, 0), UVS_EBADHANDLE);
+  assert_int_equal(uvs_stream_write_buffer_size(NULL), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_stream_set_write_limits(NULL, 10, 1), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_stream_write_eof(NULL), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_stream_can_write_eof(NULL), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_stream_close(NULL), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_stream_abort(NULL), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_stream_is_closing(NULL), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_stream_wait_closed_start(NULL, op), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_stream_wait_closed(NULL, 0), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_stream_get_int(NULL, "limit", &v), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_stream_get_str(NULL, "kind", &str), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_stream_free(NULL), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_connect_tcp(NULL, "127.0.0.1", 1, NULL, 0, &out),
+                UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_connect_tcp_start(NULL, "127.0.0.1", 1, NULL, op),
+                UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_connect_unix(NULL, "/tmp/x.sock", NULL, 0, &out),
+                UVS_EBADHANDLE);
+  assert_null(out);
+  assert_uvs_rc(uvs_connect_unix_start(NULL, "/tmp/x.sock", NULL, op),
+                UVS_EBADHANDLE);
+  /* the op was never started */
+  assert_int_equal(uvs_op_is_done(op), 1);
+  assert_int_equal(uvs_op_kind(op), UVS_OP_NONE);
+  /* a valid stream with a NULL op */
+  uvst_feed(r, "x\n");
+  assert_uvs_rc(uvs_stream_read_start(r, 1, NULL), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_stream_readline_start(r, NULL), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_stream_readexactly_start(r, 1, NULL), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_reader_new(NULL, NULL, NULL), UVS_EINVAL);
+  assert_uvs_rc(uvs_stream_free(r), 0);
+  assert_uvs_rc(uvs_op_free(op), 0);
+}
+
+static void test_null_server(void **state) {
+  (void)state;
+  uvs_op *op = new_op(NULL, 1);
+  uvs_server *srv = NULL;
+  uvs_stream *s = NULL;
+  char *host = NULL;
+  int port = 0;
+  assert_uvs_rc(uvs_server_listen_tcp(NULL, "127.0.0.1", 0, NULL, &srv),
+                UVS_EBADHANDLE);
+  assert_null(srv);
+  assert_uvs_rc(uvs_server_listen_unix(NULL, "/tmp/x.sock", NULL, &srv),
+                UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_server_start_serving(NULL), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_server_is_serving(NULL), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_server_accept_start(NULL, op), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_server_accept(NULL, 0, &s), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_server_num_addresses(NULL), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_server_address(NULL, 0, &host, &port), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_server_num_clients(NULL), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_server_close(NULL), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_server_close_clients(NULL), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_server_abort_clients(NULL), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_server_wait_closed_start(NULL, op), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_server_wait_closed(NULL, 0), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_server_free(NULL), UVS_EBADHANDLE);
+  assert_int_equal(uvs_op_is_done(op), 1);
+  assert_uvs_rc(uvs_op_free(op), 0);
+}
+
+/* uvs_stream_open_fd owns the fd even when it fails (NULL engine). */
+static void test_open_fd_owns_fd_on_failure(void **state) {
+  (void)state;
+  int p[2];
+  uvs_stream *s = NULL;
+  assert_int_equal(pipe(p), 0);
+  close(p[1]);
+  assert_uvs_rc(uvs_stream_open_fd(NULL, p[0], NULL, &s), UVS_EBADHANDLE);
+  assert_null(s);
+  assert_true(fd_is_closed(p[0]));
+}
+
+/* uvs_reader_set_error stores a negative code: 0 or a positive value is an
+ * invalid argument and stores nothing. */
+static void test_set_error_needs_negative(void **state) {
+  (void)state;
+  uvs_stream *s = uvst_reader_new(NULL, 0);
+  assert_uvs_rc(uvs_reader_set_error(s, 0), UVS_EINVAL);
+  assert_uvs_rc(uvs_reader_set_error(s, 5), UVS_EINVAL);
+  assert_uvs_rc(uvs_stream_error(s), 0);
+  uvst_feed(s, "ok\n");
+  void *d = NULL;
+  size_t len = 0;
+  assert_uvs_rc(uvs_stream_readline(s, 0, &d, &len), 0);
+  assert_bytes_equal(d, len, "ok\n");
+  uvs_free(d);
+  assert_uvs_rc(uvs_stream_free(s), 0);
+}
+
+/* ---- stale handles ------------------------------------------------------ */
+
+static void test_stale_options(void **state) {
+  (void)state;
+  uvs_options *o = new_options("limit", 10);
+  int64_t v = 0;
+  assert_uvs_rc(uvs_options_free(o), 0);
+  assert_uvs_rc(uvs_options_set_int(o, "limit", 1), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_options_get_int(o, "limit", &v), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_options_free(o), UVS_EBADHANDLE);
+}
+
+static void test_stale_op(void **state) {
+  (void)state;
+  uvs_op *op = new_op(NULL, 5);
+  uvs_stream *s = uvst_reader_new(NULL, 0);
+  const void *d = NULL;
+  size_t len = 0;
+  uvst_feed(s, "abc");
+  assert_uvs_rc(uvs_op_free(op), 0);
+  assert_uvs_rc(uvs_op_result(op), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_op_is_done(op), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_op_wait(op, 0), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_op_cancel(op), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_op_data(op, &d, &len), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_stream_read_start(s, 1, op), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_op_free(op), UVS_EBADHANDLE);
+  uvst_feed(s, "\n");
+  void *out = NULL;
+  assert_uvs_rc(uvs_stream_readline(s, 0, &out, &len), 0);
+  assert_bytes_equal(out, len, "abc\n"); /* the stale start consumed nothing */
+  uvs_free(out);
+  assert_uvs_rc(uvs_stream_free(s), 0);
+}
+
+static void test_stale_stream(void **state) {
+  (void)state;
+  uvs_stream *s = uvst_reader_new(NULL, 0);
+  uvs_op *op = new_op(NULL, 1);
+  void *d = NULL;
+  size_t len = 0;
+  int64_t v = 0;
+  assert_uvs_rc(uvs_stream_free(s), 0);
+  assert_uvs_rc(uvs_reader_feed_data(s, "x", 1), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_reader_feed_eof(s), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_stream_at_eof(s), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_stream_read(s, 1, 0, &d, &len), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_stream_readline_start(s, op), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_stream_get_int(s, "limit", &v), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_stream_close(s), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_stream_free(s), UVS_EBADHANDLE);
+  assert_int_equal(uvs_op_is_done(op), 1);
+  assert_uvs_rc(uvs_op_free(op), 0);
+}
+
+static void test_stale_engine_and_cq(void **state) {
+  (void)state;
+  uvs_engine *e = uvst_engine_new(1);
+  uvs_cq *cq = NULL;
+  uvs_op *ops[2];
+  assert_uvs_rc(uvs_cq_new(e, &cq), 0);
+  assert_uvs_rc(uvs_cq_free(cq), 0);
+  assert_uvs_rc(uvs_cq_fd(cq), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_cq_poll(cq, ops, 2), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_cq_wakeup(cq), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_op_new(cq, 1, &ops[0]), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_cq_free(cq), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_engine_free(e), 0);
+  assert_uvs_rc(uvs_engine_io_threads(e), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_engine_run(e), UVS_EBADHANDLE);
+  cq = NULL;
+  assert_uvs_rc(uvs_cq_new(e, &cq), UVS_EBADHANDLE);
+  assert_null(cq);
+  uvs_stream *s = NULL;
+  assert_uvs_rc(uvs_reader_new(e, NULL, &s), UVS_EBADHANDLE);
+  assert_null(s);
+  assert_uvs_rc(uvs_engine_free(e), UVS_EBADHANDLE);
+}
+
+static void test_stale_server(void **state) {
+  (void)state;
+  uvs_engine *e = uvst_engine_new(1);
+  uvs_server *srv = NULL;
+  assert_uvs_rc(uvs_server_listen_tcp(e, "127.0.0.1", 0, NULL, &srv), 0);
+  assert_uvs_rc(uvs_server_free(srv), 0);
+  assert_uvs_rc(uvs_server_num_addresses(srv), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_server_is_serving(srv), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_server_close(srv), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_server_free(srv), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_engine_free(e), 0);
+}
+
+/* ---- wrong-type handles ------------------------------------------------- */
+
+static void test_wrong_type(void **state) {
+  (void)state;
+  uvs_engine *e = uvst_engine_new(1);
+  uvs_cq *cq = NULL;
+  uvs_server *srv = NULL;
+  uvs_op *op = new_op(NULL, 1);
+  uvs_options *o = new_options(NULL, 0);
+  uvs_stream *s = uvst_reader_new(e, 0);
+  int64_t v = 0;
+  assert_uvs_rc(uvs_cq_new(e, &cq), 0);
+  assert_uvs_rc(uvs_server_listen_tcp(e, "127.0.0.1", 0, NULL, &srv), 0);
+  assert_uvs_rc(uvs_stream_at_eof((uvs_stream *)op), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_stream_read_start((uvs_stream *)op, 1, op), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_stream_get_int((uvs_stream *)srv, "limit", &v),
+                UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_reader_feed_data((uvs_stream *)cq, "x", 1), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_op_result((uvs_op *)s), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_op_is_done((uvs_op *)cq), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_stream_read_start(s, 1, (uvs_op *)s), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_engine_io_threads((uvs_engine *)s), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_engine_io_threads((uvs_engine *)o), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_cq_fd((uvs_cq *)e), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_options_set_int((uvs_options *)op, "limit", 1),
+                UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_server_num_clients((uvs_server *)s), UVS_EBADHANDLE);
+  /* wrong-type frees are refused and leave the object alive */
+  assert_uvs_rc(uvs_stream_free((uvs_stream *)op), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_op_free((uvs_op *)s), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_engine_free((uvs_engine *)cq), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_cq_free((uvs_cq *)srv), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_server_free((uvs_server *)o), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_options_free((uvs_options *)e), UVS_EBADHANDLE);
+  assert_int_equal(uvs_op_is_done(op), 1);
+  assert_int_equal(uvs_stream_at_eof(s), 0);
+  assert_int_equal(uvs_engine_io_threads(e), 1);
+  assert_true(uvs_cq_fd(cq) >= 0);
+  assert_int_equal(uvs_server_num_addresses(srv), 1);
+  assert_uvs_rc(uvs_options_set_int(o, "limit", 5), 0);
+  assert_uvs_rc(uvs_server_free(srv), 0);
+  assert_uvs_rc(uvs_stream_free(s), 0);
+  assert_uvs_rc(uvs_op_free(op), 0);
+  assert_uvs_rc(uvs_cq_free(cq), 0);
+  assert_uvs_rc(uvs_options_free(o), 0);
+  assert_uvs_rc(uvs_engine_free(e), 0);
+}
+
+/* ---- double free ----------------------------------------------------------
+ */
+
+static void test_double_free(void **state) {
+  (void)state;
+  uvs_engine *e = uvst_engine_new(1);
+  uvs_cq *cq = NULL;
+  uvs_server *srv = NULL;
+  int peer = -1;
+  uvs_options *o = new_options(NULL, 0);
+  uvs_op *op = new_op(NULL, 1);
+  uvs_stream *r = uvst_reader_new(NULL, 0);
+  uvs_stream *s = socketpair_stream(e, &peer);
+  assert_uvs_rc(uvs_cq_new(e, &cq), 0);
+  assert_uvs_rc(uvs_server_listen_tcp(e, "127.0.0.1", 0, NULL, &srv), 0);
+  assert_uvs_rc(uvs_options_free(o), 0);
+  assert_uvs_rc(uvs_options_free(o), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_op_free(op), 0);
+  assert_uvs_rc(uvs_op_free(op), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_stream_free(r), 0);
+  assert_uvs_rc(uvs_stream_free(r), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_stream_free(s), 0);
+  assert_uvs_rc(uvs_stream_free(s), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_server_free(srv), 0);
+  assert_uvs_rc(uvs_server_free(srv), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_cq_free(cq), 0);
+  assert_uvs_rc(uvs_cq_free(cq), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_engine_free(e), 0);
+  assert_uvs_rc(uvs_engine_free(e), UVS_EBADHANDLE);
+  close(peer);
+}
+
+/* ---- closed streams ----------------------------------------------------- */
+
+/* After close: writes fail with UVS_ECLOSED; what was written before the
+ * close still reaches the peer, then EOF; close is idempotent. */
+static void test_closed_stream(void **state) {
+  (void)state;
+  uvs_engine *e = uvst_engine_new(1);
+  int peer = -1;
+  uvs_stream *s = socketpair_stream(e, &peer);
+  uvs_buf b = {"zz", 2};
+  char buf[64];
+  void *d = NULL;
+  size_t len = 0;
+  assert_int_equal(uvs_stream_is_closing(s), 0);
+  assert_uvs_rc(uvs_stream_write(s, "hello", 5), 0);
+  assert_uvs_rc(uvs_stream_close(s), 0);
+  assert_int_equal(uvs_stream_is_closing(s), 1);
+  assert_uvs_rc(uvs_stream_close(s), 0);
+  assert_uvs_rc(uvs_stream_write(s, "x", 1), UVS_ECLOSED);
+  assert_uvs_rc(uvs_stream_writev(s, &b, 1), UVS_ECLOSED);
+  assert_uvs_rc(uvs_stream_wait_closed(s, WAIT_MS), 0);
+  assert_uvs_rc(uvs_stream_write(s, "x", 1), UVS_ECLOSED);
+  int rc = uvs_stream_read(s, 10, 1000, &d, &len);
+  assert_true(rc == UVS_ECLOSED || (rc == 0 && len == 0));
+  uvs_free(d);
+  assert_int_equal(read_to_eof(peer, buf, sizeof(buf)), 5);
+  assert_memory_equal(buf, "hello", 5);
+  assert_uvs_rc(uvs_stream_free(s), 0);
+  close(peer);
+  assert_uvs_rc(uvs_engine_free(e), 0);
+}
+
+/* A reader can be closed too (idempotent). */
+static void test_closed_reader(void **state) {
+  (void)state;
+  uvs_stream *s = uvst_reader_new(NULL, 0);
+  assert_int_equal(uvs_stream_is_closing(s), 0);
+  assert_uvs_rc(uvs_stream_close(s), 0);
+  assert_uvs_rc(uvs_stream_close(s), 0);
+  assert_int_equal(uvs_stream_is_closing(s), 1);
+  assert_uvs_rc(uvs_stream_free(s), 0);
+}
+
+/* Engine shutdown completes a pending read with UVS_ESHUTDOWN; freeing the
+ * stream and op afterwards is harmless and leaks nothing. */
+static void test_engine_free_with_pending_read(void **state) {
+  (void)state;
+  uvs_engine *e = uvst_engine_new(1);
+  int peer = -1;
+  uvs_stream *s = socketpair_stream(e, &peer);
+  uvs_op *op = new_op(NULL, 1);
+  assert_uvs_rc(uvs_stream_readline_start(s, op), UVS_PENDING);
+  assert_uvs_rc(uvs_engine_free(e), 0);
+  assert_uvs_rc(uvs_op_wait(op, WAIT_MS), 0);
+  assert_uvs_rc(uvs_op_result(op), UVS_ESHUTDOWN);
+  int rc = uvs_stream_free(s);
+  assert_true(rc == 0 || rc == UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_op_free(op), 0);
+  close(peer);
+}
+
+/* ---- errors and versions ------------------------------------------------ */
+
+struct code {
+  int value;
+  const char *name;
+  const char *message;
+};
+#define CODE_(n, v, m) {v, #n, m},
+static const struct code codes[] = {UVS_ERRNO_MAP(CODE_)};
+#undef CODE_
+
+static void test_strerror_every_code(void **state) {
+  (void)state;
+  size_t n = sizeof(codes) / sizeof(codes[0]);
+  assert_true(n >= 50);
+  for (size_t i = 0; i < n; i++) {
+    const char *m = uvs_strerror(codes[i].value);
+    assert_non_null(m);
+    if (strcmp(m, codes[i].message) != 0) {
+      fail_msg("uvs_strerror(%d) = \"%s\", expected \"%s\"", codes[i].value, m,
+               codes[i].message);
+    }
+  }
+}
+
+static void test_err_name_every_code(void **state) {
+  (void)state;
+  size_t n = sizeof(codes) / sizeof(codes[0]);
+  for (size_t i = 0; i < n; i++) {
+    const char *name = uvs_err_name(codes[i].value);
+    assert_non_null(name);
+    if (strcmp(name, codes[i].name) != 0) {
+      fail_msg("uvs_err_name(%d) = \"%s\", expected \"%s\"", codes[i].value,
+               name, codes[i].name);
+    }
+  }
+#define ENUM_CHECK_(n, v, m) assert_int_equal(UVS_##n, v);
+  UVS_ERRNO_MAP(ENUM_CHECK_)
+#undef ENUM_CHECK_
+}
+
+/* Unknown codes: never NULL; unassigned codes of the library's own range
+ * read "unknown error" as the header promises. */
+static void test_unknown_codes(void **state) {
+  (void)state;
+  const int unknown[] = {-30013, -30050,  -30099, 12345,
+                         -29999, INT_MIN, INT_MAX};
+  for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
+    const char *m = uvs_strerror(unknown[i]);
+    const char *n = uvs_err_name(unknown[i]);
+    assert_non_null(m);
+    assert_non_null(n);
+    assert_true(strlen(m) > 0);
+    assert_true(strlen(n) > 0);
+  }
+  assert_string_equal(uvs_strerror(-30013), "unknown error");
+  assert_string_equal(uvs_strerror(-30099), "unknown error");
+  assert_string_equal(uvs_strerror(12345), "unknown error");
+}
+
+static void test_version(void **state) {
+  (void)state;
+  char expect[32];
+  snprintf(expect, sizeof(expect), "%d.%d.%d", UVS_VERSION_MAJOR,
+           UVS_VERSION_MINOR, UVS_VERSION_PATCH);
+  assert_int_equal(uvs_version(), UVS_VERSION_HEX);
+  assert_int_equal(uvs_version() >> 16, UVS_VERSION_MAJOR);
+  assert_non_null(uvs_version_string());
+  assert_string_equal(uvs_version_string(), expect);
+}
+
+/* uvs_last_error: a non-empty detail after a failure, per thread. */
+struct last_error_probe {
+  char seen[256];
+};
+
+static void last_error_probe_run(void *p) {
+  struct last_error_probe *probe = p;
+  const char *m = uvs_last_error();
+  snprintf(probe->seen, sizeof(probe->seen), "%s", m ? m : "(null)");
+}
+
+static void test_last_error(void **state) {
+  (void)state;
+  uvs_options *o = new_options(NULL, 0);
+  struct last_error_probe probe;
+  assert_uvs_rc(uvs_options_set_int(o, "no-such-key", 1), UVS_EINVAL);
+  assert_non_null(uvs_last_error());
+  assert_true(strlen(uvs_last_error()) > 0);
+  assert_uvs_rc(uvs_stream_at_eof(NULL), UVS_EBADHANDLE);
+  assert_true(strlen(uvs_last_error()) > 0);
+  uvst_later_join(uvst_later_start(0, last_error_probe_run, &probe));
+  assert_string_equal(probe.seen, ""); /* thread-local: nothing failed there */
+  assert_uvs_rc(uvs_options_free(o), 0);
+}
+
+/* ---- options ------------------------------------------------------------ */
+
+static void test_options_set_get(void **state) {
+  (void)state;
+  uvs_options *o = new_options("limit", 123);
+  int64_t v = 0;
+  assert_uvs_rc(uvs_options_get_int(o, "limit", &v), 0);
+  assert_int_equal(v, 123);
+  assert_uvs_rc(uvs_options_set_int(o, "limit", 456), 0);
+  assert_uvs_rc(uvs_options_get_int(o, "limit", &v), 0);
+  assert_int_equal(v, 456);
+  assert_uvs_rc(uvs_options_set_int(o, "io_threads", 2), 0);
+  assert_uvs_rc(uvs_options_set_int(o, "reuse_port", 0), 0);
+  assert_uvs_rc(uvs_options_set_int(o, "write_high", 1000), 0);
+  assert_uvs_rc(uvs_options_set_int(o, "no-such-key", 1), UVS_EINVAL);
+  assert_uvs_rc(uvs_options_set_int(o, "", 1), UVS_EINVAL);
+  assert_uvs_rc(uvs_options_set_int(o, NULL, 1), UVS_EINVAL);
+  assert_true(uvs_options_get_int(o, "no-such-key", &v) < 0);
+  assert_uvs_rc(uvs_options_get_int(o, "limit", NULL), UVS_EINVAL);
+  assert_uvs_rc(uvs_options_get_int(o, "limit", &v), 0);
+  assert_int_equal(v, 456);
+  assert_uvs_rc(uvs_options_free(o), 0);
+}
+
+/* "limit" 0 or negative: refused when set or when the reader is created. */
+static void test_invalid_limit(void **state) {
+  (void)state;
+  const int64_t bad[] = {0, -1, -65536};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    uvs_options *o = new_options(NULL, 0);
+    uvs_stream *s = NULL;
+    int rc = uvs_options_set_int(o, "limit", bad[i]);
+    if (rc == 0) {
+      assert_uvs_rc(uvs_reader_new(NULL, o, &s), UVS_EINVAL);
+      assert_null(s);
+    } else {
+      assert_uvs_rc(rc, UVS_EINVAL);
+    }
+    assert_uvs_rc(uvs_options_free(o), 0);
+  }
+}
+
+/* set_write_limits follows asyncio's rule: high >= low >= 0, with defaults
+ * 64 KiB / high/4 / 4*low. */
+static void expect_limits(uvs_stream *s, int64_t high, int64_t low) {
+  int64_t h = -1, l = -1;
+  assert_uvs_rc(uvs_stream_get_int(s, "write_high", &h), 0);
+  assert_uvs_rc(uvs_stream_get_int(s, "write_low", &l), 0);
+  assert_int_equal(h, high);
+  assert_int_equal(l, low);
+}
+
+static void test_write_limits(void **state) {
+  (void)state;
+  uvs_engine *e = uvst_engine_new(1);
+  int peer = -1;
+  uvs_stream *s = socketpair_stream(e, &peer);
+  expect_limits(s, 65536, 16384);
+  assert_uvs_rc(uvs_stream_set_write_limits(s, 1000, -1), 0);
+  expect_limits(s, 1000, 250);
+  assert_uvs_rc(uvs_stream_set_write_limits(s, 100, 200), UVS_EINVAL);
+  expect_limits(s, 1000, 250);
+  assert_uvs_rc(uvs_stream_set_write_limits(s, -1, 1000), 0);
+  expect_limits(s, 4000, 1000);
+  assert_uvs_rc(uvs_stream_set_write_limits(s, -1, -1), 0);
+  expect_limits(s, 65536, 16384);
+  assert_uvs_rc(uvs_stream_set_write_limits(s, 0, 0), 0);
+  expect_limits(s, 0, 0);
+  assert_uvs_rc(uvs_stream_set_write_limits(s, 10, 10), 0);
+  expect_limits(s, 10, 10);
+  assert_uvs_rc(uvs_stream_set_write_limits(s, 10, 11), UVS_EINVAL);
+  assert_uvs_rc(uvs_stream_free(s), 0);
+  close(peer);
+  assert_uvs_rc(uvs_engine_free(e), 0);
+}
+
+/* Options with write_low > write_high: the stream is refused (and, as
+ * documented, the fd is closed anyway). */
+static void test_write_limit_options(void **state) {
+  (void)state;
+  uvs_engine *e = uvst_engine_new(1);
+  uvs_options *o = new_options("write_high", 100);
+  uvs_stream *s = NULL;
+  int sv[2];
+  assert_uvs_rc(uvs_options_set_int(o, "write_low", 200), 0);
+  assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  assert_uvs_rc(uvs_stream_open_fd(e, sv[0], o, &s), UVS_EINVAL);
+  assert_null(s);
+  close(sv[1]);
+  assert_uvs_rc(uvs_options_set_int(o, "write_low", 40), 0);
+  assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  assert_uvs_rc(uvs_stream_open_fd(e, sv[0], o, &s), 0);
+  expect_limits(s, 100, 40);
+  assert_uvs_rc(uvs_stream_free(s), 0);
+  close(sv[1]);
+  assert_uvs_rc(uvs_options_free(o), 0);
+  assert_uvs_rc(uvs_engine_free(e), 0);
+}
+
+/* ---- op misuse ---------------------------------------------------------- */
+
+static void test_op_initial_state_and_cq_wait(void **state) {
+  (void)state;
+  uvs_engine *e = uvst_engine_new(1);
+  uvs_cq *cq = NULL;
+  assert_uvs_rc(uvs_cq_new(e, &cq), 0);
+  uvs_op *op = new_op(cq, 77);
+  assert_int_equal(uvs_op_tag(op), 77);
+  assert_int_equal(uvs_op_is_done(op), 1);
+  assert_int_equal(uvs_op_kind(op), UVS_OP_NONE);
+  assert_uvs_rc(uvs_op_wait(op, 0), UVS_EINVAL);
+  assert_uvs_rc(uvs_op_wait(op, 100), UVS_EINVAL);
+  assert_uvs_rc(uvs_op_free(op), 0);
+  assert_uvs_rc(uvs_cq_free(cq), 0);
+  assert_uvs_rc(uvs_engine_free(e), 0);
+}
+
+/* A second operation on a busy op: UVS_EOPBUSY, on any stream. */
+static void test_op_busy(void **state) {
+  (void)state;
+  uvs_stream *a = uvst_reader_new(NULL, 0);
+  uvs_stream *b = uvst_reader_new(NULL, 0);
+  uvs_op *op = new_op(NULL, 1);
+  uvst_feed(b, "data\n");
+  assert_uvs_rc(uvs_stream_readline_start(a, op), UVS_PENDING);
+  assert_uvs_rc(uvs_stream_read_start(a, 1, op), UVS_EOPBUSY);
+  assert_uvs_rc(uvs_stream_readline_start(b, op), UVS_EOPBUSY);
+  assert_uvs_rc(uvs_stream_readexactly_start(b, 2, op), UVS_EOPBUSY);
+  assert_int_equal(uvs_op_kind(op), UVS_OP_READLINE);
+  assert_uvs_rc(uvs_op_cancel(op), 0);
+  assert_uvs_rc(uvs_op_wait(op, WAIT_MS), 0);
+  assert_uvs_rc(uvs_op_result(op), UVS_ECANCELED);
+  assert_uvs_rc(uvs_stream_readline_start(b, op), UVS_COMPLETED);
+  assert_uvs_rc(uvs_op_result(op), 0);
+  assert_uvs_rc(uvs_op_free(op), 0);
+  assert_uvs_rc(uvs_stream_free(a), 0);
+  assert_uvs_rc(uvs_stream_free(b), 0);
+}
+
+/* ---- engines ------------------------------------------------------------ */
+
+static void test_engine_threads(void **state) {
+  (void)state;
+  for (int n = 0; n <= 2; n++) {
+    uvs_engine *e = uvst_engine_new(n);
+    assert_int_equal(uvs_engine_io_threads(e), n);
+    if (n == 0) {
+      assert_uvs_rc(uvs_engine_run(e), 0);
+      assert_int_equal(uvs_engine_timeout(e), -1);
+    } else {
+      assert_uvs_rc(uvs_engine_run(e), UVS_EWRONGTHREAD);
+    }
+    assert_uvs_rc(uvs_engine_free(e), 0);
+  }
+  uvs_engine *e = uvst_engine_new(-1); /* NULL options: default 1 thread */
+  assert_int_equal(uvs_engine_io_threads(e), 1);
+  assert_uvs_rc(uvs_engine_free(e), 0);
+}
+
+static void test_engine_bad_io_threads(void **state) {
+  (void)state;
+  uvs_options *o = new_options(NULL, 0);
+  uvs_engine *e = NULL;
+  int rc = uvs_options_set_int(o, "io_threads", -1);
+  if (rc == 0) {
+    assert_uvs_rc(uvs_engine_new(o, &e), UVS_EINVAL);
+    assert_null(e);
+  } else {
+    assert_uvs_rc(rc, UVS_EINVAL);
+  }
+  assert_uvs_rc(uvs_options_free(o), 0);
+}
+
+/* ---- connect / listen failures ------------------------------------------ */
+
+static void test_connect_refused(void **state) {
+  (void)state;
+  uvs_engine *e = uvst_engine_new(1);
+  uvs_stream *s = NULL;
+  assert_uvs_rc(uvs_connect_tcp(e, "127.0.0.1", 1, NULL, WAIT_MS, &s),
+                UVS_ECONNREFUSED);
+  assert_null(s);
+  assert_true(strlen(uvs_last_error()) > 0);
+  uvs_op *op = new_op(NULL, 3);
+  int rc = uvs_connect_tcp_start(e, "127.0.0.1", uvst_unused_port(), NULL, op);
+  assert_true(rc == UVS_PENDING || rc == UVS_COMPLETED);
+  assert_uvs_rc(uvs_op_wait(op, WAIT_MS), 0);
+  assert_uvs_rc(uvs_op_result(op), UVS_ECONNREFUSED);
+  assert_int_equal(uvs_op_kind(op), UVS_OP_CONNECT);
+  assert_true(uvs_op_take_stream(op, &s) < 0);
+  assert_null(s);
+  assert_uvs_rc(uvs_op_free(op), 0);
+  assert_uvs_rc(uvs_engine_free(e), 0);
+}
+
+static void test_connect_unresolvable(void **state) {
+  (void)state;
+  uvs_engine *e = uvst_engine_new(1);
+  uvs_stream *s = NULL;
+  int rc = uvs_connect_tcp(e, "no-such-host.invalid", 80, NULL, 20000, &s);
+  if (!is_eai(rc)) {
+    fail_msg("connect to no-such-host.invalid: %d (%s), expected UVS_EAI_*", rc,
+             uvs_err_name(rc));
+  }
+  assert_null(s);
+  assert_true(strncmp(uvs_err_name(rc), "EAI_", 4) == 0);
+  assert_uvs_rc(uvs_engine_free(e), 0);
+}
+
+static void test_bad_port(void **state) {
+  (void)state;
+  uvs_engine *e = uvst_engine_new(1);
+  uvs_stream *s = NULL;
+  uvs_server *srv = NULL;
+  uvs_op *op = new_op(NULL, 1);
+  const int bad[] = {-1, 65536, 70000};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    assert_uvs_rc(uvs_connect_tcp(e, "127.0.0.1", bad[i], NULL, 1000, &s),
+                  UVS_EINVAL);
+    assert_uvs_rc(uvs_connect_tcp_start(e, "127.0.0.1", bad[i], NULL, op),
+                  UVS_EINVAL);
+    assert_uvs_rc(uvs_server_listen_tcp(e, "127.0.0.1", bad[i], NULL, &srv),
+                  UVS_EINVAL);
+  }
+  assert_null(s);
+  assert_null(srv);
+  assert_int_equal(uvs_op_is_done(op), 1); /* never started */
+  assert_uvs_rc(uvs_op_free(op), 0);
+  assert_uvs_rc(uvs_engine_free(e), 0);
+}
+
+static void test_unix_path_too_long(void **state) {
+  (void)state;
+  uvs_engine *e = uvst_engine_new(1);
+  uvs_stream *s = NULL;
+  uvs_server *srv = NULL;
+  char path[300];
+  memset(path, 'a', sizeof(path) - 1);
+  path[sizeof(path) - 1] = '\0';
+  memcpy(path, "/tmp/", 5);
+  int rc = uvs_connect_unix(e, path, NULL, 1000, &s);
+  assert_true(rc == UVS_ENAMETOOLONG || rc == UVS_EINVAL);
+  rc = uvs_server_listen_unix(e, path, NULL, &srv);
+  assert_true(rc == UVS_ENAMETOOLONG || rc == UVS_EINVAL);
+  assert_null(s);
+  assert_null(srv);
+  assert_uvs_rc(uvs_engine_free(e), 0);
+}
+
+/* Listening twice on one port (reuse_port 0) gives UVS_EADDRINUSE from the
+ * listen call; so does a port held by a plain socket. */
+static void test_address_in_use(void **state) {
+  (void)state;
+  uvs_engine *e = uvst_engine_new(1);
+  uvs_options *o = new_options("reuse_port", 0);
+  uvs_server *a = NULL, *b = NULL;
+  char *host = NULL;
+  int port = 0;
+  assert_uvs_rc(uvs_server_listen_tcp(e, "127.0.0.1", 0, o, &a), 0);
+  assert_int_equal(uvs_server_num_addresses(a), 1);
+  assert_uvs_rc(uvs_server_address(a, 0, &host, &port), 0);
+  assert_string_equal(host, "127.0.0.1");
+  uvs_free(host);
+  assert_true(port > 0 && port < 65536);
+  assert_uvs_rc(uvs_server_listen_tcp(e, "127.0.0.1", port, o, &b),
+                UVS_EADDRINUSE);
+  assert_null(b);
+  assert_uvs_rc(uvs_server_listen_tcp(e, "127.0.0.1", port, NULL, &b),
+                UVS_EADDRINUSE);
+  assert_null(b);
+  assert_uvs_rc(uvs_server_free(a), 0);
+  uvst_server *peer = uvst_server_start(UVST_SINK, NULL, 0);
+  assert_uvs_rc(uvs_server_listen_tcp(e, "127.0.0.1", peer->port, o, &b),
+                UVS_EADDRINUSE);
+  assert_null(b);
+  uvst_server_stop(peer);
+  assert_uvs_rc(uvs_options_free(o), 0);
+  assert_uvs_rc(uvs_engine_free(e), 0);
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      T(test_null_options),
+      T(test_null_engine_and_cq),
+      T(test_null_op),
+      T(test_null_stream),
+      T(test_null_server),
+      T(test_open_fd_owns_fd_on_failure),
+      T(test_set_error_needs_negative),
+      T(test_stale_options),
+      T(test_stale_op),
+      T(test_stale_stream),
+      T(test_stale_engine_and_cq),
+      T(test_stale_server),
+      T(test_wrong_type),
+      T(test_double_free),
+      T(test_closed_stream),
+      T(test_closed_reader),
+      T(test_engine_free_with_pending_read),
+      T(test_strerror_every_code),
+      T(test_err_name_every_code),
+      T(test_unknown_codes),
+      T(test_version),
+      T(test_last_error),
+      T(test_options_set_get),
+      T(test_invalid_limit),
+      T(test_write_limits),
+      T(test_write_limit_options),
+      T(test_op_initial_state_and_cq_wait),
+      T(test_op_busy),
+      T(test_engine_threads),
+      T(test_engine_bad_io_threads),
+      T(test_connect_refused),
+      T(test_connect_unresolvable),
+      T(test_bad_port),
+      T(test_unix_path_too_long),
+      T(test_address_in_use),
+  };
+  return cmocka_run_group_tests_name("api", tests, NULL, NULL);
+}
