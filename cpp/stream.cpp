@@ -5,11 +5,16 @@
 #include "stream.h"
 
 #include "loop.h"
+#include "resolver.h"
 #include "server.h"
 
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
+
+#include <cstddef>
+#include <cstring>
 
 namespace uvs {
 
@@ -20,19 +25,20 @@ int family_code(int af) {
   return af == AF_INET ? 4 : af == AF_INET6 ? 6 : af == AF_UNIX ? 1 : 0;
 }
 
-void format_address(const struct sockaddr_storage &ss, std::string *host,
-                    int *port) {
-  char name[INET6_ADDRSTRLEN] = "";
-  if (ss.ss_family == AF_INET) {
-    auto *sin = reinterpret_cast<const struct sockaddr_in *>(&ss);
-    uv_ip4_name(sin, name, sizeof name);
-    *port = ntohs(sin->sin_port);
-  } else if (ss.ss_family == AF_INET6) {
-    auto *sin6 = reinterpret_cast<const struct sockaddr_in6 *>(&ss);
-    uv_ip6_name(sin6, name, sizeof name);
-    *port = ntohs(sin6->sin6_port);
+/* Host and port of an IP address, or the path of a Unix one ("" when the
+ * socket is unnamed, as a socketpair end). */
+void name_of(const struct sockaddr_storage &ss, socklen_t len,
+             std::string *host, int *port) {
+  if (ss.ss_family == AF_UNIX) {
+    auto *sun = reinterpret_cast<const struct sockaddr_un *>(&ss);
+    size_t n = len > offsetof(struct sockaddr_un, sun_path)
+                   ? len - offsetof(struct sockaddr_un, sun_path)
+                   : 0;
+    *host = std::string(sun->sun_path, strnlen(sun->sun_path, n));
+    return;
   }
-  *host = name;
+  *host = format_host(ss);
+  *port = port_of(ss);
 }
 } // namespace
 
@@ -116,26 +122,21 @@ void Stream::record_names_locked() {
     fd_ = fd;
   struct stat st;
   is_socket_ = fd_ >= 0 && fstat(fd_, &st) == 0 && S_ISSOCK(st.st_mode);
-  if (transport_ == Transport::Tcp) {
-    struct sockaddr_storage ss;
-    int len = sizeof ss;
-    if (uv_tcp_getsockname(&handle_.tcp, (struct sockaddr *)&ss, &len) == 0) {
-      format_address(ss, &sock_host_, &sock_port_);
-      family_ = family_code(ss.ss_family);
-    }
-    len = sizeof ss;
-    if (uv_tcp_getpeername(&handle_.tcp, (struct sockaddr *)&ss, &len) == 0)
-      format_address(ss, &peer_host_, &peer_port_);
-  } else if (transport_ == Transport::Unix) {
-    family_ = 1;
-    char path[1024];
-    size_t len = sizeof path;
-    if (uv_pipe_getsockname(&handle_.pipe, path, &len) == 0)
-      sock_host_.assign(path, len);
-    len = sizeof path;
-    if (uv_pipe_getpeername(&handle_.pipe, path, &len) == 0)
-      peer_host_.assign(path, len);
+  if (!is_socket_)
+    return;
+  /* getsockname/getpeername directly: libuv's pipe variants read an
+   * unnamed socket's path uninitialized. */
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  memset(&ss, 0, sizeof ss);
+  if (getsockname(fd_, (struct sockaddr *)&ss, &len) == 0) {
+    family_ = family_code(ss.ss_family);
+    name_of(ss, len, &sock_host_, &sock_port_);
   }
+  len = sizeof ss;
+  memset(&ss, 0, sizeof ss);
+  if (getpeername(fd_, (struct sockaddr *)&ss, &len) == 0)
+    name_of(ss, len, &peer_host_, &peer_port_);
 }
 
 /* ---- loop tasks ---------------------------------------------------------- */

@@ -10,7 +10,8 @@
  *   return means nothing happened and no completion will ever be delivered.
  * - Handles are opaque and validated: a NULL, stale (freed), closed or
  *   wrong-type handle gives UVS_EBADHANDLE or UVS_ECLOSED, never a crash.
- * - Every function may be called from any thread.
+ * - Every function may be called from any thread. An options argument may
+ *   always be NULL (defaults).
  * - Byte input is (const void *, size_t) and is copied before the call
  *   returns. Byte output of the blocking calls is allocated by the library
  *   and released with uvs_free(); output of operations is borrowed from the
@@ -22,7 +23,11 @@
  *   complete later (into the op's completion queue, or for uvs_op_wait), or
  *   UVS_COMPLETED (1) when it already completed (the result is in the op
  *   and nothing is posted to the completion queue): the fast path for a read
- *   that the buffer can satisfy.
+ *   that the buffer can satisfy. A read on a stream with a stored error
+ *   completes at once with that error in the op.
+ * - Sockets are written with MSG_NOSIGNAL; an adopted pipe (not a socket) is
+ *   written with write(), so a program writing to pipes should ignore
+ *   SIGPIPE, as with libuv itself.
  *
  * No libuv or C++ type appears here; the header compiles as C99 and C++.
  */
@@ -222,7 +227,10 @@ UVS_API int uvs_cq_free(uvs_cq *cq);
  * with the tag; with cq == NULL the caller waits with uvs_op_wait.
  * Every started operation completes exactly once: with its result, with
  * UVS_ECANCELED after uvs_op_cancel, UVS_ETIMEDOUT after its timeout,
- * UVS_ECLOSED when its object is closed, UVS_ESHUTDOWN at engine shutdown.
+ * UVS_ESHUTDOWN at engine shutdown. A read pending when its stream is closed
+ * completes as at EOF (asyncio); an accept pending when its server closes
+ * completes with UVS_ECLOSED. The bytes of a completed read that is freed
+ * without uvs_op_unread are dropped.
  */
 enum uvs_op_kind {
   UVS_OP_NONE = 0,
@@ -261,7 +269,8 @@ UVS_API int uvs_op_kind(uvs_op *op);
 /* Bytes of a completed read: the data, or the partial bytes for
  * UVS_EINCOMPLETE. Borrowed: valid until the op is restarted or freed. */
 UVS_API int uvs_op_data(uvs_op *op, const void **data, size_t *len);
-/* UVS_ELIMIT: LimitOverrunError.consumed. */
+/* UVS_ELIMIT: LimitOverrunError.consumed (-1 when not applicable: these two
+ * return values are counts, not error codes). */
 UVS_API int64_t uvs_op_consumed(uvs_op *op);
 /* UVS_EINCOMPLETE: IncompleteReadError.expected (-1 for readuntil). */
 UVS_API int64_t uvs_op_expected(uvs_op *op);
@@ -403,7 +412,8 @@ UVS_API int uvs_stream_get_str(uvs_stream *s, const char *key, char **out);
 
 /* ---- servers -------------------------------------------------------------- */
 
-/* Binds and listens before returning (so UVS_EADDRINUSE is reported here).
+/* Binds, and listens unless "start_serving" is 0, before returning (so
+ * UVS_EADDRINUSE is reported here).
  * host NULL or "" binds every interface; a host resolving to several
  * addresses gets one listener each. port 0 picks a free port. */
 UVS_API int uvs_server_listen_tcp(uvs_engine *e, const char *host, int port,
@@ -419,7 +429,8 @@ UVS_API int uvs_server_is_serving(uvs_server *srv);
 UVS_API int uvs_server_accept_start(uvs_server *srv, uvs_op *op);
 UVS_API int uvs_server_accept(uvs_server *srv, int64_t timeout_ms,
                               uvs_stream **out);
-/* Listening addresses: count, then each as host (or path) and port. */
+/* Listening addresses: count, then each as host (or, for a Unix server, the
+ * path with port -1). *host is freed with uvs_free. 0 once closed. */
 UVS_API int uvs_server_num_addresses(uvs_server *srv);
 UVS_API int uvs_server_address(uvs_server *srv, int index, char **host,
                                int *port);

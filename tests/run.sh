@@ -3,6 +3,9 @@
 #
 #   sh tests/run.sh BUILD_DIR      (BUILD_DIR relative to the repository root)
 #
+# UVS_VALGRIND=1 (make valgrind) runs the binaries under memcheck and skips
+# the packaging checks.
+#
 # Each test binary BUILD_DIR/tests/test_* and each packaging check prints one
 # "PASS: ..." or "FAIL: ..." line; the last line is "N passed, M failed" and
 # the exit status is non-zero if anything failed. A tests/test_*.c without
@@ -68,10 +71,12 @@ run_tests() {
       continue
     fi
     echo "=== $bin"
-    if command -v timeout >/dev/null 2>&1; then
-      timeout 600 "$bin"
+    if [ -n "${UVS_VALGRIND:-}" ]; then
+      # memcheck: any error or definite/indirect leak fails the binary.
+      timeout 1800 valgrind --quiet --error-exitcode=99 --leak-check=full \
+        --errors-for-leak-kinds=definite,indirect --max-threads=4000 "$bin"
     else
-      "$bin"
+      timeout 600 "$bin"
     fi
     rc=$?
     if [ "$rc" -eq 0 ]; then
@@ -188,6 +193,11 @@ check_staged_install() {
 }
 
 run_tests
+if [ -n "${UVS_VALGRIND:-}" ]; then
+  echo "$passed passed, $failed failed"
+  [ "$failed" -eq 0 ]
+  exit
+fi
 check "exports: only uvs_* symbols" check_exports_prefix
 check "exports: every UVS_API function" check_exports_complete
 check "header: standalone C99 -pedantic" check_header_c99
