@@ -34,6 +34,9 @@ inline int bad_argument(const char *what) {
   return fail(UVS_EINVAL, std::string("invalid argument: ") + what);
 }
 
+/* A new public handle for a stream the engine made (connect, accept). */
+uvs_stream *register_stream(std::shared_ptr<Stream> s);
+
 /* Copies bytes into malloc'd memory for the caller (uvs_free). */
 int copy_out(const void *data, size_t len, void **out, size_t *out_len);
 int copy_out_string(const std::string &s, char **out);
@@ -42,5 +45,4 @@ int copy_out_string(const std::string &s, char **out);
 
 #define UVS_GET(var, Type, kind, handle, what)                                 \
   auto var = ::uvs::lookup<Type>(handle, ::uvs::Kind::kind);                   \
-  if (!var)                                                                    \
-    return ::uvs::bad_handle(what);
+  if (!var) return ::uvs::bad_handle(what);

@@ -29,8 +29,7 @@ extern "C" {
 UVS_API int uvs_server_listen_tcp(uvs_engine *eh, const char *host, int port,
                                   const uvs_options *o, uvs_server **out) {
   return guarded([&] {
-    if (!out)
-      return bad_argument("out is NULL");
+    if (!out) return bad_argument("out is NULL");
     return with_engine_options(eh, o, [&](auto e, const Options *opts) {
       std::shared_ptr<Server> s;
       int rc = Server::listen_tcp(e, host, port, opts, &s);
@@ -42,8 +41,7 @@ UVS_API int uvs_server_listen_tcp(uvs_engine *eh, const char *host, int port,
 UVS_API int uvs_server_listen_unix(uvs_engine *eh, const char *path,
                                    const uvs_options *o, uvs_server **out) {
   return guarded([&] {
-    if (!out)
-      return bad_argument("out is NULL");
+    if (!out) return bad_argument("out is NULL");
     return with_engine_options(eh, o, [&](auto e, const Options *opts) {
       std::shared_ptr<Server> s;
       int rc = Server::listen_unix(e, path, opts, &s);
@@ -68,24 +66,19 @@ UVS_API int uvs_server_is_serving(uvs_server *h) {
 
 UVS_API int uvs_server_accept_start(uvs_server *h, uvs_op *oh) {
   return guarded([&] {
-    UVS_GET(s, Server, Server, h, "server");
-    UVS_GET(op, Op, Op, oh, "operation");
-    return s->start_accept(op);
+    return start_on(h, Kind::Server, "server", oh, &Server::start_accept);
   });
 }
 
 UVS_API int uvs_server_accept(uvs_server *h, int64_t timeout_ms,
                               uvs_stream **out) {
   return guarded([&] {
-    UVS_GET(s, Server, Server, h, "server");
-    if (!out)
-      return bad_argument("out is NULL");
-    auto op = private_op();
-    int rc = finish_blocking(op, s->start_accept(op), timeout_ms);
-    if (rc < 0)
-      return rc;
-    std::shared_ptr<Stream> stream = std::move(op->stream);
-    *out = to_handle<uvs_stream>(Registry::instance().add(Kind::Stream, stream));
+    if (!out) return bad_argument("out is NULL");
+    std::shared_ptr<Op> op;
+    int rc = wait_on(h, Kind::Server, "server", timeout_ms,
+                     &Server::start_accept, &op);
+    if (rc < 0) return rc;
+    *out = register_stream(std::move(op->stream));
     return 0;
   });
 }
@@ -101,8 +94,7 @@ UVS_API int uvs_server_address(uvs_server *h, int index, char **host,
                                int *port) {
   return guarded([&] {
     UVS_GET(s, Server, Server, h, "server");
-    if (!host || !port)
-      return bad_argument("host or port is NULL");
+    if (!host || !port) return bad_argument("host or port is NULL");
     std::string name;
     int rc = s->address(index, &name, port);
     return rc < 0 ? rc : copy_out_string(name, host);
@@ -139,25 +131,21 @@ UVS_API int uvs_server_abort_clients(uvs_server *h) {
 
 UVS_API int uvs_server_wait_closed_start(uvs_server *h, uvs_op *oh) {
   return guarded([&] {
-    UVS_GET(s, Server, Server, h, "server");
-    UVS_GET(op, Op, Op, oh, "operation");
-    return s->start_wait_closed(op);
+    return start_on(h, Kind::Server, "server", oh, &Server::start_wait_closed);
   });
 }
 
 UVS_API int uvs_server_wait_closed(uvs_server *h, int64_t timeout_ms) {
   return guarded([&] {
-    UVS_GET(s, Server, Server, h, "server");
-    auto op = private_op();
-    return finish_blocking(op, s->start_wait_closed(op), timeout_ms);
+    return wait_on(h, Kind::Server, "server", timeout_ms,
+                   &Server::start_wait_closed);
   });
 }
 
 UVS_API int uvs_server_free(uvs_server *h) {
   return guarded([&] {
     auto s = unregister<Server>(h, Kind::Server);
-    if (!s)
-      return bad_handle("server");
+    if (!s) return bad_handle("server");
     return s->close();
   });
 }

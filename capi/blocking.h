@@ -21,4 +21,27 @@ int finish_blocking(const std::shared_ptr<Op> &op, int started,
 /* Hands the bytes of a read op to the caller (uvs_free). */
 int bytes_out(Op &op, int status, void **data, size_t *len);
 
+/* The *_start entry points of the form "object + op". */
+template <class T>
+int start_on(const void *handle, Kind kind, const char *what, uvs_op *oh,
+             int (T::*start)(const std::shared_ptr<Op> &)) {
+  auto obj = lookup<T>(handle, kind);
+  if (!obj) return bad_handle(what);
+  auto op = lookup<Op>(oh, Kind::Op);
+  if (!op) return bad_handle("operation");
+  return ((*obj).*start)(op);
+}
+
+/* Their blocking forms: the same start on a private op, then wait. */
+template <class T>
+int wait_on(const void *handle, Kind kind, const char *what, int64_t timeout_ms,
+            int (T::*start)(const std::shared_ptr<Op> &),
+            std::shared_ptr<Op> *used = nullptr) {
+  auto obj = lookup<T>(handle, kind);
+  if (!obj) return bad_handle(what);
+  auto op = private_op();
+  if (used) *used = op;
+  return finish_blocking(op, ((*obj).*start)(op), timeout_ms);
+}
+
 } // namespace uvs

@@ -27,7 +27,9 @@ int Engine::create(const Options *opts, std::shared_ptr<Engine> *out) {
   return 0;
 }
 
-Engine::~Engine() { shutdown(); }
+Engine::~Engine() {
+  shutdown();
+}
 
 Loop *Engine::pick_loop() {
   unsigned n = next_loop_.fetch_add(1, std::memory_order_relaxed);
@@ -36,8 +38,7 @@ Loop *Engine::pick_loop() {
 
 int Engine::track(Loop *loop, const std::shared_ptr<Closeable> &obj) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (shutting_down_)
-    return fail(UVS_ESHUTDOWN, "engine is shutting down");
+  if (shutting_down_) return fail(UVS_ESHUTDOWN, "engine is shutting down");
   tracked_[loop->index()][obj.get()] = obj;
   return 0;
 }
@@ -48,8 +49,7 @@ void Engine::untrack(Loop *loop, Closeable *obj) {
 }
 
 void Engine::shutdown() {
-  if (shutting_down_.exchange(true))
-    return;
+  if (shutting_down_.exchange(true)) return;
   for (auto &loop : loops_) {
     Loop *l = loop.get();
     loop->stop([this, l] {
@@ -57,8 +57,7 @@ void Engine::shutdown() {
       {
         std::lock_guard<std::mutex> lock(mu_);
         for (auto &entry : tracked_[l->index()])
-          if (auto obj = entry.second.lock())
-            objs.push_back(std::move(obj));
+          if (auto obj = entry.second.lock()) objs.push_back(std::move(obj));
       }
       for (auto &obj : objs)
         obj->shutdown_now(UVS_ESHUTDOWN);

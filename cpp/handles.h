@@ -56,7 +56,8 @@ template <class T> std::shared_ptr<T> lookup(const void *handle, Kind kind) {
       static_cast<uint64_t>(reinterpret_cast<uintptr_t>(handle)), kind));
 }
 
-template <class T> std::shared_ptr<T> unregister(const void *handle, Kind kind) {
+template <class T>
+std::shared_ptr<T> unregister(const void *handle, Kind kind) {
   return std::static_pointer_cast<T>(Registry::instance().remove(
       static_cast<uint64_t>(reinterpret_cast<uintptr_t>(handle)), kind));
 }

@@ -24,20 +24,17 @@ void run_function(const std::shared_ptr<void> &obj) {
 Loop::Loop(int index, bool threaded) : index_(index), threaded_(threaded) {}
 
 Loop::~Loop() {
-  if (thread_.joinable())
-    thread_.join();
+  if (thread_.joinable()) thread_.join();
 }
 
 int Loop::start() {
   int rc = uv_loop_init(&loop_);
-  if (rc < 0)
-    return fail_with(rc, "uv_loop_init");
+  if (rc < 0) return fail_with(rc, "uv_loop_init");
   uv_async_init(&loop_, &async_, on_async);
   async_.data = this;
   uv_timer_init(&loop_, &drive_timer_);
   started_ = true;
-  if (threaded_)
-    thread_ = std::thread([this] { thread_main(); });
+  if (threaded_) thread_ = std::thread([this] { thread_main(); });
   return 0;
 }
 
@@ -46,7 +43,9 @@ void Loop::thread_main() {
   uv_run(&loop_, UV_RUN_DEFAULT);
 }
 
-bool Loop::on_loop() const { return tls_current == this; }
+bool Loop::on_loop() const {
+  return tls_current == this;
+}
 
 void Loop::on_async(uv_async_t *handle) {
   static_cast<Loop *>(handle->data)->run_tasks();
@@ -56,8 +55,7 @@ void Loop::run_tasks() {
   for (;;) {
     {
       std::lock_guard<std::mutex> lock(task_mu_);
-      if (tasks_.empty())
-        return;
+      if (tasks_.empty()) return;
       running_.swap(tasks_);
     }
     for (Task &t : running_)
@@ -74,8 +72,7 @@ bool Loop::dispatch(Task task) {
   if (!threaded_) {
     std::unique_lock<std::mutex> drive(drive_mu_, std::try_to_lock);
     if (drive.owns_lock()) {
-      if (stopped_)
-        return false;
+      if (stopped_) return false;
       CurrentLoop current(this);
       run_tasks();
       task.fn(task.obj);
@@ -83,32 +80,28 @@ bool Loop::dispatch(Task task) {
     }
   }
   std::lock_guard<std::mutex> lock(task_mu_);
-  if (stopped_)
-    return false;
+  if (stopped_) return false;
   tasks_.push_back(std::move(task));
   uv_async_send(&async_);
   return true;
 }
 
 bool Loop::dispatch(std::function<void()> fn) {
-  return dispatch(
-      Task{run_function, std::make_shared<std::function<void()>>(std::move(fn))});
+  return dispatch(Task{run_function,
+                       std::make_shared<std::function<void()>>(std::move(fn))});
 }
 
 int Loop::call(const std::function<int()> &fn) {
-  if (on_loop())
-    return fn();
+  if (on_loop()) return fn();
   auto done = std::make_shared<std::promise<int>>();
   std::future<int> result = done->get_future();
   bool queued = dispatch([&fn, done] { done->set_value(fn()); });
-  if (!queued)
-    return fail(UVS_ESHUTDOWN, "engine is shut down");
+  if (!queued) return fail(UVS_ESHUTDOWN, "engine is shut down");
   if (!threaded_) {
     /* Nobody may be driving a host loop: help until the task has run. */
     while (result.wait_for(std::chrono::milliseconds(0)) !=
            std::future_status::ready) {
-      if (!drive_for(0))
-        result.wait_for(std::chrono::milliseconds(1));
+      if (!drive_for(0)) result.wait_for(std::chrono::milliseconds(1));
     }
   }
   return result.get();
@@ -116,10 +109,8 @@ int Loop::call(const std::function<int()> &fn) {
 
 bool Loop::drive_for(int64_t ms) {
   std::unique_lock<std::mutex> drive(drive_mu_, std::try_to_lock);
-  if (!drive.owns_lock())
-    return false;
-  if (stopped_)
-    return true;
+  if (!drive.owns_lock()) return false;
+  if (stopped_) return true;
   CurrentLoop current(this);
   run_tasks();
   if (ms <= 0) {
@@ -136,13 +127,11 @@ bool Loop::drive_for(int64_t ms) {
 
 void Loop::wake() {
   std::lock_guard<std::mutex> lock(task_mu_);
-  if (!stopped_)
-    uv_async_send(&async_);
+  if (!stopped_) uv_async_send(&async_);
 }
 
 void Loop::stop(const std::function<void()> &final) {
-  if (!started_)
-    return;
+  if (!started_) return;
   auto finish = [this, &final] {
     final();
     {

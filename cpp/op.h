@@ -74,10 +74,10 @@ public:
   ByteBuffer data;
   int64_t consumed = -1;
   int64_t expected = -1;
-  std::shared_ptr<Stream> stream;          /* connect/accept result */
-  std::weak_ptr<Stream> source;            /* the stream a read came from */
-  uint64_t read_seq = 0;                   /* source's read count at the end */
-  ReadRequest request;                     /* the pending read, if any */
+  std::shared_ptr<Stream> stream; /* connect/accept result */
+  std::weak_ptr<Stream> source;   /* the stream a read came from */
+  uint64_t read_seq = 0;          /* source's read count at the end */
+  ReadRequest request;            /* the pending read, if any */
 
 private:
   bool finish_locked(int status, std::unique_lock<std::mutex> &lock,

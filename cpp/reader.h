@@ -69,10 +69,8 @@ private:
                             ReadResult &result);
   bool complete_readuntil(ReadRequest &req, ByteBuffer &out,
                           ReadResult &result);
-  bool complete_readline(ReadRequest &req, ByteBuffer &out,
-                         ReadResult &result);
-  bool finish_incomplete(ByteBuffer &out, ReadResult &result,
-                         int64_t expected);
+  bool complete_readline(ReadRequest &req, ByteBuffer &out, ReadResult &result);
+  bool finish_incomplete(ByteBuffer &out, ReadResult &result, int64_t expected);
 
   ByteBuffer buf_;
   size_t limit_;

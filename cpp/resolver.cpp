@@ -19,7 +19,8 @@ int af_from_option(int family) {
 
 void set_port(struct sockaddr_storage *ss, int port) {
   if (ss->ss_family == AF_INET)
-    reinterpret_cast<struct sockaddr_in *>(ss)->sin_port = htons(uint16_t(port));
+    reinterpret_cast<struct sockaddr_in *>(ss)->sin_port =
+        htons(uint16_t(port));
   else if (ss->ss_family == AF_INET6)
     reinterpret_cast<struct sockaddr_in6 *>(ss)->sin6_port =
         htons(uint16_t(port));
@@ -36,8 +37,9 @@ int port_of(const struct sockaddr_storage &ss) {
 std::string format_host(const struct sockaddr_storage &ss) {
   char buf[INET6_ADDRSTRLEN] = "";
   if (ss.ss_family == AF_INET)
-    inet_ntop(AF_INET, &reinterpret_cast<const struct sockaddr_in *>(&ss)->sin_addr,
-              buf, sizeof buf);
+    inet_ntop(AF_INET,
+              &reinterpret_cast<const struct sockaddr_in *>(&ss)->sin_addr, buf,
+              sizeof buf);
   else if (ss.ss_family == AF_INET6)
     inet_ntop(AF_INET6,
               &reinterpret_cast<const struct sockaddr_in6 *>(&ss)->sin6_addr,
@@ -90,29 +92,26 @@ int resolve_passive(const char *host, int port, int family,
     rc = getaddrinfo(node, service.c_str(), &hints, &res);
   }
   if (rc != 0) {
-    int code = rc == EAI_NONAME     ? UVS_EAI_NONAME
-               : rc == EAI_AGAIN    ? UVS_EAI_AGAIN
-               : rc == EAI_FAMILY   ? UVS_EAI_FAMILY
-               : rc == EAI_SERVICE  ? UVS_EAI_SERVICE
-               : rc == EAI_NODATA   ? UVS_EAI_NODATA
-                                    : UVS_EAI_FAIL;
+    int code = rc == EAI_NONAME    ? UVS_EAI_NONAME
+               : rc == EAI_AGAIN   ? UVS_EAI_AGAIN
+               : rc == EAI_FAMILY  ? UVS_EAI_FAMILY
+               : rc == EAI_SERVICE ? UVS_EAI_SERVICE
+               : rc == EAI_NODATA  ? UVS_EAI_NODATA
+                                   : UVS_EAI_FAIL;
     return fail(code, std::string("resolve ") + (node ? node : "*") + ": " +
                           gai_strerror(rc));
   }
   for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-    if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
-      continue;
+    if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) continue;
     struct sockaddr_storage ss = {};
     memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
     bool dup = false;
     for (const auto &o : *out)
       dup = dup || memcmp(&o, &ss, sizeof ss) == 0;
-    if (!dup)
-      out->push_back(ss);
+    if (!dup) out->push_back(ss);
   }
   freeaddrinfo(res);
-  if (out->empty())
-    return fail(UVS_EAI_NODATA, "no usable address");
+  if (out->empty()) return fail(UVS_EAI_NODATA, "no usable address");
   return 0;
 }
 

@@ -46,20 +46,17 @@ void name_of(const struct sockaddr_storage &ss, socklen_t len,
 
 Stream::Stream(std::shared_ptr<Engine> engine, Loop *loop, Transport t,
                size_t limit)
-    : engine_(std::move(engine)), loop_(loop), transport_(t), reader_(limit) {
-}
+    : engine_(std::move(engine)), loop_(loop), transport_(t), reader_(limit) {}
 
 int Stream::create(std::shared_ptr<Engine> engine, Loop *loop, Transport t,
                    const Options *opts, std::shared_ptr<Stream> *out) {
   int64_t limit = option(opts, "limit", kDefaultLimit);
-  if (limit <= 0)
-    return fail(UVS_EINVAL, "limit must be > 0");
+  if (limit <= 0) return fail(UVS_EINVAL, "limit must be > 0");
   std::shared_ptr<Stream> s(
       new Stream(std::move(engine), loop, t, size_t(limit)));
   int rc = s->set_write_limits(option(opts, "write_high", -1),
                                option(opts, "write_low", -1));
-  if (rc < 0)
-    return rc;
+  if (rc < 0) return rc;
   s->nodelay_ = option(opts, "nodelay", 1) != 0;
   *out = std::move(s);
   return 0;
@@ -69,10 +66,10 @@ Stream::~Stream() = default;
 
 int Stream::init_handle() {
   int rc = engine_->track(loop_, shared_from_this());
-  if (rc < 0)
-    return rc;
-  rc = transport_ == Transport::Tcp ? uv_tcp_init(loop_->uv(), &handle_.tcp)
-                                    : uv_pipe_init(loop_->uv(), &handle_.pipe, 0);
+  if (rc < 0) return rc;
+  rc = transport_ == Transport::Tcp
+           ? uv_tcp_init(loop_->uv(), &handle_.tcp)
+           : uv_pipe_init(loop_->uv(), &handle_.pipe, 0);
   if (rc < 0) {
     engine_->untrack(loop_, this);
     return fail_with(rc, "uv handle init");
@@ -89,8 +86,7 @@ int Stream::init_handle() {
 int Stream::on_connected() {
   Lock lock(mu_);
   record_names_locked();
-  if (transport_ == Transport::Tcp && nodelay_)
-    uv_tcp_nodelay(&handle_.tcp, 1);
+  if (transport_ == Transport::Tcp && nodelay_) uv_tcp_nodelay(&handle_.tcp, 1);
   start_reading_locked();
   return 0;
 }
@@ -118,12 +114,10 @@ int Stream::open_fd(int fd) {
 
 void Stream::record_names_locked() {
   uv_os_fd_t fd;
-  if (uv_fileno(&handle_.handle, &fd) == 0)
-    fd_ = fd;
+  if (uv_fileno(&handle_.handle, &fd) == 0) fd_ = fd;
   struct stat st;
   is_socket_ = fd_ >= 0 && fstat(fd_, &st) == 0 && S_ISSOCK(st.st_mode);
-  if (!is_socket_)
-    return;
+  if (!is_socket_) return;
   /* getsockname/getpeername directly: libuv's pipe variants read an
    * unnamed socket's path uninitialized. */
   struct sockaddr_storage ss;
@@ -142,15 +136,13 @@ void Stream::record_names_locked() {
 /* ---- loop tasks ---------------------------------------------------------- */
 
 void Stream::post(void (*fn)(const std::shared_ptr<void> &)) {
-  if (loop_)
-    loop_->dispatch(Loop::Task{fn, shared_from_this()});
+  if (loop_) loop_->dispatch(Loop::Task{fn, shared_from_this()});
 }
 
 void Stream::task_resume_reading(const std::shared_ptr<void> &obj) {
   Stream *s = static_cast<Stream *>(obj.get());
   Lock lock(s->mu_);
-  if (s->wants_resume())
-    s->start_reading_locked();
+  if (s->wants_resume()) s->start_reading_locked();
 }
 
 void Stream::task_close(const std::shared_ptr<void> &obj) {
@@ -178,16 +170,13 @@ void Stream::task_lose(const std::shared_ptr<void> &obj) {
 /* ---- reading ------------------------------------------------------------- */
 
 void Stream::start_reading_locked() {
-  if (handle_state_ != HandleState::Open || reading_ || reader_.eof())
-    return;
-  if (uv_read_start(&handle_.stream, on_alloc, on_read) == 0)
-    reading_ = true;
+  if (handle_state_ != HandleState::Open || reading_ || reader_.eof()) return;
+  if (uv_read_start(&handle_.stream, on_alloc, on_read) == 0) reading_ = true;
   read_paused_ = false;
 }
 
 void Stream::stop_reading_locked() {
-  if (!reading_)
-    return;
+  if (!reading_) return;
   uv_read_stop(&handle_.stream);
   reading_ = false;
 }
@@ -233,11 +222,9 @@ void Stream::on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *) {
 }
 
 void Stream::serve_waiting_read_locked() {
-  if (!read_op_)
-    return;
+  if (!read_op_) return;
   ReadResult r;
-  if (!reader_.try_complete(read_op_->request, read_op_->data, r))
-    return;
+  if (!reader_.try_complete(read_op_->request, read_op_->data, r)) return;
   std::shared_ptr<Op> op = std::move(read_op_);
   finish_read_locked(*op, r);
   op->complete(r.status);
@@ -259,8 +246,7 @@ int Stream::start_read(const std::shared_ptr<Op> &op, int kind,
   std::shared_ptr<Stream> self = shared_from_this();
   Lock lock(mu_);
   int rc = op->begin(kind, self, loop_);
-  if (rc < 0)
-    return rc;
+  if (rc < 0) return rc;
   op->request = std::move(req);
   op->source = self;
   ReadResult r;
@@ -269,8 +255,7 @@ int Stream::start_read(const std::shared_ptr<Op> &op, int kind,
     bool resume = wants_resume();
     lock.unlock();
     op->complete_inline(r.status);
-    if (resume)
-      post(task_resume_reading);
+    if (resume) post(task_resume_reading);
     return UVS_COMPLETED;
   }
   if (read_op_) {
@@ -283,8 +268,7 @@ int Stream::start_read(const std::shared_ptr<Op> &op, int kind,
   bool resume = wants_resume();
   lock.unlock();
   op->arm_timeout();
-  if (resume)
-    post(task_resume_reading);
+  if (resume) post(task_resume_reading);
   return UVS_PENDING;
 }
 
@@ -292,10 +276,8 @@ int Stream::feed_data(const void *data, size_t len) {
   Lock lock(mu_);
   if (transport_ != Transport::None)
     return fail(UVS_ENOTSUP, "feed_data needs a standalone reader");
-  if (reader_.eof())
-    return fail(UVS_EINVAL, "feed_data after feed_eof");
-  if (len == 0)
-    return 0;
+  if (reader_.eof()) return fail(UVS_EINVAL, "feed_data after feed_eof");
+  if (len == 0) return 0;
   reader_.feed(data, len);
   serve_waiting_read_locked();
   return 0;
@@ -311,8 +293,7 @@ int Stream::feed_eof() {
 }
 
 int Stream::set_error(int err) {
-  if (err >= 0)
-    return fail(UVS_EINVAL, "the error must be a negative code");
+  if (err >= 0) return fail(UVS_EINVAL, "the error must be a negative code");
   Lock lock(mu_);
   reader_.set_error(err);
   serve_waiting_read_locked();
@@ -351,8 +332,7 @@ void Stream::begin_close_locked(int err, bool reset) {
     close_ops_.clear();
     return;
   }
-  if (handle_state_ != HandleState::Open)
-    return;
+  if (handle_state_ != HandleState::Open) return;
   handle_state_ = HandleState::Closing;
   connection_lost_locked(err);
   reading_ = false; /* uv_close stops reading */
@@ -364,8 +344,7 @@ void Stream::begin_close_locked(int err, bool reset) {
 
 /* State only, no libuv call: may run off the loop (a failed direct send). */
 void Stream::connection_lost_locked(int err) {
-  if (lost_)
-    return;
+  if (lost_) return;
   lost_ = true;
   lost_error_ = err;
   closing_ = true;
@@ -392,23 +371,20 @@ void Stream::on_close(uv_handle_t *h) {
   }
   for (auto &op : ops)
     op->complete(status);
-  if (auto server = s->server_.lock())
-    server->client_closed(s);
+  if (auto server = s->server_.lock()) server->client_closed(s);
   s->engine_->untrack(s->loop_, s);
 }
 
 int Stream::close() {
   Lock lock(mu_);
-  if (closing_)
-    return 0;
+  if (closing_) return 0;
   closing_ = true;
   if (transport_ == Transport::None) {
     begin_close_locked(0, false);
     return 0;
   }
   close_after_flush_ = true;
-  if (!reader_.error())
-    reader_.feed_eof();
+  if (!reader_.error()) reader_.feed_eof();
   serve_waiting_read_locked();
   lock.unlock();
   post(task_close);
@@ -422,13 +398,11 @@ int Stream::abort() {
     begin_close_locked(0, false);
     return 0;
   }
-  if (handle_state_ != HandleState::Open)
-    return 0;
+  if (handle_state_ != HandleState::Open) return 0;
   closing_ = true;
   close_after_flush_ = false;
   out_pending_.clear();
-  if (!reader_.error())
-    reader_.feed_eof();
+  if (!reader_.error()) reader_.feed_eof();
   serve_waiting_read_locked();
   lock.unlock();
   post(task_abort);
@@ -443,8 +417,7 @@ int Stream::is_closing() {
 int Stream::start_wait_closed(const std::shared_ptr<Op> &op) {
   Lock lock(mu_);
   int rc = op->begin(UVS_OP_WAIT_CLOSED, shared_from_this(), loop_);
-  if (rc < 0)
-    return rc;
+  if (rc < 0) return rc;
   if (handle_state_ == HandleState::Closed) {
     int status = lost_error_;
     lock.unlock();
@@ -470,16 +443,14 @@ void Stream::cancel_op(const std::shared_ptr<Op> &op, int status) {
         }
       return false;
     };
-    if (!drop(drain_ops_) && !drop(close_ops_))
-      return;
+    if (!drop(drain_ops_) && !drop(close_ops_)) return;
   }
   op->complete(status);
 }
 
 void Stream::shutdown_now(int err) {
   Lock lock(mu_);
-  if (!reader_.error())
-    reader_.set_error(err);
+  if (!reader_.error()) reader_.set_error(err);
   serve_waiting_read_locked();
   complete_drains_locked(err);
   begin_close_locked(err, false);

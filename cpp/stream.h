@@ -93,8 +93,7 @@ private:
   enum class HandleState { None, Open, Closing, Closed };
   using Lock = std::unique_lock<std::mutex>;
 
-  Stream(std::shared_ptr<Engine> engine, Loop *loop, Transport t,
-         size_t limit);
+  Stream(std::shared_ptr<Engine> engine, Loop *loop, Transport t, size_t limit);
   void begin_close_locked(int err, bool reset);
 
   /* Loop-side actions, run through dispatch(). */
@@ -136,9 +135,9 @@ private:
   std::mutex mu_;
   Reader reader_;
   std::shared_ptr<Op> read_op_;
-  bool reading_ = false;     /* uv_read_start active */
-  bool read_paused_ = false; /* stopped by the 2 x limit mark */
-  bool alloc_locked_ = false; /* on_alloc took mu_ for on_read (loop only) */
+  bool reading_ = false;         /* uv_read_start active */
+  bool read_paused_ = false;     /* stopped by the 2 x limit mark */
+  bool alloc_locked_ = false;    /* on_alloc took mu_ for on_read (loop only) */
   uint64_t reads_completed_ = 0; /* lets unread() refuse a stale result */
 
   ByteBuffer out_pending_;
@@ -174,7 +173,6 @@ private:
   uv_write_t write_req_;
   uv_shutdown_t shutdown_req_;
   std::shared_ptr<Stream> self_ref_; /* keeps us alive while the handle is */
-
 };
 
 } // namespace uvs

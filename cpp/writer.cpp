@@ -36,10 +36,8 @@ int64_t Stream::write_buffer_size() {
 }
 
 int Stream::set_write_limits(int64_t high, int64_t low) {
-  if (high < 0)
-    high = low < 0 ? kDefaultWriteHigh : 4 * low;
-  if (low < 0)
-    low = high / 4;
+  if (high < 0) high = low < 0 ? kDefaultWriteHigh : 4 * low;
+  if (low < 0) low = high / 4;
   if (!(high >= low && low >= 0))
     return fail(UVS_EINVAL, "high (" + std::to_string(high) +
                                 ") must be >= low (" + std::to_string(low) +
@@ -91,8 +89,7 @@ int Stream::write(const uvs_buf *bufs, size_t n) {
     return fail(UVS_EWRITEEOF, "cannot call write() after write_eof()");
   if (closing_ || lost_)
     return fail(UVS_ECLOSED, "the stream is closing or closed");
-  if (total == 0)
-    return 0;
+  if (total == 0) return 0;
   size_t sent;
   int err = direct_send_locked(bufs, n, total, &sent);
   if (err < 0) {
@@ -104,8 +101,7 @@ int Stream::write(const uvs_buf *bufs, size_t n) {
     post(task_lose);
     return 0;
   }
-  if (sent == total)
-    return 0;
+  if (sent == total) return 0;
   for (size_t i = 0; i < n; ++i) {
     size_t len = bufs[i].len;
     if (sent >= len) {
@@ -118,8 +114,7 @@ int Stream::write(const uvs_buf *bufs, size_t n) {
   }
   if (!write_paused_ && write_buffer_size_locked() > high_)
     write_paused_ = true;
-  if (flush_scheduled_ || write_in_flight_)
-    return 0;
+  if (flush_scheduled_ || write_in_flight_) return 0;
   flush_scheduled_ = true;
   lock.unlock();
   post(task_flush);
@@ -134,14 +129,12 @@ void Stream::task_flush(const std::shared_ptr<void> &obj) {
 }
 
 void Stream::flush_locked() {
-  if (handle_state_ != HandleState::Open || write_in_flight_)
-    return;
+  if (handle_state_ != HandleState::Open || write_in_flight_) return;
   if (!out_pending_.empty()) {
     uv_buf_t b = uv_buf_init(const_cast<char *>(out_pending_.data()),
                              unsigned(out_pending_.size()));
     int n = uv_try_write(&handle_.stream, &b, 1);
-    if (n == UV_EAGAIN || n == UV_ENOSYS)
-      n = 0;
+    if (n == UV_EAGAIN || n == UV_ENOSYS) n = 0;
     if (n < 0) {
       begin_close_locked(n, false);
       return;
@@ -161,8 +154,7 @@ void Stream::flush_locked() {
     write_in_flight_ = true;
   }
   after_write_progress_locked();
-  if (!write_in_flight_)
-    finish_after_flush_locked();
+  if (!write_in_flight_) finish_after_flush_locked();
 }
 
 void Stream::on_write(uv_write_t *req, int status) {
@@ -221,8 +213,7 @@ int Stream::start_drain(const std::shared_ptr<Op> &op) {
   if (transport_ == Transport::None)
     return fail(UVS_ENOTSUP, "a standalone reader cannot drain");
   int rc = op->begin(UVS_OP_DRAIN, shared_from_this(), loop_);
-  if (rc < 0)
-    return rc;
+  if (rc < 0) return rc;
   int status = 1;
   if (reader_.error())
     status = reader_.error();
@@ -245,8 +236,7 @@ int Stream::write_eof() {
   Lock lock(mu_);
   if (transport_ == Transport::None)
     return fail(UVS_ENOTSUP, "a standalone reader cannot write");
-  if (closing_ || eof_requested_)
-    return 0;
+  if (closing_ || eof_requested_) return 0;
   eof_requested_ = true;
   lock.unlock();
   post(task_flush);

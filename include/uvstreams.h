@@ -78,7 +78,7 @@ UVS_API const char *uvs_version_string(void);
   XX(EAI_FAMILY, -3005, "address family not supported")                        \
   XX(EAI_NODATA, -3007, "no address for this host name")                       \
   XX(EAI_NONAME, -3008, "unknown node or service")                             \
-  XX(EAI_SERVICE, -3010, "service not available for socket type")             \
+  XX(EAI_SERVICE, -3010, "service not available for socket type")              \
   XX(EPERM, -1, "operation not permitted")                                     \
   XX(ENOENT, -2, "no such file or directory")                                  \
   XX(EINTR, -4, "interrupted system call")                                     \
@@ -410,7 +410,8 @@ UVS_API int uvs_stream_free(uvs_stream *s);
 UVS_API int uvs_stream_get_int(uvs_stream *s, const char *key, int64_t *out);
 UVS_API int uvs_stream_get_str(uvs_stream *s, const char *key, char **out);
 
-/* ---- servers -------------------------------------------------------------- */
+/* ---- servers --------------------------------------------------------------
+ */
 
 /* Binds, and listens unless "start_serving" is 0, before returning (so
  * UVS_EADDRINUSE is reported here).
