@@ -38,7 +38,7 @@ CPPFLAGS_LIB := -Iinclude -Icpp -DUVS_BUILDING -D_GNU_SOURCE
 CXXFLAGS_LIB := -std=c++17 $(OPT) $(WARN) -fPIC -fvisibility=hidden \
   -fvisibility-inlines-hidden -pthread $(SANFLAGS)
 CFLAGS_USER := -std=c99 $(OPT) $(WARN) -Iinclude -D_GNU_SOURCE -pthread $(SANFLAGS)
-UV_LIBS := -luv
+UV_LIBS := -luv -lssl -lcrypto
 
 LIB_SRCS := $(wildcard cpp/*.cpp) $(wildcard capi/*.cpp)
 LIB_OBJS := $(patsubst %.cpp,$(BUILD)/obj/%.o,$(LIB_SRCS))
@@ -98,7 +98,7 @@ demo: deps lib examples
 	@sh examples/demo.sh $(BUILD)/examples
 
 # Debian packages the build and the tests need; installed only when missing.
-DEB_PACKAGES := build-essential pkg-config libuv1-dev libcmocka-dev valgrind
+DEB_PACKAGES := build-essential pkg-config libuv1-dev libcmocka-dev valgrind libssl-dev openssl
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \

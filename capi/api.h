@@ -45,4 +45,5 @@ int copy_out_string(const std::string &s, char **out);
 
 #define UVS_GET(var, Type, kind, handle, what)                                 \
   auto var = ::uvs::lookup<Type>(handle, ::uvs::Kind::kind);                   \
-  if (!var) return ::uvs::bad_handle(what);
+  if (!var)                                                                    \
+    return ::uvs::bad_handle(what);

@@ -17,8 +17,10 @@ using namespace uvs;
 namespace uvs {
 int copy_out(const void *data, size_t len, void **out, size_t *out_len) {
   void *p = malloc(len ? len : 1);
-  if (!p) return fail(UVS_ENOMEM, "out of memory");
-  if (len) memcpy(p, data, len);
+  if (!p)
+    return fail(UVS_ENOMEM, "out of memory");
+  if (len)
+    memcpy(p, data, len);
   *out = p;
   *out_len = len;
   return 0;
@@ -28,7 +30,8 @@ int copy_out_string(const std::string &s, char **out) {
   size_t len;
   void *p = nullptr;
   int rc = copy_out(s.c_str(), s.size() + 1, &p, &len);
-  if (rc == 0) *out = static_cast<char *>(p);
+  if (rc == 0)
+    *out = static_cast<char *>(p);
   return rc;
 }
 } // namespace uvs
@@ -59,7 +62,8 @@ UVS_API void uvs_free(void *p) {
 
 UVS_API int uvs_options_new(uvs_options **out) {
   return guarded([&] {
-    if (!out) return bad_argument("out is NULL");
+    if (!out)
+      return bad_argument("out is NULL");
     uint64_t h =
         Registry::instance().add(Kind::Options, std::make_shared<Options>());
     *out = to_handle<uvs_options>(h);
@@ -70,7 +74,8 @@ UVS_API int uvs_options_new(uvs_options **out) {
 UVS_API int uvs_options_set_int(uvs_options *o, const char *key, int64_t v) {
   return guarded([&] {
     UVS_GET(opts, Options, Options, o, "options");
-    if (!key) return bad_argument("key is NULL");
+    if (!key)
+      return bad_argument("key is NULL");
     return opts->set(key, v);
   });
 }
@@ -79,7 +84,8 @@ UVS_API int uvs_options_get_int(const uvs_options *o, const char *key,
                                 int64_t *out) {
   return guarded([&] {
     UVS_GET(opts, Options, Options, o, "options");
-    if (!key || !out) return bad_argument("key or out is NULL");
+    if (!key || !out)
+      return bad_argument("key or out is NULL");
     if (!opts->has(key))
       return fail(UVS_ENOENT, std::string("option '") + key + "' is not set");
     *out = opts->get(key, 0);
@@ -89,20 +95,23 @@ UVS_API int uvs_options_get_int(const uvs_options *o, const char *key,
 
 UVS_API int uvs_options_free(uvs_options *o) {
   return guarded([&] {
-    if (!unregister<Options>(o, Kind::Options)) return bad_handle("options");
+    if (!unregister<Options>(o, Kind::Options))
+      return bad_handle("options");
     return 0;
   });
 }
 
 UVS_API int uvs_engine_new(const uvs_options *o, uvs_engine **out) {
   return guarded([&] {
-    if (!out) return bad_argument("out is NULL");
+    if (!out)
+      return bad_argument("out is NULL");
     std::shared_ptr<Options> opts;
     if (o && !(opts = lookup<Options>(o, Kind::Options)))
       return bad_handle("options");
     std::shared_ptr<Engine> e;
     int rc = Engine::create(opts.get(), &e);
-    if (rc < 0) return rc;
+    if (rc < 0)
+      return rc;
     *out = to_handle<uvs_engine>(Registry::instance().add(Kind::Engine, e));
     return 0;
   });
@@ -111,7 +120,8 @@ UVS_API int uvs_engine_new(const uvs_options *o, uvs_engine **out) {
 UVS_API int uvs_engine_free(uvs_engine *h) {
   return guarded([&] {
     auto e = unregister<Engine>(h, Kind::Engine);
-    if (!e) return bad_handle("engine");
+    if (!e)
+      return bad_handle("engine");
     e->shutdown();
     return 0;
   });

@@ -29,7 +29,8 @@ extern "C" {
 UVS_API int uvs_server_listen_tcp(uvs_engine *eh, const char *host, int port,
                                   const uvs_options *o, uvs_server **out) {
   return guarded([&] {
-    if (!out) return bad_argument("out is NULL");
+    if (!out)
+      return bad_argument("out is NULL");
     return with_engine_options(eh, o, [&](auto e, const Options *opts) {
       std::shared_ptr<Server> s;
       int rc = Server::listen_tcp(e, host, port, opts, &s);
@@ -41,7 +42,8 @@ UVS_API int uvs_server_listen_tcp(uvs_engine *eh, const char *host, int port,
 UVS_API int uvs_server_listen_unix(uvs_engine *eh, const char *path,
                                    const uvs_options *o, uvs_server **out) {
   return guarded([&] {
-    if (!out) return bad_argument("out is NULL");
+    if (!out)
+      return bad_argument("out is NULL");
     return with_engine_options(eh, o, [&](auto e, const Options *opts) {
       std::shared_ptr<Server> s;
       int rc = Server::listen_unix(e, path, opts, &s);
@@ -73,11 +75,13 @@ UVS_API int uvs_server_accept_start(uvs_server *h, uvs_op *oh) {
 UVS_API int uvs_server_accept(uvs_server *h, int64_t timeout_ms,
                               uvs_stream **out) {
   return guarded([&] {
-    if (!out) return bad_argument("out is NULL");
+    if (!out)
+      return bad_argument("out is NULL");
     std::shared_ptr<Op> op;
     int rc = wait_on(h, Kind::Server, "server", timeout_ms,
                      &Server::start_accept, &op);
-    if (rc < 0) return rc;
+    if (rc < 0)
+      return rc;
     *out = register_stream(std::move(op->stream));
     return 0;
   });
@@ -94,7 +98,8 @@ UVS_API int uvs_server_address(uvs_server *h, int index, char **host,
                                int *port) {
   return guarded([&] {
     UVS_GET(s, Server, Server, h, "server");
-    if (!host || !port) return bad_argument("host or port is NULL");
+    if (!host || !port)
+      return bad_argument("host or port is NULL");
     std::string name;
     int rc = s->address(index, &name, port);
     return rc < 0 ? rc : copy_out_string(name, host);
@@ -145,7 +150,8 @@ UVS_API int uvs_server_wait_closed(uvs_server *h, int64_t timeout_ms) {
 UVS_API int uvs_server_free(uvs_server *h) {
   return guarded([&] {
     auto s = unregister<Server>(h, Kind::Server);
-    if (!s) return bad_handle("server");
+    if (!s)
+      return bad_handle("server");
     return s->close();
   });
 }

@@ -23,17 +23,27 @@ uvs_stream *uvs::register_stream(std::shared_ptr<Stream> s) {
 namespace {
 std::shared_ptr<Options> options_of(const uvs_options *o, int *rc) {
   *rc = 0;
-  if (!o) return nullptr;
+  if (!o)
+    return nullptr;
   auto opts = lookup<Options>(o, Kind::Options);
-  if (!opts) *rc = bad_handle("options");
+  if (!opts)
+    *rc = bad_handle("options");
   return opts;
+}
+
+/* "connect to WHERE: reason" for uvs_last_error. */
+void connect_failed(const Op &op, int rc, const std::string &where) {
+  fail(rc, "connect to " + where + ": " +
+               (op.detail.empty() ? error_message(rc) : op.detail));
 }
 
 /* Blocking connect/accept share this tail: take the stream or report. */
 int stream_out(const std::shared_ptr<Op> &op, int rc, uvs_stream **out) {
-  if (rc < 0) return rc;
+  if (rc < 0)
+    return rc;
   std::shared_ptr<Stream> s = std::move(op->stream);
-  if (!s) return fail(UVS_EINTERNAL, "completed without a stream");
+  if (!s)
+    return fail(UVS_EINTERNAL, "completed without a stream");
   *out = register_stream(s);
   return 0;
 }
@@ -47,14 +57,17 @@ int start_read(uvs_stream *sh, uvs_op *oh, int kind, ReadRequest req) {
 int read_blocking(uvs_stream *sh, int kind, ReadRequest req, int64_t timeout_ms,
                   void **data, size_t *len, int64_t *consumed) {
   UVS_GET(s, Stream, Stream, sh, "stream");
-  if (!data || !len) return bad_argument("data or len is NULL");
+  if (!data || !len)
+    return bad_argument("data or len is NULL");
   *data = nullptr;
   *len = 0;
   std::shared_ptr<Op> op = private_op();
   int rc =
       finish_blocking(op, s->start_read(op, kind, std::move(req)), timeout_ms);
-  if (rc == UVS_ELIMIT && consumed) *consumed = op->consumed;
-  if (rc == UVS_ELIMIT) return fail(rc, "separator not found within the limit");
+  if (rc == UVS_ELIMIT && consumed)
+    *consumed = op->consumed;
+  if (rc == UVS_ELIMIT)
+    return fail(rc, "separator not found within the limit");
   if (rc == UVS_EINCOMPLETE)
     fail(rc, std::to_string(op->data.size()) + " bytes read on a total of " +
                  (op->expected < 0 ? std::string("undefined")
@@ -71,11 +84,13 @@ ReadRequest make_request(ReadKind kind, int64_t n) {
 }
 
 int separators(const uvs_buf *seps, size_t nseps, ReadRequest *r) {
-  if (!seps && nseps) return bad_argument("separators is NULL");
+  if (!seps && nseps)
+    return bad_argument("separators is NULL");
   if (nseps == 0)
     return fail(UVS_EINVAL, "separator should contain at least one element");
   for (size_t i = 0; i < nseps; ++i) {
-    if (!seps[i].base && seps[i].len) return bad_argument("NULL separator");
+    if (!seps[i].base && seps[i].len)
+      return bad_argument("NULL separator");
     r->separators.emplace_back(static_cast<const char *>(seps[i].base),
                                seps[i].len);
   }
@@ -111,7 +126,8 @@ UVS_API int uvs_connect_tcp_start(uvs_engine *eh, const char *host, int port,
     UVS_GET(op, Op, Op, oh, "operation");
     int rc;
     auto opts = options_of(o, &rc);
-    if (rc < 0) return rc;
+    if (rc < 0)
+      return rc;
     return Connector::start_tcp(e, host, port, opts.get(), op);
   });
 }
@@ -121,17 +137,20 @@ UVS_API int uvs_connect_tcp(uvs_engine *eh, const char *host, int port,
                             uvs_stream **out) {
   return guarded([&] {
     UVS_GET(e, Engine, Engine, eh, "engine");
-    if (!out) return bad_argument("out is NULL");
+    if (!out)
+      return bad_argument("out is NULL");
     int rc;
     auto opts = options_of(o, &rc);
-    if (rc < 0) return rc;
+    if (rc < 0)
+      return rc;
     auto op = private_op();
     rc = Connector::start_tcp(e, host, port, opts.get(), op);
-    if (rc < 0) return rc;
+    if (rc < 0)
+      return rc;
     rc = finish_blocking(op, rc, timeout_ms);
     if (rc < 0 && rc != UVS_ETIMEDOUT)
-      fail_with(rc, std::string("connect to ") + (host ? host : "") + ":" +
-                        std::to_string(port));
+      connect_failed(*op, rc,
+                     std::string(host) + ":" + std::to_string(port));
     return stream_out(op, rc, out);
   });
 }
@@ -143,7 +162,8 @@ UVS_API int uvs_connect_unix_start(uvs_engine *eh, const char *path,
     UVS_GET(op, Op, Op, oh, "operation");
     int rc;
     auto opts = options_of(o, &rc);
-    if (rc < 0) return rc;
+    if (rc < 0)
+      return rc;
     return Connector::start_unix(e, path, opts.get(), op);
   });
 }
@@ -153,16 +173,19 @@ UVS_API int uvs_connect_unix(uvs_engine *eh, const char *path,
                              uvs_stream **out) {
   return guarded([&] {
     UVS_GET(e, Engine, Engine, eh, "engine");
-    if (!out) return bad_argument("out is NULL");
+    if (!out)
+      return bad_argument("out is NULL");
     int rc;
     auto opts = options_of(o, &rc);
-    if (rc < 0) return rc;
+    if (rc < 0)
+      return rc;
     auto op = private_op();
     rc = Connector::start_unix(e, path, opts.get(), op);
-    if (rc < 0) return rc;
+    if (rc < 0)
+      return rc;
     rc = finish_blocking(op, rc, timeout_ms);
     if (rc < 0 && rc != UVS_ETIMEDOUT)
-      fail_with(rc, std::string("connect to ") + (path ? path : ""));
+      connect_failed(*op, rc, path);
     return stream_out(op, rc, out);
   });
 }
@@ -174,10 +197,12 @@ UVS_API int uvs_stream_open_fd(uvs_engine *eh, int fd, const uvs_options *o,
     int rc;
     auto opts = options_of(o, &rc);
     if (!e || rc < 0 || !out) {
-      if (fd >= 0) ::close(fd);
+      if (fd >= 0)
+        ::close(fd);
       return !e ? bad_handle("engine") : rc < 0 ? rc : bad_argument("out");
     }
-    if (fd < 0) return fail(UVS_EBADF, "negative file descriptor");
+    if (fd < 0)
+      return fail(UVS_EBADF, "negative file descriptor");
     Stream::Transport t = transport_of(fd);
     if (t == Stream::Transport::None) {
       ::close(fd);
@@ -191,7 +216,8 @@ UVS_API int uvs_stream_open_fd(uvs_engine *eh, int fd, const uvs_options *o,
       return rc;
     }
     rc = loop->call([&] { return s->open_fd(fd); });
-    if (rc < 0) return rc;
+    if (rc < 0)
+      return rc;
     *out = register_stream(s);
     return 0;
   });
@@ -205,13 +231,16 @@ UVS_API int uvs_reader_new(uvs_engine *eh, const uvs_options *o,
     std::shared_ptr<Engine> e;
     if (eh && !(e = lookup<Engine>(eh, Kind::Engine)))
       return bad_handle("engine");
-    if (!out) return bad_argument("out is NULL");
+    if (!out)
+      return bad_argument("out is NULL");
     int rc;
     auto opts = options_of(o, &rc);
-    if (rc < 0) return rc;
+    if (rc < 0)
+      return rc;
     std::shared_ptr<Stream> s;
     rc = Stream::create(e, nullptr, Stream::Transport::None, opts.get(), &s);
-    if (rc < 0) return rc;
+    if (rc < 0)
+      return rc;
     *out = register_stream(s);
     return 0;
   });
@@ -220,7 +249,8 @@ UVS_API int uvs_reader_new(uvs_engine *eh, const uvs_options *o,
 UVS_API int uvs_reader_feed_data(uvs_stream *sh, const void *data, size_t len) {
   return guarded([&] {
     UVS_GET(s, Stream, Stream, sh, "stream");
-    if (!data && len) return bad_argument("data is NULL");
+    if (!data && len)
+      return bad_argument("data is NULL");
     return s->feed_data(data, len);
   });
 }
@@ -308,7 +338,8 @@ UVS_API int uvs_stream_readuntil_any(uvs_stream *s, const uvs_buf *seps,
   return guarded([&] {
     ReadRequest r = make_request(ReadKind::ReadUntil, 0);
     int rc = separators(seps, nseps, &r);
-    if (rc < 0) return rc;
+    if (rc < 0)
+      return rc;
     return read_blocking(s, UVS_OP_READUNTIL, std::move(r), timeout_ms, data,
                          len, consumed);
   });
@@ -348,7 +379,8 @@ UVS_API int uvs_stream_write(uvs_stream *s, const void *data, size_t len) {
 UVS_API int uvs_stream_writev(uvs_stream *sh, const uvs_buf *bufs, size_t n) {
   return guarded([&] {
     UVS_GET(s, Stream, Stream, sh, "stream");
-    if (!bufs && n) return bad_argument("bufs is NULL");
+    if (!bufs && n)
+      return bad_argument("bufs is NULL");
     return s->write(bufs, n);
   });
 }
@@ -434,7 +466,8 @@ UVS_API int uvs_stream_wait_closed(uvs_stream *sh, int64_t timeout_ms) {
 UVS_API int uvs_stream_free(uvs_stream *sh) {
   return guarded([&] {
     auto s = unregister<Stream>(sh, Kind::Stream);
-    if (!s) return bad_handle("stream");
+    if (!s)
+      return bad_handle("stream");
     return s->close();
   });
 }
@@ -444,7 +477,8 @@ UVS_API int uvs_stream_free(uvs_stream *sh) {
 UVS_API int uvs_stream_get_int(uvs_stream *sh, const char *key, int64_t *out) {
   return guarded([&] {
     UVS_GET(s, Stream, Stream, sh, "stream");
-    if (!key || !out) return bad_argument("key or out is NULL");
+    if (!key || !out)
+      return bad_argument("key or out is NULL");
     return s->get_int(key, out);
   });
 }
@@ -452,7 +486,8 @@ UVS_API int uvs_stream_get_int(uvs_stream *sh, const char *key, int64_t *out) {
 UVS_API int uvs_stream_get_str(uvs_stream *sh, const char *key, char **out) {
   return guarded([&] {
     UVS_GET(s, Stream, Stream, sh, "stream");
-    if (!key || !out) return bad_argument("key or out is NULL");
+    if (!key || !out)
+      return bad_argument("key or out is NULL");
     std::string value;
     int rc = s->get_str(key, &value);
     return rc < 0 ? rc : copy_out_string(value, out);

@@ -14,7 +14,8 @@ std::shared_ptr<Op> private_op() {
 
 int finish_blocking(const std::shared_ptr<Op> &op, int started,
                     int64_t timeout_ms) {
-  if (started < 0) return started;
+  if (started < 0)
+    return started;
   if (started == UVS_PENDING && op->wait(timeout_ms) == UVS_ETIMEDOUT) {
     op->cancel(UVS_ETIMEDOUT);
     op->wait(-1);
@@ -23,12 +24,13 @@ int finish_blocking(const std::shared_ptr<Op> &op, int started,
   if (rc == UVS_ETIMEDOUT)
     return fail(rc, "timed out after " + std::to_string(timeout_ms) + " ms");
   if (rc < 0 && rc != UVS_EINCOMPLETE && rc != UVS_ELIMIT)
-    return fail(rc, error_message(rc));
+    return fail(rc, op->detail.empty() ? error_message(rc) : op->detail);
   return rc;
 }
 
 int bytes_out(Op &op, int status, void **data, size_t *len) {
-  if (status != 0 && status != UVS_EINCOMPLETE) return status;
+  if (status != 0 && status != UVS_EINCOMPLETE)
+    return status;
   int rc = copy_out(op.data.data(), op.data.size(), data, len);
   return rc < 0 ? rc : status;
 }

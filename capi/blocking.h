@@ -26,9 +26,11 @@ template <class T>
 int start_on(const void *handle, Kind kind, const char *what, uvs_op *oh,
              int (T::*start)(const std::shared_ptr<Op> &)) {
   auto obj = lookup<T>(handle, kind);
-  if (!obj) return bad_handle(what);
+  if (!obj)
+    return bad_handle(what);
   auto op = lookup<Op>(oh, Kind::Op);
-  if (!op) return bad_handle("operation");
+  if (!op)
+    return bad_handle("operation");
   return ((*obj).*start)(op);
 }
 
@@ -38,9 +40,11 @@ int wait_on(const void *handle, Kind kind, const char *what, int64_t timeout_ms,
             int (T::*start)(const std::shared_ptr<Op> &),
             std::shared_ptr<Op> *used = nullptr) {
   auto obj = lookup<T>(handle, kind);
-  if (!obj) return bad_handle(what);
+  if (!obj)
+    return bad_handle(what);
   auto op = private_op();
-  if (used) *used = op;
+  if (used)
+    *used = op;
   return finish_blocking(op, ((*obj).*start)(op), timeout_ms);
 }
 

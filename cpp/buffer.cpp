@@ -12,14 +12,16 @@ namespace uvs {
 void ByteBuffer::grow(size_t need) {
   size_t used = size();
   if (head_ > 0 && used + need <= cap_) {
-    if (used) memmove(mem_.get(), mem_.get() + head_, used);
+    if (used)
+      memmove(mem_.get(), mem_.get() + head_, used);
     head_ = 0;
     tail_ = used;
     return;
   }
   size_t ncap = std::max<size_t>(cap_ ? cap_ * 2 : 4096, used + need);
   std::unique_ptr<char[]> nmem(new char[ncap]);
-  if (used) memcpy(nmem.get(), mem_.get() + head_, used);
+  if (used)
+    memcpy(nmem.get(), mem_.get() + head_, used);
   mem_ = std::move(nmem);
   cap_ = ncap;
   head_ = 0;
@@ -27,18 +29,21 @@ void ByteBuffer::grow(size_t need) {
 }
 
 char *ByteBuffer::reserve_tail(size_t n) {
-  if (cap_ - tail_ < n) grow(n);
+  if (cap_ - tail_ < n)
+    grow(n);
   return mem_.get() + tail_;
 }
 
 void ByteBuffer::append(const void *p, size_t n) {
-  if (!n) return;
+  if (!n)
+    return;
   memcpy(reserve_tail(n), p, n);
   tail_ += n;
 }
 
 void ByteBuffer::prepend(const void *p, size_t n) {
-  if (!n) return;
+  if (!n)
+    return;
   if (head_ >= n) {
     head_ -= n;
     memcpy(mem_.get() + head_, p, n);
@@ -58,7 +63,8 @@ void ByteBuffer::assign(const void *p, size_t n) {
 
 void ByteBuffer::consume(size_t n) {
   head_ += std::min(n, size());
-  if (head_ == tail_) head_ = tail_ = 0;
+  if (head_ == tail_)
+    head_ = tail_ = 0;
 }
 
 void ByteBuffer::take(size_t n, ByteBuffer &out) {

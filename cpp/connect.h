@@ -48,6 +48,9 @@ private:
   static void on_resolved(uv_getaddrinfo_t *req, int status,
                           struct addrinfo *res);
   static void on_connect(uv_connect_t *req, int status);
+  /* The TCP/Unix connection is up: hand it over, after TLS if asked. */
+  void connected(std::shared_ptr<Stream> s);
+  void on_tls_done(int status, const std::string &detail);
 
   const std::shared_ptr<Engine> engine_;
   Loop *const loop_;

@@ -33,15 +33,19 @@ CompletionQueue::CompletionQueue(std::shared_ptr<Engine> e)
     : engine(std::move(e)) {}
 
 CompletionQueue::~CompletionQueue() {
-  if (epoll_fd_ >= 0) close(epoll_fd_);
-  if (event_fd_ >= 0) close(event_fd_);
+  if (epoll_fd_ >= 0)
+    close(epoll_fd_);
+  if (event_fd_ >= 0)
+    close(event_fd_);
 }
 
 int CompletionQueue::init() {
   event_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (event_fd_ < 0) return fail_with(-errno, "eventfd");
+  if (event_fd_ < 0)
+    return fail_with(-errno, "eventfd");
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
-  if (epoll_fd_ < 0) return fail_with(-errno, "epoll_create1");
+  if (epoll_fd_ < 0)
+    return fail_with(-errno, "epoll_create1");
   struct epoll_event ev = {};
   ev.events = EPOLLIN;
   if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, event_fd_, &ev) < 0)
@@ -59,7 +63,8 @@ void CompletionQueue::bind(const std::shared_ptr<Op> &op) {
   if (bound_.size() >= 64 && bound_.size() == bound_.capacity()) {
     std::vector<std::weak_ptr<Op>> live;
     for (auto &w : bound_)
-      if (!w.expired()) live.push_back(std::move(w));
+      if (!w.expired())
+        live.push_back(std::move(w));
     bound_.swap(live);
   }
   bound_.push_back(op);
@@ -69,18 +74,21 @@ void CompletionQueue::push(std::shared_ptr<Op> op) {
   bool wake_host = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (closed_) return;
+    if (closed_)
+      return;
     queue_.push_back(std::move(op));
     if (fd_requested_ && !signalled_ && tls_polling != this) {
       uint64_t one = 1;
-      if (write(event_fd_, &one, sizeof one) == sizeof one) signalled_ = true;
+      if (write(event_fd_, &one, sizeof one) == sizeof one)
+        signalled_ = true;
     }
     if (waiters_ > 0) {
       cv_.notify_one();
       wake_host = !engine->threaded();
     }
   }
-  if (wake_host) engine->host_loop()->wake();
+  if (wake_host)
+    engine->host_loop()->wake();
 }
 
 int CompletionQueue::fd() {
@@ -89,7 +97,8 @@ int CompletionQueue::fd() {
     fd_requested_ = true;
     if (!queue_.empty()) {
       uint64_t one = 1;
-      if (write(event_fd_, &one, sizeof one) == sizeof one) signalled_ = true;
+      if (write(event_fd_, &one, sizeof one) == sizeof one)
+        signalled_ = true;
     }
   }
   return epoll_fd_;
@@ -103,11 +112,13 @@ void CompletionQueue::remove(Op *op) {
       break;
     }
   }
-  if (queue_.empty()) clear_signal_locked();
+  if (queue_.empty())
+    clear_signal_locked();
 }
 
 void CompletionQueue::clear_signal_locked() {
-  if (!signalled_) return;
+  if (!signalled_)
+    return;
   uint64_t value;
   while (read(event_fd_, &value, sizeof value) == sizeof value) {
   }
@@ -120,7 +131,8 @@ int CompletionQueue::pop_locked(uvs_op **ops, int max) {
     ops[n++] = to_handle<uvs_op>(queue_.front()->handle);
     queue_.pop_front();
   }
-  if (queue_.empty()) clear_signal_locked();
+  if (queue_.empty())
+    clear_signal_locked();
   return n;
 }
 
@@ -138,18 +150,21 @@ int CompletionQueue::wait(int64_t timeout_ms, uvs_op **ops, int max) {
   PollingScope scope(this);
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
-    if (!queue_.empty()) return pop_locked(ops, max);
+    if (!queue_.empty())
+      return pop_locked(ops, max);
     if (wakeups_ > 0) {
       --wakeups_;
       return 0;
     }
-    if (closed_ || engine->shutting_down()) return UVS_ESHUTDOWN;
+    if (closed_ || engine->shutting_down())
+      return UVS_ESHUTDOWN;
     int64_t left = -1;
     if (timeout_ms >= 0) {
       left = std::chrono::duration_cast<std::chrono::milliseconds>(end -
                                                                    Clock::now())
                  .count();
-      if (left <= 0) return 0;
+      if (left <= 0)
+        return 0;
     }
     ++waiters_;
     if (engine->threaded()) {
@@ -179,7 +194,8 @@ void CompletionQueue::wakeup() {
     cv_.notify_all();
     host = !engine->threaded();
   }
-  if (host) engine->host_loop()->wake();
+  if (host)
+    engine->host_loop()->wake();
 }
 
 void CompletionQueue::shutdown() {
@@ -190,7 +206,8 @@ void CompletionQueue::shutdown() {
     queue_.clear();
     clear_signal_locked();
     for (auto &w : bound_)
-      if (auto op = w.lock()) ops.push_back(std::move(op));
+      if (auto op = w.lock())
+        ops.push_back(std::move(op));
     bound_.clear();
     cv_.notify_all();
   }

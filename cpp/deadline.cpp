@@ -29,13 +29,15 @@ public:
     }
     auto it = queue_.emplace(when, op);
     index_[op.get()] = it;
-    if (it == queue_.begin()) cv_.notify_one();
+    if (it == queue_.begin())
+      cv_.notify_one();
   }
 
   void disarm(Op *op) {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = index_.find(op);
-    if (it == index_.end()) return;
+    if (it == index_.end())
+      return;
     queue_.erase(it->second);
     index_.erase(it);
   }
@@ -58,10 +60,12 @@ private:
         continue;
       }
       std::shared_ptr<Op> op = first->second.lock();
-      if (op) index_.erase(op.get());
+      if (op)
+        index_.erase(op.get());
       queue_.erase(first);
       lock.unlock();
-      if (op) op->cancel(UVS_ETIMEDOUT);
+      if (op)
+        op->cancel(UVS_ETIMEDOUT);
       lock.lock();
     }
   }

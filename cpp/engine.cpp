@@ -38,7 +38,8 @@ Loop *Engine::pick_loop() {
 
 int Engine::track(Loop *loop, const std::shared_ptr<Closeable> &obj) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (shutting_down_) return fail(UVS_ESHUTDOWN, "engine is shutting down");
+  if (shutting_down_)
+    return fail(UVS_ESHUTDOWN, "engine is shutting down");
   tracked_[loop->index()][obj.get()] = obj;
   return 0;
 }
@@ -49,7 +50,8 @@ void Engine::untrack(Loop *loop, Closeable *obj) {
 }
 
 void Engine::shutdown() {
-  if (shutting_down_.exchange(true)) return;
+  if (shutting_down_.exchange(true))
+    return;
   for (auto &loop : loops_) {
     Loop *l = loop.get();
     loop->stop([this, l] {
@@ -57,7 +59,8 @@ void Engine::shutdown() {
       {
         std::lock_guard<std::mutex> lock(mu_);
         for (auto &entry : tracked_[l->index()])
-          if (auto obj = entry.second.lock()) objs.push_back(std::move(obj));
+          if (auto obj = entry.second.lock())
+            objs.push_back(std::move(obj));
       }
       for (auto &obj : objs)
         obj->shutdown_now(UVS_ESHUTDOWN);

@@ -33,7 +33,8 @@ const ErrorEntry kErrors[] = {
 
 const ErrorEntry *find_error(int code) {
   for (const ErrorEntry &e : kErrors)
-    if (e.code == code) return &e;
+    if (e.code == code)
+      return &e;
   return nullptr;
 }
 } // namespace
@@ -56,19 +57,25 @@ const char *last_error_detail() {
 }
 
 const char *error_message(int code) {
-  if (code == 0) return "success";
-  if (const ErrorEntry *e = find_error(code)) return e->message;
+  if (code == 0)
+    return "success";
+  if (const ErrorEntry *e = find_error(code))
+    return e->message;
   /* libuv knows more errno values than the public map lists. */
   thread_local char buf[128];
-  if (code > -30000 && code < 0) return uv_strerror_r(code, buf, sizeof buf);
+  if (code > -30000 && code < 0)
+    return uv_strerror_r(code, buf, sizeof buf);
   return "unknown error";
 }
 
 const char *error_name(int code) {
-  if (code == 0) return "OK";
-  if (const ErrorEntry *e = find_error(code)) return e->name;
+  if (code == 0)
+    return "OK";
+  if (const ErrorEntry *e = find_error(code))
+    return e->name;
   thread_local char buf[64];
-  if (code > -30000 && code < 0) return uv_err_name_r(code, buf, sizeof buf);
+  if (code > -30000 && code < 0)
+    return uv_err_name_r(code, buf, sizeof buf);
   return "UNKNOWN";
 }
 

@@ -29,9 +29,11 @@ Registry &Registry::instance() {
 
 bool Registry::decode(uint64_t handle, Kind kind, uint32_t *slot,
                       uint32_t *generation) {
-  if (handle == 0 || static_cast<Kind>(handle >> 56) != kind) return false;
+  if (handle == 0 || static_cast<Kind>(handle >> 56) != kind)
+    return false;
   uint32_t low = static_cast<uint32_t>(handle & 0xFFFFFFFFu);
-  if (low == 0) return false;
+  if (low == 0)
+    return false;
   *slot = low - 1;
   *generation = static_cast<uint32_t>((handle >> 32) & kGenerationMask);
   return true;
@@ -55,9 +57,11 @@ uint64_t Registry::add(Kind kind, std::shared_ptr<void> obj) {
 
 std::shared_ptr<void> Registry::find(uint64_t handle, Kind kind) {
   uint32_t index, generation;
-  if (!decode(handle, kind, &index, &generation)) return nullptr;
+  if (!decode(handle, kind, &index, &generation))
+    return nullptr;
   std::shared_lock<std::shared_mutex> lock(mu_);
-  if (index >= slots_.size()) return nullptr;
+  if (index >= slots_.size())
+    return nullptr;
   const Slot &s = slots_[index];
   if (!s.obj || s.kind != kind ||
       (s.generation & kGenerationMask) != generation)
@@ -67,9 +71,11 @@ std::shared_ptr<void> Registry::find(uint64_t handle, Kind kind) {
 
 std::shared_ptr<void> Registry::remove(uint64_t handle, Kind kind) {
   uint32_t index, generation;
-  if (!decode(handle, kind, &index, &generation)) return nullptr;
+  if (!decode(handle, kind, &index, &generation))
+    return nullptr;
   std::unique_lock<std::shared_mutex> lock(mu_);
-  if (index >= slots_.size()) return nullptr;
+  if (index >= slots_.size())
+    return nullptr;
   Slot &s = slots_[index];
   if (!s.obj || s.kind != kind ||
       (s.generation & kGenerationMask) != generation)
@@ -77,7 +83,8 @@ std::shared_ptr<void> Registry::remove(uint64_t handle, Kind kind) {
   std::shared_ptr<void> obj = std::move(s.obj);
   s.obj.reset();
   s.generation = (s.generation + 1) & kGenerationMask;
-  if (s.generation == 0) s.generation = 1;
+  if (s.generation == 0)
+    s.generation = 1;
   free_.push_back(index);
   lock.unlock();
   return obj;

@@ -23,7 +23,8 @@ enum class Kind : uint8_t {
   Cq = 3,
   Op = 4,
   Stream = 5,
-  Server = 6
+  Server = 6,
+  TlsConfig = 7
 };
 
 class Registry {

@@ -24,17 +24,20 @@ void run_function(const std::shared_ptr<void> &obj) {
 Loop::Loop(int index, bool threaded) : index_(index), threaded_(threaded) {}
 
 Loop::~Loop() {
-  if (thread_.joinable()) thread_.join();
+  if (thread_.joinable())
+    thread_.join();
 }
 
 int Loop::start() {
   int rc = uv_loop_init(&loop_);
-  if (rc < 0) return fail_with(rc, "uv_loop_init");
+  if (rc < 0)
+    return fail_with(rc, "uv_loop_init");
   uv_async_init(&loop_, &async_, on_async);
   async_.data = this;
   uv_timer_init(&loop_, &drive_timer_);
   started_ = true;
-  if (threaded_) thread_ = std::thread([this] { thread_main(); });
+  if (threaded_)
+    thread_ = std::thread([this] { thread_main(); });
   return 0;
 }
 
@@ -55,7 +58,8 @@ void Loop::run_tasks() {
   for (;;) {
     {
       std::lock_guard<std::mutex> lock(task_mu_);
-      if (tasks_.empty()) return;
+      if (tasks_.empty())
+        return;
       running_.swap(tasks_);
     }
     for (Task &t : running_)
@@ -72,7 +76,8 @@ bool Loop::dispatch(Task task) {
   if (!threaded_) {
     std::unique_lock<std::mutex> drive(drive_mu_, std::try_to_lock);
     if (drive.owns_lock()) {
-      if (stopped_) return false;
+      if (stopped_)
+        return false;
       CurrentLoop current(this);
       run_tasks();
       task.fn(task.obj);
@@ -80,7 +85,8 @@ bool Loop::dispatch(Task task) {
     }
   }
   std::lock_guard<std::mutex> lock(task_mu_);
-  if (stopped_) return false;
+  if (stopped_)
+    return false;
   tasks_.push_back(std::move(task));
   uv_async_send(&async_);
   return true;
@@ -91,17 +97,36 @@ bool Loop::dispatch(std::function<void()> fn) {
                        std::make_shared<std::function<void()>>(std::move(fn))});
 }
 
+bool Loop::defer(std::function<void()> fn) {
+  std::lock_guard<std::mutex> lock(task_mu_);
+  if (stopped_)
+    return false;
+  tasks_.push_back(Task{
+      run_function, std::make_shared<std::function<void()>>(std::move(fn))});
+  uv_async_send(&async_);
+  return true;
+}
+
+char *Loop::scratch() {
+  if (!scratch_)
+    scratch_.reset(new char[kScratchSize]);
+  return scratch_.get();
+}
+
 int Loop::call(const std::function<int()> &fn) {
-  if (on_loop()) return fn();
+  if (on_loop())
+    return fn();
   auto done = std::make_shared<std::promise<int>>();
   std::future<int> result = done->get_future();
   bool queued = dispatch([&fn, done] { done->set_value(fn()); });
-  if (!queued) return fail(UVS_ESHUTDOWN, "engine is shut down");
+  if (!queued)
+    return fail(UVS_ESHUTDOWN, "engine is shut down");
   if (!threaded_) {
     /* Nobody may be driving a host loop: help until the task has run. */
     while (result.wait_for(std::chrono::milliseconds(0)) !=
            std::future_status::ready) {
-      if (!drive_for(0)) result.wait_for(std::chrono::milliseconds(1));
+      if (!drive_for(0))
+        result.wait_for(std::chrono::milliseconds(1));
     }
   }
   return result.get();
@@ -109,8 +134,10 @@ int Loop::call(const std::function<int()> &fn) {
 
 bool Loop::drive_for(int64_t ms) {
   std::unique_lock<std::mutex> drive(drive_mu_, std::try_to_lock);
-  if (!drive.owns_lock()) return false;
-  if (stopped_) return true;
+  if (!drive.owns_lock())
+    return false;
+  if (stopped_)
+    return true;
   CurrentLoop current(this);
   run_tasks();
   if (ms <= 0) {
@@ -127,11 +154,13 @@ bool Loop::drive_for(int64_t ms) {
 
 void Loop::wake() {
   std::lock_guard<std::mutex> lock(task_mu_);
-  if (!stopped_) uv_async_send(&async_);
+  if (!stopped_)
+    uv_async_send(&async_);
 }
 
 void Loop::stop(const std::function<void()> &final) {
-  if (!started_) return;
+  if (!started_)
+    return;
   auto finish = [this, &final] {
     final();
     {

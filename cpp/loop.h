@@ -49,6 +49,12 @@ public:
   /* false when the loop is stopped (the task was not run). */
   bool dispatch(Task task);
   bool dispatch(std::function<void()> fn);
+  /* Queues fn for a later turn of the loop, even when called on it: for
+   * callbacks that must not run inside the caller's locks. */
+  bool defer(std::function<void()> fn);
+  /* 64 KiB of loop-owned scratch memory, for use on the loop only. */
+  char *scratch();
+  static constexpr size_t kScratchSize = 64 * 1024;
   /* Runs fn on the loop and returns its result (UVS_ESHUTDOWN if stopped). */
   int call(const std::function<int()> &fn);
 
@@ -80,6 +86,7 @@ private:
   bool stopped_ = false;
   bool started_ = false;
   std::mutex drive_mu_;
+  std::unique_ptr<char[]> scratch_;
 };
 
 } // namespace uvs

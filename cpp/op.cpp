@@ -14,7 +14,8 @@ Op::Op(std::shared_ptr<CompletionQueue> cq_, uint64_t tag_)
     : tag(tag_), cq(std::move(cq_)) {}
 
 Op::~Op() {
-  if (timer_armed_) deadline_disarm(this);
+  if (timer_armed_)
+    deadline_disarm(this);
   if (stream) /* a connection nobody took */
     stream->close();
 }
@@ -25,12 +26,14 @@ int Op::begin(int new_kind, std::shared_ptr<OpTarget> target, Loop *loop) {
     std::lock_guard<std::mutex> lock(mu_);
     if (state_ == State::Pending)
       return fail(UVS_EOPBUSY, "operation object already has a call pending");
-    if (detached_) return UVS_EBADHANDLE;
+    if (detached_)
+      return UVS_EBADHANDLE;
     state_ = State::Pending;
     kind = new_kind;
     result_ = 0;
     data.clear();
     consumed = expected = -1;
+    detail.clear();
     untaken = std::move(stream);
     source.reset();
     target_ = std::move(target);
@@ -51,7 +54,8 @@ bool Op::take_back(ByteBuffer &out) {
   std::lock_guard<std::mutex> lock(mu_);
   bool is_read = kind == UVS_OP_READ || kind == UVS_OP_READEXACTLY ||
                  kind == UVS_OP_READUNTIL || kind == UVS_OP_READLINE;
-  if (state_ != State::Done || !is_read || result_ != 0) return false;
+  if (state_ != State::Done || !is_read || result_ != 0)
+    return false;
   data.swap(out);
   data.clear();
   result_ = UVS_ECANCELED;
@@ -60,24 +64,29 @@ bool Op::take_back(ByteBuffer &out) {
 
 void Op::arm_timeout() {
   std::lock_guard<std::mutex> lock(mu_);
-  if (state_ != State::Pending || timeout_ms < 0) return;
+  if (state_ != State::Pending || timeout_ms < 0)
+    return;
   timer_armed_ = true;
   deadline_arm(shared_from_this(), deadline_after(timeout_ms));
 }
 
 bool Op::finish_locked(int status, std::unique_lock<std::mutex> &lock,
                        bool inline_completion) {
-  if (state_ != State::Pending) return false;
+  if (state_ != State::Pending)
+    return false;
   state_ = State::Done;
   result_ = status;
   bool armed = timer_armed_;
   timer_armed_ = false;
   bool deliver = cq && !detached_ && !inline_completion;
   std::shared_ptr<OpTarget> target = std::move(target_);
-  if (!cq) cv_.notify_all();
+  if (!cq)
+    cv_.notify_all();
   lock.unlock();
-  if (armed) deadline_disarm(this);
-  if (deliver) cq->push(shared_from_this());
+  if (armed)
+    deadline_disarm(this);
+  if (deliver)
+    cq->push(shared_from_this());
   return true;
 }
 
@@ -94,16 +103,19 @@ bool Op::complete(int status) {
 int Op::wait_driving(Loop *loop, int64_t timeout_ms_) {
   Clock::time_point end = deadline_after(timeout_ms_ < 0 ? 0 : timeout_ms_);
   for (;;) {
-    if (done()) return 0;
+    if (done())
+      return 0;
     int64_t slice = 10;
     if (timeout_ms_ >= 0) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
                       end - Clock::now())
                       .count();
-      if (left <= 0) return UVS_ETIMEDOUT;
+      if (left <= 0)
+        return UVS_ETIMEDOUT;
       slice = std::min<int64_t>(slice, left);
     }
-    if (loop->stopped()) return done() ? 0 : UVS_ESHUTDOWN;
+    if (loop->stopped())
+      return done() ? 0 : UVS_ESHUTDOWN;
     if (!loop->drive_for(slice)) {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait_for(lock, std::chrono::milliseconds(slice),
@@ -113,11 +125,13 @@ int Op::wait_driving(Loop *loop, int64_t timeout_ms_) {
 }
 
 int Op::wait(int64_t ms) {
-  if (cq) return fail(UVS_EINVAL, "operation is bound to a completion queue");
+  if (cq)
+    return fail(UVS_EINVAL, "operation is bound to a completion queue");
   Loop *loop;
   {
     std::unique_lock<std::mutex> lock(mu_);
-    if (state_ != State::Pending) return 0;
+    if (state_ != State::Pending)
+      return 0;
     loop = loop_;
     if (!loop || loop->threaded()) {
       auto ready = [this] { return state_ != State::Pending; };
@@ -135,10 +149,12 @@ void Op::cancel(int status) {
   std::shared_ptr<OpTarget> target;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (state_ != State::Pending) return;
+    if (state_ != State::Pending)
+      return;
     target = target_;
   }
-  if (target) target->cancel_op(shared_from_this(), status);
+  if (target)
+    target->cancel_op(shared_from_this(), status);
 }
 
 void Op::detach() {
@@ -146,7 +162,8 @@ void Op::detach() {
     std::lock_guard<std::mutex> lock(mu_);
     detached_ = true;
   }
-  if (cq) cq->remove(this);
+  if (cq)
+    cq->remove(this);
 }
 
 bool Op::done() {

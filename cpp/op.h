@@ -74,6 +74,7 @@ public:
   ByteBuffer data;
   int64_t consumed = -1;
   int64_t expected = -1;
+  std::string detail;             /* why it failed, when there is more to say */
   std::shared_ptr<Stream> stream; /* connect/accept result */
   std::weak_ptr<Stream> source;   /* the stream a read came from */
   uint64_t read_seq = 0;          /* source's read count at the end */

@@ -1,5 +1,5 @@
 /*
- * options.cpp - the list of known option keys and their storage.
+ * options.cpp - the lists of known option keys and their storage.
  */
 #include "options.h"
 
@@ -8,20 +8,33 @@
 namespace uvs {
 
 namespace {
-const char *const kKnownKeys[] = {
-    "io_threads", "limit",         "write_high",    "write_low",
-    "nodelay",    "family",        "backlog",       "reuse_address",
-    "reuse_port", "start_serving", "cleanup_socket"};
+const char *const kIntKeys[] = {"io_threads",
+                                "limit",
+                                "write_high",
+                                "write_low",
+                                "nodelay",
+                                "family",
+                                "backlog",
+                                "reuse_address",
+                                "reuse_port",
+                                "start_serving",
+                                "cleanup_socket",
+                                "ssl_handshake_timeout",
+                                "ssl_shutdown_timeout"};
+const char *const kStringKeys[] = {"server_hostname"};
 
-bool known(const std::string &key) {
-  for (const char *k : kKnownKeys)
-    if (key == k) return true;
+template <size_t N>
+bool known_in(const char *const (&keys)[N], const std::string &key) {
+  for (const char *k : keys)
+    if (key == k)
+      return true;
   return false;
 }
 } // namespace
 
 int Options::set(const std::string &key, int64_t value) {
-  if (!known(key)) return fail(UVS_EINVAL, "unknown option key '" + key + "'");
+  if (!known_in(kIntKeys, key))
+    return fail(UVS_EINVAL, "unknown option key '" + key + "'");
   values_[key] = value;
   return 0;
 }
@@ -29,6 +42,18 @@ int Options::set(const std::string &key, int64_t value) {
 int64_t Options::get(const std::string &key, int64_t fallback) const {
   auto it = values_.find(key);
   return it == values_.end() ? fallback : it->second;
+}
+
+int Options::set_str(const std::string &key, const std::string &value) {
+  if (!known_in(kStringKeys, key))
+    return fail(UVS_EINVAL, "unknown string option key '" + key + "'");
+  strings_[key] = value;
+  return 0;
+}
+
+std::string Options::get_str(const std::string &key) const {
+  auto it = strings_.find(key);
+  return it == strings_.end() ? std::string() : it->second;
 }
 
 } // namespace uvs

@@ -7,9 +7,12 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 
 namespace uvs {
+
+class TlsConfig;
 
 class Options {
 public:
@@ -18,8 +21,20 @@ public:
   bool has(const std::string &key) const { return values_.count(key) != 0; }
   int64_t get(const std::string &key, int64_t fallback) const;
 
+  /* String settings; UVS_EINVAL for an unknown key. */
+  int set_str(const std::string &key, const std::string &value);
+  bool has_str(const std::string &key) const {
+    return strings_.count(key) != 0;
+  }
+  std::string get_str(const std::string &key) const;
+
+  void set_tls(std::shared_ptr<TlsConfig> tls) { tls_ = std::move(tls); }
+  const std::shared_ptr<TlsConfig> &tls() const { return tls_; }
+
 private:
   std::map<std::string, int64_t> values_;
+  std::map<std::string, std::string> strings_;
+  std::shared_ptr<TlsConfig> tls_;
 };
 
 /* Convenience for a possibly-null options pointer. */
@@ -30,5 +45,7 @@ inline int64_t option(const Options *o, const char *key, int64_t fallback) {
 constexpr int64_t kDefaultLimit = 64 * 1024;
 constexpr int64_t kDefaultWriteHigh = 64 * 1024;
 constexpr int64_t kDefaultBacklog = 100;
+constexpr int64_t kDefaultHandshakeTimeoutMs = 60000;
+constexpr int64_t kDefaultShutdownTimeoutMs = 30000;
 
 } // namespace uvs

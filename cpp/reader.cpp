@@ -21,13 +21,16 @@ namespace {
 size_t find_bytes(const char *hay, size_t hay_len, const std::string &needle,
                   size_t from) {
   size_t n = needle.size();
-  if (n == 0 || from > hay_len || hay_len - from < n) return SIZE_MAX;
+  if (n == 0 || from > hay_len || hay_len - from < n)
+    return SIZE_MAX;
   const char first = needle[0];
   const char *end = hay + hay_len - n + 1;
   for (const char *p = hay + from; p < end; ++p) {
     p = static_cast<const char *>(memchr(p, first, end - p));
-    if (!p) break;
-    if (memcmp(p, needle.data(), n) == 0) return static_cast<size_t>(p - hay);
+    if (!p)
+      break;
+    if (memcmp(p, needle.data(), n) == 0)
+      return static_cast<size_t>(p - hay);
   }
   return SIZE_MAX;
 }
@@ -39,9 +42,11 @@ int Reader::validate(const ReadRequest &req) {
     return req.n < 0 ? UVS_EINVAL : 0;
   case ReadKind::ReadUntil:
   case ReadKind::ReadLine:
-    if (req.separators.empty()) return UVS_EINVAL;
+    if (req.separators.empty())
+      return UVS_EINVAL;
     for (const std::string &s : req.separators)
-      if (s.empty()) return UVS_EINVAL;
+      if (s.empty())
+        return UVS_EINVAL;
     return 0;
   case ReadKind::Read:
     return 0;
@@ -86,11 +91,13 @@ bool Reader::complete_read(ReadRequest &req, ByteBuffer &out,
   }
   if (req.n < 0) {
     /* Until EOF: the whole stream, with no limit on its size. */
-    if (!eof_) return false;
+    if (!eof_)
+      return false;
     buf_.take(buf_.size(), out);
     return true;
   }
-  if (buf_.empty() && !eof_) return false;
+  if (buf_.empty() && !eof_)
+    return false;
   buf_.take(static_cast<size_t>(req.n), out);
   return true;
 }
@@ -114,7 +121,8 @@ bool Reader::complete_readexactly(ReadRequest &req, ByteBuffer &out,
     buf_.take(n, out);
     return true;
   }
-  if (eof_) return finish_incomplete(out, result, req.n);
+  if (eof_)
+    return finish_incomplete(out, result, req.n);
   return false;
 }
 
@@ -144,7 +152,8 @@ bool Reader::complete_readuntil(ReadRequest &req, ByteBuffer &out,
     }
   }
   if (match_end == SIZE_MAX) {
-    if (eof_) return finish_incomplete(out, result, -1);
+    if (eof_)
+      return finish_incomplete(out, result, -1);
     return false;
   }
   if (match_start > limit_) {
@@ -158,7 +167,8 @@ bool Reader::complete_readuntil(ReadRequest &req, ByteBuffer &out,
 
 bool Reader::complete_readline(ReadRequest &req, ByteBuffer &out,
                                ReadResult &result) {
-  if (!complete_readuntil(req, out, result)) return false;
+  if (!complete_readuntil(req, out, result))
+    return false;
   if (result.status == UVS_EINCOMPLETE) {
     /* EOF without a newline: the partial line is the result. */
     result = ReadResult();

@@ -102,16 +102,19 @@ int resolve_passive(const char *host, int port, int family,
                           gai_strerror(rc));
   }
   for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-    if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) continue;
+    if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
+      continue;
     struct sockaddr_storage ss = {};
     memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
     bool dup = false;
     for (const auto &o : *out)
       dup = dup || memcmp(&o, &ss, sizeof ss) == 0;
-    if (!dup) out->push_back(ss);
+    if (!dup)
+      out->push_back(ss);
   }
   freeaddrinfo(res);
-  if (out->empty()) return fail(UVS_EAI_NODATA, "no usable address");
+  if (out->empty())
+    return fail(UVS_EAI_NODATA, "no usable address");
   return 0;
 }
 

@@ -6,6 +6,7 @@
 #include "loop.h"
 #include "resolver.h"
 #include "stream.h"
+#include "tls.h"
 
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -21,7 +22,8 @@ namespace uvs {
 Server::Server(std::shared_ptr<Engine> engine, Loop *loop, const Options *opts,
                bool unix_socket)
     : engine_(std::move(engine)), loop_(loop), unix_(unix_socket) {
-  if (opts) opts_ = *opts;
+  if (opts)
+    opts_ = *opts;
   backlog_ = int(option(opts, "backlog", kDefaultBacklog));
   cleanup_socket_ = option(opts, "cleanup_socket", 1) != 0;
 }
@@ -30,16 +32,19 @@ Server::~Server() = default;
 
 namespace {
 int set_flag(int fd, int level, int name, int on) {
-  if (setsockopt(fd, level, name, &on, sizeof on) < 0) return -errno;
+  if (setsockopt(fd, level, name, &on, sizeof on) < 0)
+    return -errno;
   return 0;
 }
 
 int make_listen_socket(const struct sockaddr_storage &ss, const Options &o,
                        int *out) {
   int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) return -errno;
+  if (fd < 0)
+    return -errno;
   int rc = 0;
-  if (o.get("reuse_address", 1)) rc = set_flag(fd, SOL_SOCKET, SO_REUSEADDR, 1);
+  if (o.get("reuse_address", 1))
+    rc = set_flag(fd, SOL_SOCKET, SO_REUSEADDR, 1);
   if (rc == 0 && o.get("reuse_port", 0))
     rc = set_flag(fd, SOL_SOCKET, SO_REUSEPORT, 1);
   if (rc == 0 && ss.ss_family == AF_INET6)
@@ -75,25 +80,29 @@ int Server::listen_tcp(std::shared_ptr<Engine> engine, const char *host,
     return fail(UVS_EINVAL, "port out of range: " + std::to_string(port));
   std::vector<struct sockaddr_storage> addrs;
   int rc = resolve_passive(host, port, int(option(opts, "family", 0)), &addrs);
-  if (rc < 0) return rc;
+  if (rc < 0)
+    return rc;
   Loop *loop = engine->pick_loop();
   std::shared_ptr<Server> srv(new Server(engine, loop, opts, false));
   rc = loop->call([&] { return srv->bind_tcp_on_loop(addrs); });
-  if (rc < 0) return rc;
+  if (rc < 0)
+    return rc;
   *out = std::move(srv);
   return 0;
 }
 
 int Server::listen_unix(std::shared_ptr<Engine> engine, const char *path,
                         const Options *opts, std::shared_ptr<Server> *out) {
-  if (!path || !*path) return fail(UVS_EINVAL, "empty socket path");
+  if (!path || !*path)
+    return fail(UVS_EINVAL, "empty socket path");
   if (strlen(path) >= sizeof(((struct sockaddr_un *)nullptr)->sun_path))
     return fail(UVS_ENAMETOOLONG, std::string("socket path too long: ") + path);
   Loop *loop = engine->pick_loop();
   std::shared_ptr<Server> srv(new Server(engine, loop, opts, true));
   std::string p = path;
   int rc = loop->call([&] { return srv->bind_unix_on_loop(p); });
-  if (rc < 0) return rc;
+  if (rc < 0)
+    return rc;
   *out = std::move(srv);
   return 0;
 }
@@ -113,13 +122,15 @@ int Server::add_listener(int fd, const std::string &host, int port) {
   rc = unix_ ? uv_pipe_open(&l->u.pipe, fd) : uv_tcp_open(&l->u.tcp, fd);
   ++open_listeners_;
   listeners_.push_back(std::move(l));
-  if (rc < 0) ::close(fd);
+  if (rc < 0)
+    ::close(fd);
   return rc;
 }
 
 int Server::bind_tcp_on_loop(const std::vector<struct sockaddr_storage> &ads) {
   int rc = engine_->track(loop_, shared_from_this());
-  if (rc < 0) return rc;
+  if (rc < 0)
+    return rc;
   self_ref_ = shared_from_this();
   Lock lock(mu_);
   int chosen_port = -1;
@@ -135,9 +146,11 @@ int Server::bind_tcp_on_loop(const std::vector<struct sockaddr_storage> &ads) {
     }
     chosen_port = bound_port(fd);
     rc = add_listener(fd, name, chosen_port);
-    if (rc < 0) break;
+    if (rc < 0)
+      break;
   }
-  if (rc == 0 && option(&opts_, "start_serving", 1)) rc = listen_all_locked();
+  if (rc == 0 && option(&opts_, "start_serving", 1))
+    rc = listen_all_locked();
   if (rc < 0) {
     int saved = rc;
     std::string detail = last_error_detail();
@@ -150,7 +163,8 @@ int Server::bind_tcp_on_loop(const std::vector<struct sockaddr_storage> &ads) {
 
 int Server::bind_unix_on_loop(const std::string &path) {
   int rc = engine_->track(loop_, shared_from_this());
-  if (rc < 0) return rc;
+  if (rc < 0)
+    return rc;
   self_ref_ = shared_from_this();
   struct stat st;
   if (stat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode))
@@ -174,7 +188,8 @@ int Server::bind_unix_on_loop(const std::string &path) {
     }
     rc = add_listener(fd, path, -1);
   }
-  if (rc == 0 && option(&opts_, "start_serving", 1)) rc = listen_all_locked();
+  if (rc == 0 && option(&opts_, "start_serving", 1))
+    rc = listen_all_locked();
   if (rc < 0) {
     lock.unlock();
     close_on_loop(UVS_ECLOSED);
@@ -184,10 +199,12 @@ int Server::bind_unix_on_loop(const std::string &path) {
 }
 
 int Server::listen_all_locked() {
-  if (serving_ || closed_) return 0;
+  if (serving_ || closed_)
+    return 0;
   for (auto &l : listeners_) {
     int rc = uv_listen(&l->u.stream, backlog_, on_connection);
-    if (rc < 0) return rc;
+    if (rc < 0)
+      return rc;
   }
   serving_ = true;
   return 0;
@@ -196,7 +213,8 @@ int Server::listen_all_locked() {
 int Server::start_serving() {
   return loop_->call([this] {
     Lock lock(mu_);
-    if (closed_) return fail(UVS_ECLOSED, "server is closed");
+    if (closed_)
+      return fail(UVS_ECLOSED, "server is closed");
     int rc = listen_all_locked();
     return rc < 0 ? fail_with(rc, "listen") : 0;
   });
@@ -209,7 +227,8 @@ int Server::is_serving() {
 
 void Server::on_connection(uv_stream_t *listener, int status) {
   Listener *l = static_cast<Listener *>(listener->data);
-  if (status < 0) return; /* e.g. EMFILE: libuv retries on the next readiness */
+  if (status < 0)
+    return; /* e.g. EMFILE: libuv retries on the next readiness */
   l->owner->accept_one(listener);
 }
 
@@ -223,7 +242,8 @@ void Server::accept_one(uv_stream_t *listener) {
     uv_os_fd_t fd;
     if (uv_fileno(reinterpret_cast<uv_handle_t *>(listener), &fd) == 0) {
       int c = accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
-      if (c >= 0) ::close(c);
+      if (c >= 0)
+        ::close(c);
     }
     return;
   }
@@ -233,8 +253,32 @@ void Server::accept_one(uv_stream_t *listener) {
   }
   s->set_server(shared_from_this());
   s->on_connected();
+  {
+    Lock lock(mu_);
+    clients_[s.get()] = s;
+  }
+  const std::shared_ptr<TlsConfig> &tls = opts_.tls();
+  if (!tls)
+    return deliver(std::move(s));
+  /* Handed over only once its handshake succeeds (asyncio); a failed one is
+   * closed by the stream and leaves the client list when its handle does. */
+  std::weak_ptr<Server> weak = shared_from_this();
+  std::weak_ptr<Stream> ws = s;
+  int rc = s->start_tls_session(
+      tls, "", opts_.get("ssl_handshake_timeout", kDefaultHandshakeTimeoutMs),
+      opts_.get("ssl_shutdown_timeout", kDefaultShutdownTimeoutMs),
+      [weak, ws](int status, const std::string &) {
+        auto srv = weak.lock();
+        auto stream = ws.lock();
+        if (status == 0 && srv && stream)
+          srv->deliver(std::move(stream));
+      });
+  if (rc < 0)
+    s->abort();
+}
+
+void Server::deliver(std::shared_ptr<Stream> s) {
   Lock lock(mu_);
-  clients_[s.get()] = s;
   if (closed_) {
     lock.unlock();
     s->close();
@@ -253,7 +297,8 @@ void Server::accept_one(uv_stream_t *listener) {
 int Server::start_accept(const std::shared_ptr<Op> &op) {
   Lock lock(mu_);
   int rc = op->begin(UVS_OP_ACCEPT, shared_from_this(), loop_);
-  if (rc < 0) return rc;
+  if (rc < 0)
+    return rc;
   if (closed_ || !queued_.empty()) {
     int status = closed_ ? close_status_ : 0;
     if (!closed_) {
@@ -292,7 +337,8 @@ int Server::num_clients() {
 int Server::close() {
   {
     Lock lock(mu_);
-    if (closed_) return 0;
+    if (closed_)
+      return 0;
     /* Visible at once, even if the loop does the rest a little later. */
     closed_ = true;
     serving_ = false;
@@ -307,7 +353,8 @@ void Server::close_on_loop(int err) {
   std::deque<std::shared_ptr<Stream>> unclaimed;
   {
     Lock lock(mu_);
-    if (!closed_ || close_status_ == 0) close_status_ = err;
+    if (!closed_ || close_status_ == 0)
+      close_status_ = err;
     closed_ = true;
     serving_ = false;
     ops.swap(accept_ops_);
@@ -344,10 +391,12 @@ void Server::on_listener_closed(uv_handle_t *h) {
   std::shared_ptr<Server> self;
   {
     Lock lock(srv->mu_);
-    if (--srv->open_listeners_ == 0) self = std::move(srv->self_ref_);
+    if (--srv->open_listeners_ == 0)
+      self = std::move(srv->self_ref_);
     srv->check_closed_locked();
   }
-  if (self) srv->engine_->untrack(srv->loop_, srv);
+  if (self)
+    srv->engine_->untrack(srv->loop_, srv);
 }
 
 void Server::client_closed(Stream *s) {
@@ -361,7 +410,8 @@ bool Server::fully_closed_locked() const {
 }
 
 void Server::check_closed_locked() {
-  if (!fully_closed_locked()) return;
+  if (!fully_closed_locked())
+    return;
   for (auto &op : closed_ops_)
     op->complete(0);
   closed_ops_.clear();
@@ -370,7 +420,8 @@ void Server::check_closed_locked() {
 int Server::start_wait_closed(const std::shared_ptr<Op> &op) {
   Lock lock(mu_);
   int rc = op->begin(UVS_OP_SERVER_WAIT_CLOSED, shared_from_this(), loop_);
-  if (rc < 0) return rc;
+  if (rc < 0)
+    return rc;
   if (fully_closed_locked()) {
     lock.unlock();
     op->complete_inline(0);
@@ -387,7 +438,8 @@ int Server::close_clients() {
   {
     Lock lock(mu_);
     for (auto &c : clients_)
-      if (auto s = c.second.lock()) live.push_back(std::move(s));
+      if (auto s = c.second.lock())
+        live.push_back(std::move(s));
   }
   for (auto &s : live)
     s->close();
@@ -399,7 +451,8 @@ int Server::abort_clients() {
   {
     Lock lock(mu_);
     for (auto &c : clients_)
-      if (auto s = c.second.lock()) live.push_back(std::move(s));
+      if (auto s = c.second.lock())
+        live.push_back(std::move(s));
   }
   for (auto &s : live)
     s->abort();

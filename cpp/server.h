@@ -77,6 +77,8 @@ private:
   bool fully_closed_locked() const;
   void check_closed_locked();
   void accept_one(uv_stream_t *listener);
+  /* A connection ready for the caller: to a waiting accept, or queued. */
+  void deliver(std::shared_ptr<Stream> s);
   static void on_connection(uv_stream_t *listener, int status);
   static void on_listener_closed(uv_handle_t *h);
 

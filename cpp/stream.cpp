@@ -7,6 +7,7 @@
 #include "loop.h"
 #include "resolver.h"
 #include "server.h"
+#include "tls.h"
 
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -51,12 +52,14 @@ Stream::Stream(std::shared_ptr<Engine> engine, Loop *loop, Transport t,
 int Stream::create(std::shared_ptr<Engine> engine, Loop *loop, Transport t,
                    const Options *opts, std::shared_ptr<Stream> *out) {
   int64_t limit = option(opts, "limit", kDefaultLimit);
-  if (limit <= 0) return fail(UVS_EINVAL, "limit must be > 0");
+  if (limit <= 0)
+    return fail(UVS_EINVAL, "limit must be > 0");
   std::shared_ptr<Stream> s(
       new Stream(std::move(engine), loop, t, size_t(limit)));
   int rc = s->set_write_limits(option(opts, "write_high", -1),
                                option(opts, "write_low", -1));
-  if (rc < 0) return rc;
+  if (rc < 0)
+    return rc;
   s->nodelay_ = option(opts, "nodelay", 1) != 0;
   *out = std::move(s);
   return 0;
@@ -66,7 +69,8 @@ Stream::~Stream() = default;
 
 int Stream::init_handle() {
   int rc = engine_->track(loop_, shared_from_this());
-  if (rc < 0) return rc;
+  if (rc < 0)
+    return rc;
   rc = transport_ == Transport::Tcp
            ? uv_tcp_init(loop_->uv(), &handle_.tcp)
            : uv_pipe_init(loop_->uv(), &handle_.pipe, 0);
@@ -86,7 +90,8 @@ int Stream::init_handle() {
 int Stream::on_connected() {
   Lock lock(mu_);
   record_names_locked();
-  if (transport_ == Transport::Tcp && nodelay_) uv_tcp_nodelay(&handle_.tcp, 1);
+  if (transport_ == Transport::Tcp && nodelay_)
+    uv_tcp_nodelay(&handle_.tcp, 1);
   start_reading_locked();
   return 0;
 }
@@ -114,10 +119,12 @@ int Stream::open_fd(int fd) {
 
 void Stream::record_names_locked() {
   uv_os_fd_t fd;
-  if (uv_fileno(&handle_.handle, &fd) == 0) fd_ = fd;
+  if (uv_fileno(&handle_.handle, &fd) == 0)
+    fd_ = fd;
   struct stat st;
   is_socket_ = fd_ >= 0 && fstat(fd_, &st) == 0 && S_ISSOCK(st.st_mode);
-  if (!is_socket_) return;
+  if (!is_socket_)
+    return;
   /* getsockname/getpeername directly: libuv's pipe variants read an
    * unnamed socket's path uninitialized. */
   struct sockaddr_storage ss;
@@ -136,23 +143,40 @@ void Stream::record_names_locked() {
 /* ---- loop tasks ---------------------------------------------------------- */
 
 void Stream::post(void (*fn)(const std::shared_ptr<void> &)) {
-  if (loop_) loop_->dispatch(Loop::Task{fn, shared_from_this()});
+  if (loop_)
+    loop_->dispatch(Loop::Task{fn, shared_from_this()});
 }
 
 void Stream::task_resume_reading(const std::shared_ptr<void> &obj) {
   Stream *s = static_cast<Stream *>(obj.get());
   Lock lock(s->mu_);
-  if (s->wants_resume()) s->start_reading_locked();
+  if (s->wants_resume())
+    s->start_reading_locked();
 }
 
 void Stream::task_close(const std::shared_ptr<void> &obj) {
   Stream *s = static_cast<Stream *>(obj.get());
   Lock lock(s->mu_);
-  s->stop_reading_locked();
-  if (!s->write_in_flight_ && s->out_pending_.empty())
-    s->begin_close_locked(0, false);
-  else
-    s->flush_locked();
+  s->close_on_loop_locked();
+}
+
+/* Graceful close: close_notify first over TLS, flush, then close; a TLS
+ * shutdown that cannot flush in time is aborted. */
+void Stream::close_on_loop_locked() {
+  closing_ = true;
+  close_after_flush_ = true;
+  stop_reading_locked();
+  if (tls_ && !tls_->handshaking()) {
+    tls_->shutdown();
+    tls_->take_output(out_pending_);
+  }
+  if (!write_in_flight_ && out_pending_.empty()) {
+    begin_close_locked(0, false);
+    return;
+  }
+  flush_locked();
+  if (tls_ && handle_state_ == HandleState::Open)
+    arm_tls_timer_locked(tls_shutdown_ms_);
 }
 
 void Stream::task_abort(const std::shared_ptr<void> &obj) {
@@ -170,13 +194,16 @@ void Stream::task_lose(const std::shared_ptr<void> &obj) {
 /* ---- reading ------------------------------------------------------------- */
 
 void Stream::start_reading_locked() {
-  if (handle_state_ != HandleState::Open || reading_ || reader_.eof()) return;
-  if (uv_read_start(&handle_.stream, on_alloc, on_read) == 0) reading_ = true;
+  if (handle_state_ != HandleState::Open || reading_ || reader_.eof())
+    return;
+  if (uv_read_start(&handle_.stream, on_alloc, on_read) == 0)
+    reading_ = true;
   read_paused_ = false;
 }
 
 void Stream::stop_reading_locked() {
-  if (!reading_) return;
+  if (!reading_)
+    return;
   uv_read_stop(&handle_.stream);
   reading_ = false;
 }
@@ -192,11 +219,16 @@ void Stream::on_alloc(uv_handle_t *h, size_t, uv_buf_t *buf) {
    * (on_read may also come alone, for an EOF seen through POLLHUP). */
   s->mu_.lock();
   s->alloc_locked_ = true;
+  if (s->tls_) { /* ciphertext: decrypted into the reader's buffer later */
+    buf->base = s->loop_->scratch();
+    buf->len = Loop::kScratchSize;
+    return;
+  }
   buf->base = s->reader_.buffer().reserve_tail(kReadChunk);
   buf->len = kReadChunk;
 }
 
-void Stream::on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *) {
+void Stream::on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf) {
   Stream *s = static_cast<Stream *>(h->data);
   Lock lock(s->mu_, std::defer_lock);
   if (s->alloc_locked_) {
@@ -206,25 +238,35 @@ void Stream::on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *) {
     lock.lock();
   }
   if (nread > 0) {
-    s->reader_.buffer().commit(size_t(nread));
+    if (s->tls_)
+      s->on_ciphertext_locked(buf->base, size_t(nread));
+    else
+      s->reader_.buffer().commit(size_t(nread));
     s->serve_waiting_read_locked();
-    if (!s->read_op_ && s->reader_.over_high_mark()) {
+    if (!s->read_op_ && s->reading_ && s->reader_.over_high_mark()) {
       s->stop_reading_locked();
       s->read_paused_ = true;
     }
+  } else if (nread == UV_EOF && s->tls_ && s->tls_->handshaking()) {
+    s->tls_finish_locked(UVS_ECONNRESET,
+                         "connection closed during the TLS handshake");
   } else if (nread == UV_EOF) {
     s->reader_.feed_eof();
     s->stop_reading_locked();
     s->serve_waiting_read_locked();
+    if (s->tls_) /* no half-close over TLS: asyncio closes the transport */
+      s->close_on_loop_locked();
   } else if (nread < 0) {
     s->begin_close_locked(int(nread), false);
   }
 }
 
 void Stream::serve_waiting_read_locked() {
-  if (!read_op_) return;
+  if (!read_op_)
+    return;
   ReadResult r;
-  if (!reader_.try_complete(read_op_->request, read_op_->data, r)) return;
+  if (!reader_.try_complete(read_op_->request, read_op_->data, r))
+    return;
   std::shared_ptr<Op> op = std::move(read_op_);
   finish_read_locked(*op, r);
   op->complete(r.status);
@@ -246,7 +288,8 @@ int Stream::start_read(const std::shared_ptr<Op> &op, int kind,
   std::shared_ptr<Stream> self = shared_from_this();
   Lock lock(mu_);
   int rc = op->begin(kind, self, loop_);
-  if (rc < 0) return rc;
+  if (rc < 0)
+    return rc;
   op->request = std::move(req);
   op->source = self;
   ReadResult r;
@@ -255,7 +298,8 @@ int Stream::start_read(const std::shared_ptr<Op> &op, int kind,
     bool resume = wants_resume();
     lock.unlock();
     op->complete_inline(r.status);
-    if (resume) post(task_resume_reading);
+    if (resume)
+      post(task_resume_reading);
     return UVS_COMPLETED;
   }
   if (read_op_) {
@@ -268,7 +312,8 @@ int Stream::start_read(const std::shared_ptr<Op> &op, int kind,
   bool resume = wants_resume();
   lock.unlock();
   op->arm_timeout();
-  if (resume) post(task_resume_reading);
+  if (resume)
+    post(task_resume_reading);
   return UVS_PENDING;
 }
 
@@ -276,8 +321,10 @@ int Stream::feed_data(const void *data, size_t len) {
   Lock lock(mu_);
   if (transport_ != Transport::None)
     return fail(UVS_ENOTSUP, "feed_data needs a standalone reader");
-  if (reader_.eof()) return fail(UVS_EINVAL, "feed_data after feed_eof");
-  if (len == 0) return 0;
+  if (reader_.eof())
+    return fail(UVS_EINVAL, "feed_data after feed_eof");
+  if (len == 0)
+    return 0;
   reader_.feed(data, len);
   serve_waiting_read_locked();
   return 0;
@@ -293,7 +340,8 @@ int Stream::feed_eof() {
 }
 
 int Stream::set_error(int err) {
-  if (err >= 0) return fail(UVS_EINVAL, "the error must be a negative code");
+  if (err >= 0)
+    return fail(UVS_EINVAL, "the error must be a negative code");
   Lock lock(mu_);
   reader_.set_error(err);
   serve_waiting_read_locked();
@@ -332,10 +380,15 @@ void Stream::begin_close_locked(int err, bool reset) {
     close_ops_.clear();
     return;
   }
-  if (handle_state_ != HandleState::Open) return;
+  if (handle_state_ != HandleState::Open)
+    return;
   handle_state_ = HandleState::Closing;
   connection_lost_locked(err);
   reading_ = false; /* uv_close stops reading */
+  if (tls_ready_)
+    tls_finish_locked(err ? err : UVS_ECONNRESET,
+                      "connection closed during the TLS handshake");
+  disarm_tls_timer_locked();
   if (reset && transport_ == Transport::Tcp &&
       uv_tcp_close_reset(&handle_.tcp, on_close) == 0)
     return;
@@ -344,7 +397,8 @@ void Stream::begin_close_locked(int err, bool reset) {
 
 /* State only, no libuv call: may run off the loop (a failed direct send). */
 void Stream::connection_lost_locked(int err) {
-  if (lost_) return;
+  if (lost_)
+    return;
   lost_ = true;
   lost_error_ = err;
   closing_ = true;
@@ -371,20 +425,23 @@ void Stream::on_close(uv_handle_t *h) {
   }
   for (auto &op : ops)
     op->complete(status);
-  if (auto server = s->server_.lock()) server->client_closed(s);
+  if (auto server = s->server_.lock())
+    server->client_closed(s);
   s->engine_->untrack(s->loop_, s);
 }
 
 int Stream::close() {
   Lock lock(mu_);
-  if (closing_) return 0;
+  if (closing_)
+    return 0;
   closing_ = true;
   if (transport_ == Transport::None) {
     begin_close_locked(0, false);
     return 0;
   }
   close_after_flush_ = true;
-  if (!reader_.error()) reader_.feed_eof();
+  if (!reader_.error())
+    reader_.feed_eof();
   serve_waiting_read_locked();
   lock.unlock();
   post(task_close);
@@ -398,11 +455,13 @@ int Stream::abort() {
     begin_close_locked(0, false);
     return 0;
   }
-  if (handle_state_ != HandleState::Open) return 0;
+  if (handle_state_ != HandleState::Open)
+    return 0;
   closing_ = true;
   close_after_flush_ = false;
   out_pending_.clear();
-  if (!reader_.error()) reader_.feed_eof();
+  if (!reader_.error())
+    reader_.feed_eof();
   serve_waiting_read_locked();
   lock.unlock();
   post(task_abort);
@@ -417,7 +476,8 @@ int Stream::is_closing() {
 int Stream::start_wait_closed(const std::shared_ptr<Op> &op) {
   Lock lock(mu_);
   int rc = op->begin(UVS_OP_WAIT_CLOSED, shared_from_this(), loop_);
-  if (rc < 0) return rc;
+  if (rc < 0)
+    return rc;
   if (handle_state_ == HandleState::Closed) {
     int status = lost_error_;
     lock.unlock();
@@ -432,6 +492,8 @@ int Stream::start_wait_closed(const std::shared_ptr<Op> &op) {
 
 void Stream::cancel_op(const std::shared_ptr<Op> &op, int status) {
   Lock lock(mu_);
+  if (cancel_tls_op_locked(op, status))
+    return;
   if (read_op_ == op) {
     read_op_.reset();
   } else {
@@ -443,14 +505,16 @@ void Stream::cancel_op(const std::shared_ptr<Op> &op, int status) {
         }
       return false;
     };
-    if (!drop(drain_ops_) && !drop(close_ops_)) return;
+    if (!drop(drain_ops_) && !drop(close_ops_))
+      return;
   }
   op->complete(status);
 }
 
 void Stream::shutdown_now(int err) {
   Lock lock(mu_);
-  if (!reader_.error()) reader_.set_error(err);
+  if (!reader_.error())
+    reader_.set_error(err);
   serve_waiting_read_locked();
   complete_drains_locked(err);
   begin_close_locked(err, false);
@@ -460,7 +524,12 @@ void Stream::shutdown_now(int err) {
 
 int Stream::get_int(const std::string &key, int64_t *out) {
   Lock lock(mu_);
-  if (key == "limit")
+  if (key == "tls")
+    *out = tls_ ? 1 : 0;
+  else if (key.compare(0, 4, "tls.") == 0)
+    return tls_ ? tls_->get_int(key, out)
+                : fail(UVS_ENOENT, "the stream does not use TLS");
+  else if (key == "limit")
     *out = int64_t(reader_.limit());
   else if (key == "read_buffer_size")
     *out = int64_t(reader_.size());
@@ -499,6 +568,9 @@ int Stream::get_str(const std::string &key, std::string *out) {
       return "[" + host + "]:" + std::to_string(port);
     return host + ":" + std::to_string(port);
   };
+  if (key.compare(0, 4, "tls.") == 0)
+    return tls_ ? tls_->get_str(key, out)
+                : fail(UVS_ENOENT, "the stream does not use TLS");
   if (key == "kind")
     *out = kinds[int(transport_)];
   else if (tcp && key == "peer.host")

@@ -15,7 +15,9 @@
  * held from alloc to read callback), the socket is paused above 2 x limit
  * and resumed at or below limit or when a reader has to wait. Peer EOF does
  * not close the connection (half-close); an error closes it and becomes the
- * reader's sticky error. The write half lives in writer.cpp.
+ * reader's sticky error. The write half lives in writer.cpp, TLS in
+ * stream_tls.cpp: with TLS the socket's bytes go through a TlsSession (under
+ * the same mutex) between the socket and the reader/writer buffers.
  */
 #pragma once
 
@@ -27,16 +29,22 @@
 
 #include <uv.h>
 
+#include <functional>
 #include <mutex>
 #include <vector>
 
 namespace uvs {
+
+class TlsConfig;
+class TlsSession;
 
 class Stream : public OpTarget,
                public Closeable,
                public std::enable_shared_from_this<Stream> {
 public:
   enum class Transport { None, Tcp, Unix, Pipe };
+  /* Outcome of a TLS handshake: status and OpenSSL's reason. */
+  using TlsReady = std::function<void(int status, const std::string &detail)>;
 
   /* Validates the options (limit, write marks); *out on success. */
   static int create(std::shared_ptr<Engine> engine, Loop *loop, Transport t,
@@ -73,6 +81,17 @@ public:
   int write_eof();
   int can_write_eof();
 
+  /* ---- TLS (stream_tls.cpp) ---- */
+  /* On the loop: wraps the connection in TLS and starts the handshake.
+   * ready runs later on the loop (never inside this call) with the outcome;
+   * on failure the connection is closed. */
+  int start_tls_session(const std::shared_ptr<TlsConfig> &config,
+                        const std::string &hostname, int64_t handshake_ms,
+                        int64_t shutdown_ms, TlsReady ready);
+  /* uvs_stream_start_tls_start (any thread). */
+  int start_tls(const std::shared_ptr<Op> &op, const Options &opts);
+  int get_bytes(const std::string &key, std::vector<unsigned char> *out);
+
   /* ---- lifetime ---- */
   int close();
   int abort();
@@ -103,6 +122,7 @@ private:
   static void task_close(const std::shared_ptr<void> &obj);
   static void task_abort(const std::shared_ptr<void> &obj);
   static void task_lose(const std::shared_ptr<void> &obj);
+  static void task_tls_abort(const std::shared_ptr<void> &obj);
 
   static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
   static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
@@ -122,6 +142,16 @@ private:
   void connection_lost_locked(int err);
   void complete_drains_locked(int status);
   void record_names_locked();
+  void close_on_loop_locked();
+  /* TLS, under the mutex, on the loop (stream_tls.cpp). */
+  void on_ciphertext_locked(const char *data, size_t len);
+  void drive_handshake_locked();
+  void tls_finish_locked(int status, const std::string &detail);
+  void arm_tls_timer_locked(int64_t ms);
+  void disarm_tls_timer_locked();
+  bool cancel_tls_op_locked(const std::shared_ptr<Op> &op, int status);
+  /* true: the caller must get the ciphertext flushed. */
+  bool write_tls_locked(const uvs_buf *bufs, size_t n);
   bool paused_by_marks_locked() const;
   size_t write_buffer_size_locked() const;
   int direct_send_locked(const uvs_buf *bufs, size_t n, size_t total,
@@ -173,6 +203,14 @@ private:
   uv_write_t write_req_;
   uv_shutdown_t shutdown_req_;
   std::shared_ptr<Stream> self_ref_; /* keeps us alive while the handle is */
+
+  std::unique_ptr<TlsSession> tls_;
+  TlsReady tls_ready_;               /* set while a handshake is running */
+  std::shared_ptr<Op> tls_timer_;    /* handshake or shutdown deadline */
+  std::shared_ptr<Op> tls_start_op_; /* the caller's start_tls op */
+  int tls_abort_status_ = 0;
+  int64_t tls_shutdown_ms_ = kDefaultShutdownTimeoutMs;
+  ByteBuffer tls_plain_pending_; /* written during the handshake */
 };
 
 } // namespace uvs

@@ -9,11 +9,14 @@
  * a time, so the two buffers swap roles and steady streaming allocates
  * nothing. Flow control is asyncio's: writing "pauses" when the buffered
  * size goes strictly above the high mark and "resumes" at or below the low
- * mark, which is when waiting drains complete.
+ * mark, which is when waiting drains complete. Over TLS, write() encrypts
+ * under the stream mutex and the ciphertext joins the same buffers (it is
+ * what counts for flow control); during the handshake the plaintext waits.
  */
 #include "stream.h"
 
 #include "loop.h"
+#include "tls.h"
 
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -27,7 +30,8 @@ constexpr size_t kMaxDirectIov = 64;
 }
 
 size_t Stream::write_buffer_size_locked() const {
-  return out_pending_.size() + (write_in_flight_ ? out_flight_.size() : 0);
+  return out_pending_.size() + (write_in_flight_ ? out_flight_.size() : 0) +
+         tls_plain_pending_.size();
 }
 
 int64_t Stream::write_buffer_size() {
@@ -36,8 +40,10 @@ int64_t Stream::write_buffer_size() {
 }
 
 int Stream::set_write_limits(int64_t high, int64_t low) {
-  if (high < 0) high = low < 0 ? kDefaultWriteHigh : 4 * low;
-  if (low < 0) low = high / 4;
+  if (high < 0)
+    high = low < 0 ? kDefaultWriteHigh : 4 * low;
+  if (low < 0)
+    low = high / 4;
   if (!(high >= low && low >= 0))
     return fail(UVS_EINVAL, "high (" + std::to_string(high) +
                                 ") must be >= low (" + std::to_string(low) +
@@ -89,7 +95,16 @@ int Stream::write(const uvs_buf *bufs, size_t n) {
     return fail(UVS_EWRITEEOF, "cannot call write() after write_eof()");
   if (closing_ || lost_)
     return fail(UVS_ECLOSED, "the stream is closing or closed");
-  if (total == 0) return 0;
+  if (total == 0)
+    return 0;
+  if (tls_) {
+    if (!write_tls_locked(bufs, n))
+      return 0;
+    flush_scheduled_ = true;
+    lock.unlock();
+    post(task_flush);
+    return 0;
+  }
   size_t sent;
   int err = direct_send_locked(bufs, n, total, &sent);
   if (err < 0) {
@@ -101,7 +116,8 @@ int Stream::write(const uvs_buf *bufs, size_t n) {
     post(task_lose);
     return 0;
   }
-  if (sent == total) return 0;
+  if (sent == total)
+    return 0;
   for (size_t i = 0; i < n; ++i) {
     size_t len = bufs[i].len;
     if (sent >= len) {
@@ -114,7 +130,8 @@ int Stream::write(const uvs_buf *bufs, size_t n) {
   }
   if (!write_paused_ && write_buffer_size_locked() > high_)
     write_paused_ = true;
-  if (flush_scheduled_ || write_in_flight_) return 0;
+  if (flush_scheduled_ || write_in_flight_)
+    return 0;
   flush_scheduled_ = true;
   lock.unlock();
   post(task_flush);
@@ -129,12 +146,18 @@ void Stream::task_flush(const std::shared_ptr<void> &obj) {
 }
 
 void Stream::flush_locked() {
-  if (handle_state_ != HandleState::Open || write_in_flight_) return;
+  if (lost_ && handle_state_ == HandleState::Open) { /* lost off the loop */
+    begin_close_locked(lost_error_, false);
+    return;
+  }
+  if (handle_state_ != HandleState::Open || write_in_flight_)
+    return;
   if (!out_pending_.empty()) {
     uv_buf_t b = uv_buf_init(const_cast<char *>(out_pending_.data()),
                              unsigned(out_pending_.size()));
     int n = uv_try_write(&handle_.stream, &b, 1);
-    if (n == UV_EAGAIN || n == UV_ENOSYS) n = 0;
+    if (n == UV_EAGAIN || n == UV_ENOSYS)
+      n = 0;
     if (n < 0) {
       begin_close_locked(n, false);
       return;
@@ -154,7 +177,8 @@ void Stream::flush_locked() {
     write_in_flight_ = true;
   }
   after_write_progress_locked();
-  if (!write_in_flight_) finish_after_flush_locked();
+  if (!write_in_flight_)
+    finish_after_flush_locked();
 }
 
 void Stream::on_write(uv_write_t *req, int status) {
@@ -213,7 +237,8 @@ int Stream::start_drain(const std::shared_ptr<Op> &op) {
   if (transport_ == Transport::None)
     return fail(UVS_ENOTSUP, "a standalone reader cannot drain");
   int rc = op->begin(UVS_OP_DRAIN, shared_from_this(), loop_);
-  if (rc < 0) return rc;
+  if (rc < 0)
+    return rc;
   int status = 1;
   if (reader_.error())
     status = reader_.error();
@@ -236,7 +261,10 @@ int Stream::write_eof() {
   Lock lock(mu_);
   if (transport_ == Transport::None)
     return fail(UVS_ENOTSUP, "a standalone reader cannot write");
-  if (closing_ || eof_requested_) return 0;
+  if (tls_)
+    return fail(UVS_ENOTSUP, "write_eof is not supported over TLS");
+  if (closing_ || eof_requested_)
+    return 0;
   eof_requested_ = true;
   lock.unlock();
   post(task_flush);
@@ -244,7 +272,8 @@ int Stream::write_eof() {
 }
 
 int Stream::can_write_eof() {
-  return transport_ == Transport::None ? 0 : 1;
+  Lock lock(mu_);
+  return transport_ == Transport::None || tls_ ? 0 : 1;
 }
 
 } // namespace uvs

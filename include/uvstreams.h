@@ -155,6 +155,7 @@ typedef struct uvs_cq uvs_cq;           /* completion queue */
 typedef struct uvs_op uvs_op;           /* one asynchronous operation */
 typedef struct uvs_stream uvs_stream;   /* a connection, pipe or reader */
 typedef struct uvs_server uvs_server;   /* listening sockets and clients */
+typedef struct uvs_tls_config uvs_tls_config; /* TLS settings (OpenSSL) */
 
 /* A gather/scatter element: writev buffers and readuntil separator sets. */
 typedef struct uvs_buf {
@@ -173,11 +174,21 @@ typedef struct uvs_buf {
  *   servers: "backlog" (default 100), "reuse_address" (default 1),
  *            "reuse_port" (default 0), "start_serving" (default 1),
  *            "family", "cleanup_socket" (unix, default 1)
+ *   TLS:     "ssl_handshake_timeout" (ms, default 60000),
+ *            "ssl_shutdown_timeout" (ms, default 30000)
+ * String keys: "server_hostname" (TLS clients: SNI and the name verified;
+ *   defaults to the host connected to; "" disables the host-name check).
+ * A TLS configuration (uvs_options_set_tls) turns TLS on for a connect, a
+ * server or a start_tls.
  */
 UVS_API int uvs_options_new(uvs_options **out);
 UVS_API int uvs_options_set_int(uvs_options *o, const char *key, int64_t v);
 UVS_API int uvs_options_get_int(const uvs_options *o, const char *key,
                                 int64_t *out);
+UVS_API int uvs_options_set_str(uvs_options *o, const char *key,
+                                const char *value);
+/* The options hold their own reference to tls (NULL removes it). */
+UVS_API int uvs_options_set_tls(uvs_options *o, uvs_tls_config *tls);
 UVS_API int uvs_options_free(uvs_options *o);
 
 /* ---- engine ------------------------------------------------------------- */
@@ -242,7 +253,8 @@ enum uvs_op_kind {
   UVS_OP_READLINE,
   UVS_OP_DRAIN,
   UVS_OP_WAIT_CLOSED,
-  UVS_OP_SERVER_WAIT_CLOSED
+  UVS_OP_SERVER_WAIT_CLOSED,
+  UVS_OP_START_TLS
 };
 
 UVS_API int uvs_op_new(uvs_cq *cq, uint64_t tag, uvs_op **out);
@@ -274,6 +286,9 @@ UVS_API int uvs_op_data(uvs_op *op, const void **data, size_t *len);
 UVS_API int64_t uvs_op_consumed(uvs_op *op);
 /* UVS_EINCOMPLETE: IncompleteReadError.expected (-1 for readuntil). */
 UVS_API int64_t uvs_op_expected(uvs_op *op);
+/* Detail of the last completed operation's failure ("" if none), e.g. the
+ * certificate verification reason. Valid until the op is restarted/freed. */
+UVS_API const char *uvs_op_error(uvs_op *op);
 /* Connect/accept: hands over the new stream (once; UVS_EINVAL after). */
 UVS_API int uvs_op_take_stream(uvs_op *op, uvs_stream **out);
 /* A completed, successful read whose bytes the caller will not use (e.g. its
@@ -379,6 +394,19 @@ UVS_API int uvs_stream_set_write_limits(uvs_stream *s, int64_t high,
 UVS_API int uvs_stream_write_eof(uvs_stream *s);
 UVS_API int uvs_stream_can_write_eof(uvs_stream *s);
 
+/* ---- streams: TLS -----------------------------------------------------------
+ */
+
+/* Upgrades a plain stream to TLS (asyncio's StreamWriter.start_tls): options
+ * carry the TLS configuration (uvs_options_set_tls; its side decides client
+ * or server), "server_hostname" and the timeouts. Completes once the
+ * handshake is done; bytes already buffered by the reader stay plaintext.
+ * UVS_ETLSVERIFY / UVS_ETLS on failure, with the reason in uvs_op_error. */
+UVS_API int uvs_stream_start_tls_start(uvs_stream *s, const uvs_options *opts,
+                                       uvs_op *op);
+UVS_API int uvs_stream_start_tls(uvs_stream *s, const uvs_options *opts,
+                                 int64_t timeout_ms);
+
 /* ---- streams: closing ---------------------------------------------------- */
 
 /* Graceful close: flushes what was written, then closes. Pending reads see
@@ -405,10 +433,17 @@ UVS_API int uvs_stream_free(uvs_stream *s);
  *   (numeric address), "peer.path", "sock.path" (unix), "peername",
  *   "sockname" ("host:port", "[v6]:port" or the path), "kind" ("tcp",
  *   "unix", "pipe", "reader").
+ * TLS streams: integers "tls" (1), "tls.resumed", "tls.verified"; strings
+ *   "tls.version" ("TLSv1.3"), "tls.cipher", "tls.alpn", and the peer
+ *   certificate's "tls.peer.subject", "tls.peer.issuer" (RFC 2253),
+ *   "tls.peer.san" ("DNS:a,IP Address:b"), "tls.peer.not_before",
+ *   "tls.peer.not_after"; bytes "tls.peer_cert_der".
  * UVS_ENOENT when the key does not apply to this stream.
  */
 UVS_API int uvs_stream_get_int(uvs_stream *s, const char *key, int64_t *out);
 UVS_API int uvs_stream_get_str(uvs_stream *s, const char *key, char **out);
+UVS_API int uvs_stream_get_bytes(uvs_stream *s, const char *key, void **data,
+                                 size_t *len);
 
 /* ---- servers --------------------------------------------------------------
  */
@@ -447,6 +482,48 @@ UVS_API int uvs_server_wait_closed_start(uvs_server *srv, uvs_op *op);
 UVS_API int uvs_server_wait_closed(uvs_server *srv, int64_t timeout_ms);
 /* Closes if needed and releases the handle (clients stay open). */
 UVS_API int uvs_server_free(uvs_server *srv);
+
+/* ---- TLS configurations ---------------------------------------------------
+ */
+/*
+ * Reference-counted and immutable once used by a connection (setters then
+ * fail with UVS_EINVAL). Clients verify the server by default, against the
+ * system trust store plus any CA loaded here; servers do not ask for client
+ * certificates unless told. Minimum version TLS 1.2.
+ */
+enum uvs_tls_side { UVS_TLS_CLIENT = 0, UVS_TLS_SERVER = 1 };
+enum uvs_tls_verify {
+  UVS_TLS_VERIFY_NONE = 0,     /* no peer verification */
+  UVS_TLS_VERIFY_OPTIONAL = 1, /* verify a certificate if one is sent */
+  UVS_TLS_VERIFY_REQUIRED = 2  /* a valid certificate is required */
+};
+#define UVS_TLS1_2 0x0303
+#define UVS_TLS1_3 0x0304
+
+UVS_API int uvs_tls_config_new(int side, uvs_tls_config **out);
+UVS_API int uvs_tls_config_set_verify(uvs_tls_config *c, int mode);
+UVS_API int uvs_tls_config_load_ca_file(uvs_tls_config *c, const char *path);
+UVS_API int uvs_tls_config_load_ca_dir(uvs_tls_config *c, const char *path);
+UVS_API int uvs_tls_config_load_ca_pem(uvs_tls_config *c, const void *pem,
+                                       size_t len);
+/* Certificate chain and private key (key_path NULL: in the cert file);
+ * password may be NULL. */
+UVS_API int uvs_tls_config_load_cert_file(uvs_tls_config *c,
+                                          const char *cert_path,
+                                          const char *key_path,
+                                          const char *password);
+UVS_API int uvs_tls_config_load_cert_pem(uvs_tls_config *c, const void *cert,
+                                         size_t cert_len, const void *key,
+                                         size_t key_len, const char *password);
+/* Comma-separated ALPN protocols, in order of preference ("h2,http/1.1"). */
+UVS_API int uvs_tls_config_set_alpn(uvs_tls_config *c, const char *protocols);
+/* UVS_TLS1_2 / UVS_TLS1_3, or 0 for the default. */
+UVS_API int uvs_tls_config_set_versions(uvs_tls_config *c, int min_version,
+                                        int max_version);
+/* OpenSSL cipher list for TLS 1.2. */
+UVS_API int uvs_tls_config_set_ciphers(uvs_tls_config *c, const char *list);
+/* Drops the handle's reference; connections keep theirs. */
+UVS_API int uvs_tls_config_free(uvs_tls_config *c);
 
 #ifdef __cplusplus
 }

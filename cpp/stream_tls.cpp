@@ -1,0 +1,204 @@
+/*
+ * stream_tls.cpp - the TLS half of a stream (see stream.h and tls.h).
+ *
+ * Received ciphertext goes into the session, which decrypts it straight into
+ * the reader's buffer, so every read function and the read-side flow control
+ * are the plain ones. Writes are encrypted under the stream mutex and the
+ * ciphertext joins the ordinary write buffers. The handshake's outcome is
+ * reported through a callback deferred to a later loop turn (never under the
+ * mutex); its deadline, and the close_notify flush deadline, are internal
+ * operations armed on the op deadline service, so a timeout takes the same
+ * path as a cancellation.
+ */
+#include "loop.h"
+#include "stream.h"
+#include "tls.h"
+
+namespace uvs {
+
+int Stream::start_tls_session(const std::shared_ptr<TlsConfig> &config,
+                              const std::string &hostname, int64_t handshake_ms,
+                              int64_t shutdown_ms, TlsReady ready) {
+  Lock lock(mu_);
+  if (handle_state_ != HandleState::Open || closing_)
+    return fail(UVS_ECLOSED, "the stream is closing or closed");
+  if (tls_)
+    return fail(UVS_EINVAL, "the stream already uses TLS");
+  int rc = TlsSession::create(config, hostname, &tls_);
+  if (rc < 0)
+    return rc;
+  tls_ready_ = std::move(ready);
+  tls_shutdown_ms_ = shutdown_ms;
+  if (handshake_ms >= 0)
+    arm_tls_timer_locked(handshake_ms);
+  start_reading_locked(); /* the handshake must be read even when paused */
+  drive_handshake_locked();
+  return 0;
+}
+
+int Stream::start_tls(const std::shared_ptr<Op> &op, const Options &opts) {
+  std::shared_ptr<TlsConfig> config = opts.tls();
+  if (!config)
+    return fail(UVS_EINVAL, "no TLS configuration in the options");
+  if (transport_ == Transport::None)
+    return fail(UVS_ENOTSUP, "a standalone reader has no transport");
+  std::string hostname = opts.get_str("server_hostname");
+  if (!config->server() && !opts.has_str("server_hostname") &&
+      config->verify_mode() != UVS_TLS_VERIFY_NONE)
+    return fail(UVS_EINVAL, "start_tls needs \"server_hostname\" (\"\" to "
+                            "skip the host-name check)");
+  int64_t handshake_ms =
+      opts.get("ssl_handshake_timeout", kDefaultHandshakeTimeoutMs);
+  int64_t shutdown_ms =
+      opts.get("ssl_shutdown_timeout", kDefaultShutdownTimeoutMs);
+  std::shared_ptr<Stream> self = shared_from_this();
+  {
+    Lock lock(mu_);
+    int rc = op->begin(UVS_OP_START_TLS, self, loop_);
+    if (rc < 0)
+      return rc;
+    if (tls_ || tls_start_op_) {
+      op->abandon();
+      return fail(UVS_EINVAL, "the stream already uses TLS");
+    }
+    tls_start_op_ = op;
+  }
+  auto finish = [self, op](int status, const std::string &detail) {
+    {
+      Lock lock(self->mu_);
+      self->tls_start_op_.reset();
+    }
+    op->detail = detail;
+    op->complete(status);
+  };
+  bool queued = loop_->dispatch([=] {
+    int rc =
+        start_tls_session(config, hostname, handshake_ms, shutdown_ms, finish);
+    if (rc < 0)
+      finish(rc, last_error_detail());
+  });
+  if (!queued)
+    finish(UVS_ESHUTDOWN, "engine is shut down");
+  op->arm_timeout();
+  return UVS_PENDING;
+}
+
+void Stream::on_ciphertext_locked(const char *data, size_t len) {
+  tls_->feed_ciphertext(data, len);
+  if (tls_->handshaking()) {
+    drive_handshake_locked();
+    if (tls_->handshaking() || handle_state_ != HandleState::Open)
+      return;
+  }
+  bool peer_closed = false;
+  TlsSession::Step step = tls_->read_plaintext(reader_.buffer(), &peer_closed);
+  if (tls_->take_output(out_pending_)) /* e.g. TLS 1.3 key updates */
+    flush_locked();
+  if (step == TlsSession::Step::Failed) {
+    begin_close_locked(tls_->error(), false);
+    return;
+  }
+  if (peer_closed) { /* close_notify: EOF, and no half-close over TLS */
+    reader_.feed_eof();
+    close_on_loop_locked();
+  }
+}
+
+void Stream::drive_handshake_locked() {
+  TlsSession::Step step = tls_->handshake();
+  if (tls_->take_output(out_pending_))
+    flush_locked();
+  if (step == TlsSession::Step::Done)
+    tls_finish_locked(0, "");
+  else if (step == TlsSession::Step::Failed)
+    tls_finish_locked(tls_->error(), tls_->error_detail());
+}
+
+void Stream::tls_finish_locked(int status, const std::string &detail) {
+  disarm_tls_timer_locked();
+  TlsReady ready = std::move(tls_ready_);
+  tls_ready_ = nullptr;
+  if (status == 0 && !tls_plain_pending_.empty()) {
+    ByteBuffer plain;
+    plain.swap(tls_plain_pending_);
+    uvs_buf b = {plain.data(), plain.size()};
+    if (write_tls_locked(&b, 1))
+      flush_locked();
+  }
+  if (ready)
+    loop_->defer([ready, status, detail] { ready(status, detail); });
+  if (status < 0)
+    begin_close_locked(status, false);
+}
+
+void Stream::arm_tls_timer_locked(int64_t ms) {
+  disarm_tls_timer_locked();
+  if (ms < 0)
+    return;
+  tls_timer_ = std::make_shared<Op>(nullptr, 0);
+  tls_timer_->timeout_ms = ms;
+  tls_timer_->begin(UVS_OP_NONE, shared_from_this(), loop_);
+  tls_timer_->arm_timeout();
+}
+
+void Stream::disarm_tls_timer_locked() {
+  if (std::shared_ptr<Op> timer = std::move(tls_timer_))
+    timer->complete(0);
+}
+
+bool Stream::cancel_tls_op_locked(const std::shared_ptr<Op> &op, int status) {
+  if (!op || (op != tls_timer_ && op != tls_start_op_))
+    return false;
+  if (op == tls_timer_) {
+    tls_timer_.reset();
+    op->complete(status);
+  }
+  /* A start_tls op completes through the handshake callback. */
+  tls_abort_status_ = status;
+  if (loop_)
+    loop_->dispatch(Loop::Task{task_tls_abort, shared_from_this()});
+  return true;
+}
+
+void Stream::task_tls_abort(const std::shared_ptr<void> &obj) {
+  Stream *s = static_cast<Stream *>(obj.get());
+  Lock lock(s->mu_);
+  int status = s->tls_abort_status_;
+  if (s->tls_ready_)
+    s->tls_finish_locked(status, status == UVS_ETIMEDOUT
+                                     ? "TLS handshake timed out"
+                                     : "TLS handshake cancelled");
+  else if (s->closing_) /* the close_notify could not be flushed in time */
+    s->begin_close_locked(0, true);
+}
+
+bool Stream::write_tls_locked(const uvs_buf *bufs, size_t n) {
+  if (tls_->handshaking()) {
+    for (size_t i = 0; i < n; ++i)
+      tls_plain_pending_.append(bufs[i].base, bufs[i].len);
+  } else {
+    for (size_t i = 0; i < n; ++i) {
+      int rc =
+          tls_->write(static_cast<const char *>(bufs[i].base), bufs[i].len);
+      if (rc < 0) { /* the loop closes the handle on its next flush */
+        connection_lost_locked(rc);
+        return true;
+      }
+    }
+    tls_->take_output(out_pending_);
+  }
+  if (!write_paused_ && write_buffer_size_locked() > high_)
+    write_paused_ = true;
+  return !flush_scheduled_ && !write_in_flight_ && !out_pending_.empty();
+}
+
+int Stream::get_bytes(const std::string &key, std::vector<unsigned char> *out) {
+  Lock lock(mu_);
+  if (key != "tls.peer_cert_der")
+    return fail(UVS_ENOENT, "no bytes '" + key + "' for this stream");
+  if (!tls_)
+    return fail(UVS_ENOENT, "the stream does not use TLS");
+  return tls_->peer_cert_der(out);
+}
+
+} // namespace uvs
