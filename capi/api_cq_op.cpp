@@ -176,6 +176,20 @@ UVS_API int uvs_op_data(uvs_op *h, const void **data, size_t *len) {
   });
 }
 
+UVS_API int uvs_op_read_result(uvs_op *h, const void **data, size_t *len) {
+  return guarded([&] {
+    UVS_GET(op, Op, Op, h, "operation");
+    if (!data || !len)
+      return bad_argument("data or len is NULL");
+    if (!op->done())
+      return not_done();
+    bool bytes = is_read_kind(op->kind) && op->data.size();
+    *data = bytes ? op->data.data() : "";
+    *len = bytes ? op->data.size() : 0;
+    return op->result();
+  });
+}
+
 UVS_API int64_t uvs_op_consumed(uvs_op *h) {
   auto op = lookup<Op>(h, Kind::Op);
   if (!op)

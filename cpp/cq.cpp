@@ -8,7 +8,6 @@
 #include "loop.h"
 #include "op.h"
 
-#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -30,32 +29,42 @@ struct PollingScope {
 } // namespace
 
 CompletionQueue::CompletionQueue(std::shared_ptr<Engine> e)
-    : engine(std::move(e)) {}
+    : engine(std::move(e)), host_driven_(!engine->threaded()) {}
 
 CompletionQueue::~CompletionQueue() {
-  if (epoll_fd_ >= 0)
-    close(epoll_fd_);
   if (event_fd_ >= 0)
     close(event_fd_);
 }
 
 int CompletionQueue::init() {
+  if (host_driven_)
+    return 0;
   event_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (event_fd_ < 0)
     return fail_with(-errno, "eventfd");
-  epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
-  if (epoll_fd_ < 0)
-    return fail_with(-errno, "epoll_create1");
-  struct epoll_event ev = {};
-  ev.events = EPOLLIN;
-  if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, event_fd_, &ev) < 0)
-    return fail_with(-errno, "epoll_ctl");
-  if (!engine->threaded()) {
-    int backend = engine->host_loop()->backend_fd();
-    if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, backend, &ev) < 0)
-      return fail_with(-errno, "epoll_ctl(loop)");
-  }
   return 0;
+}
+
+/* Makes fd() readable. */
+void CompletionQueue::raise_locked() {
+  if (host_driven_) {
+    engine->host_loop()->wake(); /* coalesced by libuv */
+    return;
+  }
+  if (signalled_)
+    return;
+  uint64_t one = 1;
+  if (write(event_fd_, &one, sizeof one) == sizeof one)
+    signalled_ = true;
+}
+
+void CompletionQueue::clear_locked() {
+  if (host_driven_ || !signalled_)
+    return;
+  uint64_t value;
+  while (read(event_fd_, &value, sizeof value) == sizeof value) {
+  }
+  signalled_ = false;
 }
 
 void CompletionQueue::bind(const std::shared_ptr<Op> &op) {
@@ -71,68 +80,54 @@ void CompletionQueue::bind(const std::shared_ptr<Op> &op) {
 }
 
 void CompletionQueue::push(std::shared_ptr<Op> op) {
-  bool wake_host = false;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (closed_)
-      return;
-    queue_.push_back(std::move(op));
-    if (fd_requested_ && !signalled_ && tls_polling != this) {
-      uint64_t one = 1;
-      if (write(event_fd_, &one, sizeof one) == sizeof one)
-        signalled_ = true;
-    }
-    if (waiters_ > 0) {
-      cv_.notify_one();
-      wake_host = !engine->threaded();
-    }
+  std::lock_guard<std::mutex> lock(mu_);
+  if (closed_)
+    return;
+  op->in_queue = true;
+  queue_.push_back(std::move(op));
+  if (fd_requested_ && tls_polling != this)
+    raise_locked();
+  if (waiters_ > 0) {
+    cv_.notify_one();
+    if (host_driven_)
+      engine->host_loop()->wake();
   }
-  if (wake_host)
-    engine->host_loop()->wake();
 }
 
 int CompletionQueue::fd() {
   std::lock_guard<std::mutex> lock(mu_);
   if (!fd_requested_) {
     fd_requested_ = true;
-    if (!queue_.empty()) {
-      uint64_t one = 1;
-      if (write(event_fd_, &one, sizeof one) == sizeof one)
-        signalled_ = true;
-    }
+    if (!queue_.empty())
+      raise_locked();
   }
-  return epoll_fd_;
+  return host_driven_ ? engine->host_loop()->backend_fd() : event_fd_;
 }
 
 void CompletionQueue::remove(Op *op) {
   std::lock_guard<std::mutex> lock(mu_);
   for (auto it = queue_.begin(); it != queue_.end(); ++it) {
     if (it->get() == op) {
+      op->in_queue = false;
       queue_.erase(it);
       break;
     }
   }
   if (queue_.empty())
-    clear_signal_locked();
-}
-
-void CompletionQueue::clear_signal_locked() {
-  if (!signalled_)
-    return;
-  uint64_t value;
-  while (read(event_fd_, &value, sizeof value) == sizeof value) {
-  }
-  signalled_ = false;
+    clear_locked();
 }
 
 int CompletionQueue::pop_locked(uvs_op **ops, int max) {
   int n = 0;
   while (n < max && !queue_.empty()) {
+    queue_.front()->in_queue = false;
     ops[n++] = to_handle<uvs_op>(queue_.front()->handle);
     queue_.pop_front();
   }
   if (queue_.empty())
-    clear_signal_locked();
+    clear_locked();
+  else if (fd_requested_ && host_driven_)
+    raise_locked(); /* level-style: still readable while some remain */
   return n;
 }
 
@@ -192,7 +187,7 @@ void CompletionQueue::wakeup() {
     std::lock_guard<std::mutex> lock(mu_);
     ++wakeups_;
     cv_.notify_all();
-    host = !engine->threaded();
+    host = host_driven_;
   }
   if (host)
     engine->host_loop()->wake();
@@ -203,8 +198,10 @@ void CompletionQueue::shutdown() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     closed_ = true;
+    for (auto &op : queue_)
+      op->in_queue = false;
     queue_.clear();
-    clear_signal_locked();
+    clear_locked();
     for (auto &w : bound_)
       if (auto op = w.lock())
         ops.push_back(std::move(op));

@@ -1,14 +1,19 @@
 /*
  * cq.h - the completion queue: where finished operations wait for the host.
  *
- * Two ways to consume it. Threads block in wait() on a condition variable.
- * Event loops poll fd(): an epoll descriptor holding an eventfd that is
- * signalled when the queue goes from empty to non-empty (and cleared once it
- * is drained: level-style, spurious wakeups allowed, missed ones not), plus,
- * for a host-driven engine, the libuv loop's own backend descriptor, so one
- * readable fd means "call uvs_cq_poll" whether I/O or completions are ready.
+ * Two ways to consume it. Threads block in wait() (a condition variable, or
+ * for a host-driven engine, by running the engine). Event loops poll fd(),
+ * which is readable while completions are pending: level-style, spurious
+ * wakeups allowed, missed ones not.
+ * - Threaded engine: fd() is an eventfd, signalled when the queue goes from
+ *   empty to non-empty and cleared once it is drained.
+ * - Host-driven engine: fd() is the libuv loop's own epoll descriptor, so
+ *   one readable fd means "call uvs_cq_poll" for I/O and completions alike,
+ *   without a second epoll level; completions pushed from other threads wake
+ *   it with uv_async_send, and a poll that leaves completions behind re-arms
+ *   it.
  * Completions produced while the host is inside poll/wait on this queue are
- * collected by that same call, without touching the eventfd.
+ * collected by that same call, without any signal.
  */
 #pragma once
 
@@ -27,6 +32,7 @@ public:
   ~CompletionQueue();
   int init();
 
+  /* Called by the op with its mutex held (see Op::finish_locked). */
   void push(std::shared_ptr<Op> op);
   void remove(Op *op);
   /* Runs a host-driven engine without blocking, then pops. */
@@ -43,8 +49,10 @@ public:
 
 private:
   int pop_locked(uvs_op **ops, int max);
-  void clear_signal_locked();
+  void raise_locked();
+  void clear_locked();
 
+  const bool host_driven_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::shared_ptr<Op>> queue_;
@@ -55,7 +63,6 @@ private:
   bool fd_requested_ = false;
   bool closed_ = false;
   int event_fd_ = -1;
-  int epoll_fd_ = -1;
 };
 
 } // namespace uvs

@@ -81,6 +81,11 @@ bool Loop::dispatch(Task task) {
       CurrentLoop current(this);
       run_tasks();
       task.fn(task.obj);
+      /* libuv hands new watchers (a listen, a read start, a write waiting
+       * for POLLOUT) to epoll only inside uv_run: run it once now, or the
+       * host could wait on a descriptor that cannot become readable. */
+      uv_run(&loop_, UV_RUN_NOWAIT);
+      run_tasks();
       return true;
     }
   }

@@ -28,6 +28,8 @@ int Op::begin(int new_kind, std::shared_ptr<OpTarget> target, Loop *loop) {
       return fail(UVS_EOPBUSY, "operation object already has a call pending");
     if (detached_)
       return UVS_EBADHANDLE;
+    if (in_queue) /* a completion the owner never polled: stale now */
+      cq->remove(this);
     state_ = State::Pending;
     kind = new_kind;
     result_ = 0;
@@ -82,11 +84,13 @@ bool Op::finish_locked(int status, std::unique_lock<std::mutex> &lock,
   std::shared_ptr<OpTarget> target = std::move(target_);
   if (!cq)
     cv_.notify_all();
+  /* Pushed under the op's mutex, so that a restart (begin) can never race
+   * with the delivery of the previous completion. */
+  if (deliver)
+    cq->push(shared_from_this());
   lock.unlock();
   if (armed)
     deadline_disarm(this);
-  if (deliver)
-    cq->push(shared_from_this());
   return true;
 }
 

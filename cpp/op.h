@@ -20,6 +20,7 @@
 #include "common.h"
 #include "reader.h"
 
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
 
@@ -67,6 +68,8 @@ public:
   const uint64_t tag;
   const std::shared_ptr<CompletionQueue> cq;
   uint64_t handle = 0;
+  /* Sitting in its completion queue (guarded by the queue's mutex). */
+  std::atomic<bool> in_queue{false};
   int64_t timeout_ms = -1;
 
   /* Results (see the file comment for the access rules). */

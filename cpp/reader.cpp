@@ -158,6 +158,7 @@ bool Reader::complete_readuntil(ReadRequest &req, ByteBuffer &out,
   }
   if (match_start > limit_) {
     result.status = UVS_ELIMIT;
+    result.separator_found = true;
     result.consumed = static_cast<int64_t>(match_start);
     return true;
   }

@@ -275,6 +275,10 @@ void Stream::serve_waiting_read_locked() {
 void Stream::finish_read_locked(Op &op, const ReadResult &r) {
   op.consumed = r.consumed;
   op.expected = r.expected;
+  if (r.status == UVS_ELIMIT) /* asyncio's two LimitOverrunError messages */
+    op.detail = r.separator_found
+                    ? "Separator is found, but chunk is longer than limit"
+                    : "Separator is not found, and chunk exceed the limit";
   op.read_seq = ++reads_completed_;
 }
 

@@ -281,13 +281,20 @@ UVS_API int uvs_op_kind(uvs_op *op);
 /* Bytes of a completed read: the data, or the partial bytes for
  * UVS_EINCOMPLETE. Borrowed: valid until the op is restarted or freed. */
 UVS_API int uvs_op_data(uvs_op *op, const void **data, size_t *len);
+/* The result and, for a read, its bytes in one call (the Python fast path):
+ * returns the operation's result (or UVS_EBADHANDLE / UVS_EOPBUSY when op is
+ * not a valid handle or has not completed); data/len as uvs_op_data (empty
+ * for other kinds). */
+UVS_API int uvs_op_read_result(uvs_op *op, const void **data, size_t *len);
 /* UVS_ELIMIT: LimitOverrunError.consumed (-1 when not applicable: these two
  * return values are counts, not error codes). */
 UVS_API int64_t uvs_op_consumed(uvs_op *op);
 /* UVS_EINCOMPLETE: IncompleteReadError.expected (-1 for readuntil). */
 UVS_API int64_t uvs_op_expected(uvs_op *op);
 /* Detail of the last completed operation's failure ("" if none), e.g. the
- * certificate verification reason. Valid until the op is restarted/freed. */
+ * certificate verification reason, or for UVS_ELIMIT asyncio's message
+ * ("Separator is found, but chunk is longer than limit" or "Separator is not
+ * found, and chunk exceed the limit"). Valid until the op is restarted. */
 UVS_API const char *uvs_op_error(uvs_op *op);
 /* Connect/accept: hands over the new stream (once; UVS_EINVAL after). */
 UVS_API int uvs_op_take_stream(uvs_op *op, uvs_stream **out);

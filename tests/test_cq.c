@@ -971,6 +971,64 @@ static int setup2(void **state) {
   return nh_setup_threads(state, 2);
 }
 
+/* A cancelled read whose completion was never polled, then restarted: the
+ * stale completion must not be delivered for the new, pending operation. */
+static void test_restart_drops_stale_completion(void **state) {
+  nh_fixture *f = *state;
+  uvs_cq *cq;
+  assert_uvs_rc(uvs_cq_new(f->e, &cq), 0);
+  uvs_stream *r = uvst_reader_new(f->e, 0);
+  uvs_op *op = new_op(cq, 7);
+  assert_uvs_rc(uvs_stream_read_start(r, 10, op), UVS_PENDING);
+  assert_uvs_rc(uvs_op_cancel(op), 0);
+  assert_uvs_rc(uvs_stream_read_start(r, 10, op), UVS_PENDING);
+  uvs_op *got[4];
+  assert_int_equal(uvs_cq_wait(cq, 50, got, 4), 0);
+  assert_int_equal(uvs_op_is_done(op), 0);
+  assert_uvs_rc(uvs_reader_feed_data(r, "abc", 3), 0);
+  assert_int_equal(uvs_cq_wait(cq, 2000, got, 4), 1);
+  assert_ptr_equal(got[0], op);
+  assert_op_result(op, 0);
+  assert_op_data(op, "abc");
+  assert_uvs_rc(uvs_op_free(op), 0);
+  assert_uvs_rc(uvs_stream_free(r), 0);
+  assert_uvs_rc(uvs_cq_free(cq), 0);
+}
+
+/* Host-driven: work started from the host thread outside uvs_cq_poll (a
+ * listen, an accept) must make the cq descriptor readable when a client
+ * connects, without the host having to call uvs_cq_poll first. */
+static void test_host_fd_sees_work_started_outside_poll(void **state) {
+  nh_fixture *f = *state;
+  uvs_cq *cq;
+  assert_uvs_rc(uvs_cq_new(f->e, &cq), 0);
+  int fd = uvs_cq_fd(cq);
+  assert_true(fd >= 0);
+  int port = 0;
+  uvs_server *srv = nh_listen_tcp(f->e, NULL, &port);
+  uvs_op *acc = new_op(cq, 1);
+  assert_uvs_rc(uvs_server_accept_start(srv, acc), UVS_PENDING);
+  int peer = nh_raw_connect(port);
+  struct pollfd p = {.fd = fd, .events = POLLIN};
+  uvs_op *got[2];
+  int n = 0;
+  for (int i = 0; i < 100 && n == 0; i++) {
+    assert_true(poll(&p, 1, 2000) == 1); /* never a 2 s stall */
+    n = uvs_cq_poll(cq, got, 2);
+  }
+  assert_int_equal(n, 1);
+  assert_op_result(acc, 0);
+  uvs_stream *s;
+  assert_uvs_rc(uvs_op_take_stream(acc, &s), 0);
+  assert_uvs_rc(uvs_stream_free(s), 0);
+  close(peer);
+  assert_uvs_rc(uvs_op_free(acc), 0);
+  assert_uvs_rc(uvs_server_free(srv), 0);
+  assert_uvs_rc(uvs_cq_free(cq), 0);
+  for (int i = 0; i < 10; i++)
+    uvs_engine_run(f->e); /* let the closes finish */
+}
+
 int main(void) {
   nh_apply_filter();
   nh_warm_up();
@@ -990,6 +1048,9 @@ int main(void) {
       T(test_op_free_pending),
       T(test_cq_free_cancels_bound_ops),
       T(test_connect_timeout),
+      T(test_restart_drops_stale_completion),
+      cmocka_unit_test_setup_teardown(
+          test_host_fd_sees_work_started_outside_poll, setup0, nh_teardown),
       cmocka_unit_test_setup_teardown(test_engine_free_with_pending_ops,
                                       uvst_fd_setup, uvst_fd_teardown),
 #undef T
