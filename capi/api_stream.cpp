@@ -149,8 +149,7 @@ UVS_API int uvs_connect_tcp(uvs_engine *eh, const char *host, int port,
       return rc;
     rc = finish_blocking(op, rc, timeout_ms);
     if (rc < 0 && rc != UVS_ETIMEDOUT)
-      connect_failed(*op, rc,
-                     std::string(host) + ":" + std::to_string(port));
+      connect_failed(*op, rc, std::string(host) + ":" + std::to_string(port));
     return stream_out(op, rc, out);
   });
 }

@@ -120,6 +120,8 @@ UVS_API int uvs_stream_start_tls_start(uvs_stream *sh, const uvs_options *o,
   return guarded([&] {
     UVS_GET(s, Stream, Stream, sh, "stream");
     UVS_GET(op, Op, Op, oh, "operation");
+    if (!o)
+      return fail(UVS_EINVAL, "start_tls needs options with a TLS config");
     UVS_GET(opts, Options, Options, o, "options");
     return s->start_tls(op, *opts);
   });
@@ -129,6 +131,8 @@ UVS_API int uvs_stream_start_tls(uvs_stream *sh, const uvs_options *o,
                                  int64_t timeout_ms) {
   return guarded([&] {
     UVS_GET(s, Stream, Stream, sh, "stream");
+    if (!o)
+      return fail(UVS_EINVAL, "start_tls needs options with a TLS config");
     UVS_GET(opts, Options, Options, o, "options");
     auto op = private_op();
     return finish_blocking(op, s->start_tls(op, *opts), timeout_ms);

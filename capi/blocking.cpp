@@ -21,7 +21,7 @@ int finish_blocking(const std::shared_ptr<Op> &op, int started,
     op->wait(-1);
   }
   int rc = op->result();
-  if (rc == UVS_ETIMEDOUT)
+  if (rc == UVS_ETIMEDOUT && op->detail.empty())
     return fail(rc, "timed out after " + std::to_string(timeout_ms) + " ms");
   if (rc < 0 && rc != UVS_EINCOMPLETE && rc != UVS_ELIMIT)
     return fail(rc, op->detail.empty() ? error_message(rc) : op->detail);

@@ -24,6 +24,8 @@ Connector::Connector(std::shared_ptr<Engine> engine, Loop *loop,
 }
 
 int Connector::begin(const std::shared_ptr<Op> &op) {
+  if (opts_.tls() && opts_.tls()->server())
+    return fail(UVS_EINVAL, "connect needs a client-side TLS configuration");
   if (engine_->shutting_down())
     return fail(UVS_ESHUTDOWN, "engine is shutting down");
   int rc = op->begin(UVS_OP_CONNECT, shared_from_this(), loop_);

@@ -38,6 +38,8 @@ int Loop::start() {
   started_ = true;
   if (threaded_)
     thread_ = std::thread([this] { thread_main(); });
+  else /* registers the async watcher with epoll: wake() works from now on */
+    uv_run(&loop_, UV_RUN_NOWAIT);
   return 0;
 }
 
@@ -82,10 +84,10 @@ bool Loop::dispatch(Task task) {
       run_tasks();
       task.fn(task.obj);
       /* libuv hands new watchers (a listen, a read start, a write waiting
-       * for POLLOUT) to epoll only inside uv_run: run it once now, or the
-       * host could wait on a descriptor that cannot become readable. */
-      uv_run(&loop_, UV_RUN_NOWAIT);
-      run_tasks();
+       * for POLLOUT) to epoll only inside uv_run: wake the loop so that the
+       * host runs it, or the host could wait on a descriptor that cannot
+       * become readable. */
+      uv_async_send(&async_);
       return true;
     }
   }

@@ -30,9 +30,9 @@ struct ReadRequest {
 
 struct ReadResult {
   int status = 0;
-  int64_t consumed = -1; /* UVS_ELIMIT */
+  int64_t consumed = -1;        /* UVS_ELIMIT */
   bool separator_found = false; /* UVS_ELIMIT: which of asyncio's messages */
-  int64_t expected = -1; /* UVS_EINCOMPLETE */
+  int64_t expected = -1;        /* UVS_EINCOMPLETE */
 };
 
 class Reader {

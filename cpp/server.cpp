@@ -73,9 +73,19 @@ int bound_port(int fd) {
 }
 } // namespace
 
+namespace {
+int check_tls_side(const Options *opts) {
+  if (opts && opts->tls() && !opts->tls()->server())
+    return fail(UVS_EINVAL, "a server needs a server-side TLS configuration");
+  return 0;
+}
+} // namespace
+
 int Server::listen_tcp(std::shared_ptr<Engine> engine, const char *host,
                        int port, const Options *opts,
                        std::shared_ptr<Server> *out) {
+  if (int rc = check_tls_side(opts))
+    return rc;
   if (port < 0 || port > 65535)
     return fail(UVS_EINVAL, "port out of range: " + std::to_string(port));
   std::vector<struct sockaddr_storage> addrs;
@@ -93,6 +103,8 @@ int Server::listen_tcp(std::shared_ptr<Engine> engine, const char *host,
 
 int Server::listen_unix(std::shared_ptr<Engine> engine, const char *path,
                         const Options *opts, std::shared_ptr<Server> *out) {
+  if (int rc = check_tls_side(opts))
+    return rc;
   if (!path || !*path)
     return fail(UVS_EINVAL, "empty socket path");
   if (strlen(path) >= sizeof(((struct sockaddr_un *)nullptr)->sun_path))
@@ -341,6 +353,7 @@ int Server::close() {
       return 0;
     /* Visible at once, even if the loop does the rest a little later. */
     closed_ = true;
+    close_status_ = UVS_ECLOSED;
     serving_ = false;
   }
   std::shared_ptr<Server> self = shared_from_this();

@@ -160,23 +160,21 @@ void Stream::task_close(const std::shared_ptr<void> &obj) {
   s->close_on_loop_locked();
 }
 
-/* Graceful close: close_notify first over TLS, flush, then close; a TLS
- * shutdown that cannot flush in time is aborted. */
+/* Graceful close: flush, then close. Over TLS (tls_shutdown_locked) the
+ * close_notify goes first and the peer's is awaited. */
 void Stream::close_on_loop_locked() {
   closing_ = true;
+  if (tls_ && !tls_->handshaking() && handle_state_ == HandleState::Open) {
+    tls_shutdown_locked();
+    return;
+  }
   close_after_flush_ = true;
   stop_reading_locked();
-  if (tls_ && !tls_->handshaking()) {
-    tls_->shutdown();
-    tls_->take_output(out_pending_);
-  }
   if (!write_in_flight_ && out_pending_.empty()) {
     begin_close_locked(0, false);
     return;
   }
   flush_locked();
-  if (tls_ && handle_state_ == HandleState::Open)
-    arm_tls_timer_locked(tls_shutdown_ms_);
 }
 
 void Stream::task_abort(const std::shared_ptr<void> &obj) {
@@ -254,8 +252,10 @@ void Stream::on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf) {
     s->reader_.feed_eof();
     s->stop_reading_locked();
     s->serve_waiting_read_locked();
-    if (s->tls_) /* no half-close over TLS: asyncio closes the transport */
+    if (s->tls_) { /* no half-close over TLS: asyncio closes the transport */
+      s->tls_peer_closed_ = true;
       s->close_on_loop_locked();
+    }
   } else if (nread < 0) {
     s->begin_close_locked(int(nread), false);
   }
@@ -443,7 +443,8 @@ int Stream::close() {
     begin_close_locked(0, false);
     return 0;
   }
-  close_after_flush_ = true;
+  /* The loop decides how to finish (close_on_loop_locked): after the flush,
+   * or over TLS after the close_notify exchange. */
   if (!reader_.error())
     reader_.feed_eof();
   serve_waiting_read_locked();

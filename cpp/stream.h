@@ -143,6 +143,7 @@ private:
   void complete_drains_locked(int status);
   void record_names_locked();
   void close_on_loop_locked();
+  void tls_shutdown_locked();
   /* TLS, under the mutex, on the loop (stream_tls.cpp). */
   void on_ciphertext_locked(const char *data, size_t len);
   void drive_handshake_locked();
@@ -209,6 +210,8 @@ private:
   std::shared_ptr<Op> tls_timer_;    /* handshake or shutdown deadline */
   std::shared_ptr<Op> tls_start_op_; /* the caller's start_tls op */
   int tls_abort_status_ = 0;
+  bool tls_shutting_down_ = false; /* our close_notify is queued */
+  bool tls_peer_closed_ = false;   /* the peer's close_notify (or EOF) came */
   int64_t tls_shutdown_ms_ = kDefaultShutdownTimeoutMs;
   ByteBuffer tls_plain_pending_; /* written during the handshake */
 };

@@ -91,7 +91,9 @@ void Stream::on_ciphertext_locked(const char *data, size_t len) {
       return;
   }
   bool peer_closed = false;
-  TlsSession::Step step = tls_->read_plaintext(reader_.buffer(), &peer_closed);
+  ByteBuffer discarded; /* after close(), application data is dropped */
+  TlsSession::Step step = tls_->read_plaintext(
+      tls_shutting_down_ ? discarded : reader_.buffer(), &peer_closed);
   if (tls_->take_output(out_pending_)) /* e.g. TLS 1.3 key updates */
     flush_locked();
   if (step == TlsSession::Step::Failed) {
@@ -99,9 +101,35 @@ void Stream::on_ciphertext_locked(const char *data, size_t len) {
     return;
   }
   if (peer_closed) { /* close_notify: EOF, and no half-close over TLS */
+    tls_peer_closed_ = true;
     reader_.feed_eof();
     close_on_loop_locked();
   }
+}
+
+/* Queues our close_notify once, then closes when both it is flushed and the
+ * peer's close_notify (or EOF) has come, or when ssl_shutdown_timeout runs
+ * out. Closing without reading the peer's would leave unread bytes (TLS 1.3
+ * session tickets) that make the kernel reset the connection. */
+void Stream::tls_shutdown_locked() {
+  if (!tls_shutting_down_) {
+    tls_shutting_down_ = true;
+    tls_->shutdown();
+    tls_->take_output(out_pending_);
+    arm_tls_timer_locked(tls_shutdown_ms_);
+  }
+  if (tls_peer_closed_) {
+    close_after_flush_ = true;
+    if (!write_in_flight_ && out_pending_.empty())
+      begin_close_locked(0, false);
+    else
+      flush_locked();
+    return;
+  }
+  flush_locked();
+  if (!reading_ && handle_state_ == HandleState::Open &&
+      uv_read_start(&handle_.stream, on_alloc, on_read) == 0)
+    reading_ = true; /* for the peer's close_notify, even after our EOF */
 }
 
 void Stream::drive_handshake_locked() {
@@ -168,8 +196,8 @@ void Stream::task_tls_abort(const std::shared_ptr<void> &obj) {
     s->tls_finish_locked(status, status == UVS_ETIMEDOUT
                                      ? "TLS handshake timed out"
                                      : "TLS handshake cancelled");
-  else if (s->closing_) /* the close_notify could not be flushed in time */
-    s->begin_close_locked(0, true);
+  else if (s->closing_) /* no close_notify exchange within the timeout */
+    s->begin_close_locked(0, false);
 }
 
 bool Stream::write_tls_locked(const uvs_buf *bufs, size_t n) {

@@ -274,6 +274,8 @@ int TlsConfig::set_alpn(const char *protocols) {
     size_t n = end ? size_t(end - p) : strlen(p);
     if (n == 0 || n > 255)
       return fail(UVS_EINVAL, "ALPN names must be 1 to 255 bytes");
+    if (end && end[1] == '\0')
+      return fail(UVS_EINVAL, "empty ALPN name at the end of the list");
     wire.push_back(static_cast<unsigned char>(n));
     wire.insert(wire.end(), p, p + n);
     p += n + (end ? 1 : 0);
@@ -359,7 +361,8 @@ TlsSession::Step TlsSession::fail_from_openssl(int ret) {
   if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
     return Step::WantInput;
   long verify = SSL_get_verify_result(ssl_);
-  if (!established_ && verify != X509_V_OK) {
+  if (!established_ && verify != X509_V_OK &&
+      config_->verify_mode() != UVS_TLS_VERIFY_NONE) {
     error_ = UVS_ETLSVERIFY;
     detail_ = std::string("certificate verify failed: ") +
               X509_verify_cert_error_string(verify);
