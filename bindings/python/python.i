@@ -1,0 +1,596 @@
+/*
+ * python.i - the Python section of bindings/uvstreams.i.
+ *
+ * Design: the extension (_uvstreams_c, built with -builtin -threads) is a
+ * thin, fast layer under the pure-Python package `uvstreams`:
+ * - handles are plain Python ints (the C API validates every handle, so a
+ *   stale one gives UVS_EBADHANDLE, never a crash) and None is NULL;
+ * - byte inputs take any contiguous bytes-like object through the buffer
+ *   protocol, kept until the call returns (the library copies before
+ *   returning); byte outputs become bytes (library memory is uvs_free'd);
+ *   strings from the library become str;
+ * - functions return their int status first, followed by out-values;
+ * - the GIL stays held (%nothread) except around the calls that can block
+ *   (UVS_BLOCKING_CALLS); the Python layer waits in short slices so that
+ *   Ctrl-C gets through;
+ * - a handful of uvs_py_* helpers fuse the hot paths of the asyncio layer
+ *   into one call each: start a read and return its bytes when it completed
+ *   at once; fetch a completed op's result; run the engine and resolve the
+ *   futures waiting for what completed (uvs_py_dispatch); write or drain.
+ *   When a call leaves a host-driven engine with work for its libuv loop
+ *   (uvs_engine_timeout() == 0) they call the "kicker" the Hub registered,
+ *   which schedules a run. Errors they meet are turned into exceptions by
+ *   one Python function registered with uvs_py_set_error_factory: codes
+ *   become exceptions in one place.
+ */
+
+%begin %{
+#define PY_SSIZE_T_CLEAN
+%}
+
+/* ---- GIL policy ---------------------------------------------------------- */
+
+%nothread;
+UVS_BLOCKING_CALLS(%thread)
+
+/* ---- handles: Python ints --------------------------------------------------- */
+
+%define UVS_PY_HANDLE(TYPE)
+%typemap(in) TYPE *, const TYPE * {
+  if ($input == Py_None) {
+    $1 = NULL;
+  } else {
+    $1 = ($1_ltype)PyLong_AsVoidPtr($input);
+    if (!$1 && PyErr_Occurred())
+      SWIG_fail;
+  }
+}
+%typemap(in, numinputs=0) TYPE ** (TYPE *handle_out = NULL) {
+  $1 = &handle_out;
+}
+%typemap(argout) TYPE ** {
+  $result = SWIG_Python_AppendOutput($result, uvs_py_handle(*$1));
+}
+%enddef
+
+%{
+static PyObject *uvs_py_handle(const void *h) {
+  if (!h)
+    Py_RETURN_NONE;
+  return PyLong_FromVoidPtr((void *)h);
+}
+%}
+
+UVS_PY_HANDLE(uvs_options)
+UVS_PY_HANDLE(uvs_engine)
+UVS_PY_HANDLE(uvs_cq)
+UVS_PY_HANDLE(uvs_op)
+UVS_PY_HANDLE(uvs_stream)
+UVS_PY_HANDLE(uvs_server)
+
+/* ---- byte input: any bytes-like object ------------------------------------ */
+
+%{
+/* A contiguous view of a bytes-like object, with asyncio's TypeError. */
+static int uvs_py_get_view(PyObject *obj, Py_buffer *view) {
+  if (PyObject_GetBuffer(obj, view, PyBUF_SIMPLE) == 0)
+    return 0;
+  if (PyErr_ExceptionMatches(PyExc_TypeError)) {
+    PyErr_Clear();
+    PyErr_Format(PyExc_TypeError,
+                 "data argument must be a bytes-like object, not '%.100s'",
+                 Py_TYPE(obj)->tp_name);
+  }
+  return -1;
+}
+%}
+
+%typemap(in) (const void *data, size_t len) (Py_buffer view, Py_buffer *held = NULL) {
+  if (uvs_py_get_view($input, &view) < 0)
+    SWIG_fail;
+  held = &view;
+  $1 = view.buf;
+  $2 = (size_t)view.len;
+}
+%typemap(freearg) (const void *data, size_t len) {
+  if (held$argnum)
+    PyBuffer_Release(held$argnum);
+}
+%apply (const void *data, size_t len) { (const void *sep, size_t len),
+                                         (const void *sep, size_t seplen) };
+
+/* ---- arrays of buffers: a sequence of bytes-like objects ------------------- */
+
+%{
+typedef struct uvs_py_bufs {
+  size_t n;
+  uvs_buf *bufs;
+  Py_buffer *views;
+} uvs_py_bufs;
+
+static void uvs_py_bufs_free(uvs_py_bufs *b) {
+  if (!b)
+    return;
+  for (size_t i = 0; i < b->n; ++i)
+    PyBuffer_Release(&b->views[i]);
+  PyMem_Free(b->bufs);
+  PyMem_Free(b->views);
+  PyMem_Free(b);
+}
+
+/* Views of every element of a sequence (NULL with an exception set). */
+static uvs_py_bufs *uvs_py_bufs_get(PyObject *seq) {
+  PyObject *fast = PySequence_Fast(seq, "expected a sequence of bytes-like objects");
+  if (!fast)
+    return NULL;
+  Py_ssize_t count = PySequence_Fast_GET_SIZE(fast);
+  uvs_py_bufs *b = (uvs_py_bufs *)PyMem_Calloc(1, sizeof *b);
+  if (b) {
+    b->bufs = (uvs_buf *)PyMem_Calloc(count ? count : 1, sizeof *b->bufs);
+    b->views = (Py_buffer *)PyMem_Calloc(count ? count : 1, sizeof *b->views);
+  }
+  if (!b || !b->bufs || !b->views) {
+    uvs_py_bufs_free(b);
+    Py_DECREF(fast);
+    PyErr_NoMemory();
+    return NULL;
+  }
+  for (Py_ssize_t i = 0; i < count; ++i) {
+    if (uvs_py_get_view(PySequence_Fast_GET_ITEM(fast, i), &b->views[i]) < 0) {
+      uvs_py_bufs_free(b);
+      Py_DECREF(fast);
+      return NULL;
+    }
+    b->n = (size_t)i + 1;
+    b->bufs[i].base = b->views[i].buf;
+    b->bufs[i].len = (size_t)b->views[i].len;
+  }
+  Py_DECREF(fast);
+  return b;
+}
+%}
+
+%typemap(in) (const uvs_buf *bufs, size_t n) (uvs_py_bufs *held = NULL) {
+  held = uvs_py_bufs_get($input);
+  if (!held)
+    SWIG_fail;
+  $1 = held->bufs;
+  $2 = held->n;
+}
+%typemap(freearg) (const uvs_buf *bufs, size_t n) {
+  uvs_py_bufs_free(held$argnum);
+}
+%apply (const uvs_buf *bufs, size_t n) { (const uvs_buf *seps, size_t nseps) };
+
+/* ---- byte output ------------------------------------------------------------ */
+
+/* Library-allocated bytes (blocking reads): bytes, or None when none. */
+%typemap(in, numinputs=0) (void **data, size_t *len) (void *out_data = NULL, size_t out_len = 0) {
+  $1 = &out_data;
+  $2 = &out_len;
+}
+%typemap(argout) (void **data, size_t *len) {
+  PyObject *o;
+  if (out_data$argnum) {
+    o = PyBytes_FromStringAndSize((const char *)out_data$argnum, (Py_ssize_t)out_len$argnum);
+  } else {
+    o = Py_None;
+    Py_INCREF(o);
+  }
+  uvs_free(out_data$argnum);
+  out_data$argnum = NULL;
+  if (!o)
+    SWIG_fail;
+  $result = SWIG_Python_AppendOutput($result, o);
+}
+%typemap(freearg) (void **data, size_t *len) {
+  uvs_free(out_data$argnum);
+}
+
+/* Borrowed op data: copied into bytes. */
+%typemap(in, numinputs=0) (const void **data, size_t *len) (const void *out_data = NULL, size_t out_len = 0) {
+  $1 = ($1_ltype)&out_data;
+  $2 = &out_len;
+}
+%typemap(argout) (const void **data, size_t *len) {
+  PyObject *o = PyBytes_FromStringAndSize(out_data$argnum ? (const char *)out_data$argnum : "",
+                                          (Py_ssize_t)out_len$argnum);
+  if (!o)
+    SWIG_fail;
+  $result = SWIG_Python_AppendOutput($result, o);
+}
+
+/* Library-allocated strings: str (None when not set). */
+%typemap(in, numinputs=0) char **out (char *out_str = NULL) {
+  $1 = &out_str;
+}
+%typemap(argout) char **out {
+  PyObject *o;
+  if (out_str$argnum) {
+    o = PyUnicode_DecodeUTF8(out_str$argnum, (Py_ssize_t)strlen(out_str$argnum), "surrogateescape");
+  } else {
+    o = Py_None;
+    Py_INCREF(o);
+  }
+  uvs_free(out_str$argnum);
+  out_str$argnum = NULL;
+  if (!o)
+    SWIG_fail;
+  $result = SWIG_Python_AppendOutput($result, o);
+}
+%typemap(freearg) char **out {
+  uvs_free(out_str$argnum);
+}
+%apply char **out { char **host };
+
+/* Integer out-parameters. */
+%typemap(in, numinputs=0) int64_t *out (int64_t out_int = -1) {
+  $1 = &out_int;
+}
+%typemap(argout) int64_t *out {
+  $result = SWIG_Python_AppendOutput($result, PyLong_FromLongLong(out_int$argnum));
+}
+%apply int64_t *out { int64_t *consumed };
+%typemap(in, numinputs=0) int *port (int out_port = -1) {
+  $1 = &out_port;
+}
+%typemap(argout) int *port {
+  $result = SWIG_Python_AppendOutput($result, PyLong_FromLong(out_port$argnum));
+}
+
+/* Completion arrays: the argument is the maximum, the result the handles. */
+%typemap(in) (uvs_op **ops, int max) (uvs_op **out_ops = NULL) {
+  long max_ops = PyLong_AsLong($input);
+  if (max_ops == -1 && PyErr_Occurred())
+    SWIG_fail;
+  if (max_ops <= 0 || max_ops > 65536) {
+    PyErr_SetString(PyExc_ValueError, "max must be in 1..65536");
+    SWIG_fail;
+  }
+  out_ops = (uvs_op **)PyMem_Calloc((size_t)max_ops, sizeof *out_ops);
+  if (!out_ops) {
+    PyErr_NoMemory();
+    SWIG_fail;
+  }
+  $1 = out_ops;
+  $2 = (int)max_ops;
+}
+%typemap(argout) (uvs_op **ops, int max) {
+  int count = result > 0 ? result : 0;
+  PyObject *list = PyList_New(count);
+  if (!list)
+    SWIG_fail;
+  for (int i = 0; i < count; ++i) {
+    PyObject *h = uvs_py_handle(out_ops$argnum[i]);
+    if (!h) {
+      Py_DECREF(list);
+      SWIG_fail;
+    }
+    PyList_SET_ITEM(list, i, h);
+  }
+  $result = SWIG_Python_AppendOutput($result, list);
+}
+%typemap(freearg) (uvs_op **ops, int max) {
+  PyMem_Free(out_ops$argnum);
+}
+
+/* ---- hot-path helpers of the asyncio layer -------------------------------------- */
+
+%{
+static PyObject *uvs_py_error_factory = NULL;
+static PyObject *uvs_py_kickers = NULL; /* {engine: callable} */
+
+/* Raises factory(code, op, kind, detail): the package's single mapping of
+ * codes to exceptions. op is None when the call failed before starting. */
+static PyObject *uvs_py_raise(int code, uvs_op *op, int kind, const char *detail) {
+  if (!uvs_py_error_factory) {
+    PyErr_Format(PyExc_OSError, "%s: %s", uvs_err_name(code), uvs_strerror(code));
+    return NULL;
+  }
+  PyObject *opobj = uvs_py_handle(op);
+  if (!opobj)
+    return NULL;
+  PyObject *exc = PyObject_CallFunction(uvs_py_error_factory, "iOis", code, opobj,
+                                        kind, detail ? detail : "");
+  Py_DECREF(opobj);
+  if (!exc)
+    return NULL;
+  PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+  Py_DECREF(exc);
+  return NULL;
+}
+
+static int uvs_py_is_read(int kind) {
+  return kind == UVS_OP_READ || kind == UVS_OP_READEXACTLY ||
+         kind == UVS_OP_READUNTIL || kind == UVS_OP_READLINE;
+}
+
+/* Tells the kicker registered for a host-driven engine when its libuv loop
+ * wants to run again: kicker(ms), ms = uvs_engine_timeout(e) when it is
+ * >= 0 and (with only_now) 0. 0, or -1 with an exception. */
+static int uvs_py_kick(uvs_engine *e, int only_now) {
+  int ms = uvs_engine_timeout(e);
+  if (!uvs_py_kickers || ms < 0 || (only_now && ms != 0))
+    return 0;
+  PyObject *key = uvs_py_handle(e);
+  if (!key)
+    return -1;
+  PyObject *kick = PyDict_GetItemWithError(uvs_py_kickers, key);
+  Py_DECREF(key);
+  if (!kick)
+    return PyErr_Occurred() ? -1 : 0;
+  PyObject *arg = PyLong_FromLong(ms);
+  PyObject *r = arg ? PyObject_CallOneArg(kick, arg) : NULL;
+  Py_XDECREF(arg);
+  Py_XDECREF(r);
+  return r ? 0 : -1;
+}
+
+/* A call that may have given the engine's libuv loop work (the timeout
+ * turned 0) has it scheduled to run. */
+static int uvs_py_maybe_kick(uvs_engine *e) {
+  return uvs_py_kick(e, 1);
+}
+
+/* readuntil with a bytes-like separator or a tuple of them. */
+static int uvs_py_readuntil_start(uvs_stream *s, PyObject *sep, uvs_op *op,
+                                  int *pyerr) {
+  int rc;
+  if (PyTuple_Check(sep)) {
+    uvs_py_bufs *b = uvs_py_bufs_get(sep);
+    if (!b) {
+      *pyerr = 1;
+      return -1;
+    }
+    rc = uvs_stream_readuntil_any_start(s, b->bufs, b->n, op);
+    uvs_py_bufs_free(b);
+    return rc;
+  }
+  Py_buffer view;
+  if (uvs_py_get_view(sep, &view) < 0) {
+    *pyerr = 1;
+    return -1;
+  }
+  rc = uvs_stream_readuntil_start(s, view.buf, (size_t)view.len, op);
+  PyBuffer_Release(&view);
+  return rc;
+}
+
+PyObject *uvs_py_result(uvs_op *op);
+
+/* The bytes of a completed read of a known kind, or its exception. */
+static PyObject *uvs_py_read_result(uvs_op *op, int kind) {
+  int rc = uvs_op_result(op);
+  if (rc < 0)
+    return uvs_py_raise(rc, op, kind, "");
+  const void *data = NULL;
+  size_t len = 0;
+  rc = uvs_op_data(op, &data, &len);
+  if (rc < 0)
+    return uvs_py_raise(rc, NULL, kind, uvs_last_error());
+  return PyBytes_FromStringAndSize((const char *)data, (Py_ssize_t)len);
+}
+
+static PyObject *uvs_py_str_done, *uvs_py_str_set_result, *uvs_py_str_set_exception;
+
+/* Resolves a waiting future with a completed op: a read's bytes (or its
+ * exception), None for other kinds (their owner fetches the result, so a
+ * connection is never taken for a task that is gone). */
+static int uvs_py_resolve(PyObject *fut, uvs_op *op) {
+  PyObject *done = PyObject_CallMethodNoArgs(fut, uvs_py_str_done);
+  if (!done)
+    return -1;
+  int is_done = PyObject_IsTrue(done);
+  Py_DECREF(done);
+  if (is_done)
+    return is_done < 0 ? -1 : 0;
+  PyObject *value, *r;
+  int kind = uvs_op_kind(op);
+  if (uvs_py_is_read(kind)) {
+    value = uvs_py_read_result(op, kind);
+  } else {
+    value = Py_None;
+    Py_INCREF(value);
+  }
+  if (value) {
+    r = PyObject_CallMethodOneArg(fut, uvs_py_str_set_result, value);
+  } else {
+    PyObject *type, *exc, *tb;
+    PyErr_Fetch(&type, &exc, &tb);
+    PyErr_NormalizeException(&type, &exc, &tb);
+    r = exc ? PyObject_CallMethodOneArg(fut, uvs_py_str_set_exception, exc) : NULL;
+    Py_XDECREF(type);
+    Py_XDECREF(tb);
+    value = exc;
+  }
+  Py_XDECREF(value);
+  Py_XDECREF(r);
+  return r ? 0 : -1;
+}
+
+/* One completion: the future waiting for op (popped from futures), else the
+ * callback registered for op. */
+static int uvs_py_deliver(uvs_op *op, PyObject *futures, PyObject *callbacks) {
+  PyObject *key = uvs_py_handle(op);
+  if (!key)
+    return -1;
+  int rc = 0;
+  PyObject *fut = PyDict_GetItemWithError(futures, key);
+  if (fut) {
+    Py_INCREF(fut);
+    rc = PyDict_DelItem(futures, key);
+    if (rc == 0)
+      rc = uvs_py_resolve(fut, op);
+    Py_DECREF(fut);
+  } else if (!PyErr_Occurred()) {
+    PyObject *cb = PyDict_GetItemWithError(callbacks, key);
+    if (cb) {
+      PyObject *r = PyObject_CallNoArgs(cb);
+      Py_XDECREF(r);
+      rc = r ? 0 : -1;
+    } else if (PyErr_Occurred()) {
+      rc = -1;
+    }
+  } else {
+    rc = -1;
+  }
+  Py_DECREF(key);
+  return rc;
+}
+%}
+
+%init %{
+  uvs_py_str_done = PyUnicode_InternFromString("done");
+  uvs_py_str_set_result = PyUnicode_InternFromString("set_result");
+  uvs_py_str_set_exception = PyUnicode_InternFromString("set_exception");
+  uvs_py_kickers = PyDict_New();
+%}
+
+%inline %{
+/* Registers the callable that turns (code, op, kind, detail) into an
+ * exception instance. */
+PyObject *uvs_py_set_error_factory(PyObject *factory) {
+  Py_XINCREF(factory);
+  Py_XSETREF(uvs_py_error_factory, factory);
+  Py_RETURN_NONE;
+}
+
+/* Registers (or with None removes) the callable that schedules a run of a
+ * host-driven engine when a call leaves it with work to do. */
+PyObject *uvs_py_set_kicker(uvs_engine *e, PyObject *kick) {
+  PyObject *key = uvs_py_handle(e);
+  if (!key)
+    return NULL;
+  int rc = kick == Py_None ? PyDict_DelItem(uvs_py_kickers, key)
+                           : PyDict_SetItem(uvs_py_kickers, key, kick);
+  Py_DECREF(key);
+  if (rc < 0 && kick == Py_None && PyErr_ExceptionMatches(PyExc_KeyError)) {
+    PyErr_Clear();
+    rc = 0;
+  }
+  if (rc < 0)
+    return NULL;
+  Py_RETURN_NONE;
+}
+
+/* The result of a completed op: bytes for a read, the new stream handle for
+ * connect/accept, None otherwise; raises for a failed one. */
+PyObject *uvs_py_result(uvs_op *op) {
+  int kind = uvs_op_kind(op);
+  int rc = uvs_op_result(op);
+  if (kind < 0)
+    return uvs_py_raise(kind, NULL, 0, uvs_last_error());
+  if (rc < 0)
+    return uvs_py_raise(rc, op, kind, "");
+  if (uvs_py_is_read(kind))
+    return uvs_py_read_result(op, kind);
+  if (kind == UVS_OP_CONNECT || kind == UVS_OP_ACCEPT) {
+    uvs_stream *s = NULL;
+    rc = uvs_op_take_stream(op, &s);
+    if (rc < 0)
+      return uvs_py_raise(rc, NULL, kind, uvs_last_error());
+    return uvs_py_handle(s);
+  }
+  Py_RETURN_NONE;
+}
+
+/* Starts a read of kind UVS_OP_READ/READEXACTLY/READUNTIL/READLINE on op:
+ * its bytes when it completed at once (no future, no yield), None while it
+ * is pending (after kicking e if the start gave its loop work); raises on
+ * failure. n is the size, sep the separator(s). */
+PyObject *uvs_py_read(uvs_engine *e, uvs_stream *s, uvs_op *op, int kind, int64_t n,
+                      PyObject *sep) {
+  int rc, pyerr = 0;
+  switch (kind) {
+  case UVS_OP_READ:
+    rc = uvs_stream_read_start(s, n, op);
+    break;
+  case UVS_OP_READEXACTLY:
+    rc = uvs_stream_readexactly_start(s, n, op);
+    break;
+  case UVS_OP_READLINE:
+    rc = uvs_stream_readline_start(s, op);
+    break;
+  case UVS_OP_READUNTIL:
+    rc = uvs_py_readuntil_start(s, sep, op, &pyerr);
+    if (pyerr)
+      return NULL;
+    break;
+  default:
+    PyErr_SetString(PyExc_ValueError, "not a read kind");
+    return NULL;
+  }
+  if (rc == UVS_PENDING) {
+    if (uvs_py_maybe_kick(e) < 0)
+      return NULL;
+    Py_RETURN_NONE;
+  }
+  if (rc < 0)
+    return uvs_py_raise(rc, NULL, kind, uvs_last_error());
+  return uvs_py_read_result(op, kind);
+}
+
+/* Runs a host-driven engine, delivers every completion (futures[op] is
+ * resolved and removed, else callbacks[op]() is called), then tells the
+ * kicker when the engine wants to run again. The asyncio loop calls it
+ * directly as the completion queue's reader callback. An exception from a
+ * callback is raised after every completion was delivered. */
+PyObject *uvs_py_dispatch(uvs_engine *e, uvs_cq *cq, PyObject *futures,
+                          PyObject *callbacks) {
+  uvs_op *ops[256];
+  PyObject *type = NULL, *exc = NULL, *tb = NULL;
+  int n;
+  do {
+    n = uvs_cq_poll(cq, ops, 256);
+    if (n < 0) {
+      Py_XDECREF(type);
+      Py_XDECREF(exc);
+      Py_XDECREF(tb);
+      return uvs_py_raise(n, NULL, 0, uvs_last_error());
+    }
+    for (int i = 0; i < n; ++i) {
+      if (uvs_py_deliver(ops[i], futures, callbacks) < 0) {
+        if (!type)
+          PyErr_Fetch(&type, &exc, &tb);
+        else
+          PyErr_Clear();
+      }
+    }
+  } while (n == 256);
+  if (type) {
+    PyErr_Restore(type, exc, tb);
+    return NULL;
+  }
+  if (uvs_py_kick(e, 0) < 0)
+    return NULL;
+  Py_RETURN_NONE;
+}
+
+/* Writes a bytes-like object and kicks e if bytes stayed buffered (or the
+ * write found the connection lost and began closing it): 0, or the status
+ * of a refused write. */
+PyObject *uvs_py_write(uvs_engine *e, uvs_stream *s, PyObject *data) {
+  Py_buffer view;
+  if (uvs_py_get_view(data, &view) < 0)
+    return NULL;
+  int rc = uvs_stream_write(s, view.buf, (size_t)view.len);
+  PyBuffer_Release(&view);
+  if (rc == 0 && uvs_py_maybe_kick(e) < 0)
+    return NULL;
+  return PyLong_FromLong(rc);
+}
+
+/* Starts a drain on op: True when it completed at once (no waiting), False
+ * while it is pending; raises on failure. */
+PyObject *uvs_py_drain(uvs_stream *s, uvs_op *op) {
+  int rc = uvs_stream_drain_start(s, op);
+  if (rc == UVS_PENDING)
+    Py_RETURN_FALSE;
+  if (rc < 0)
+    return uvs_py_raise(rc, NULL, UVS_OP_DRAIN, uvs_last_error());
+  rc = uvs_op_result(op);
+  if (rc < 0)
+    return uvs_py_raise(rc, op, UVS_OP_DRAIN, "");
+  Py_RETURN_TRUE;
+}
+%}

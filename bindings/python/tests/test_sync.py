@@ -1,0 +1,178 @@
+"""uvstreams.sync, the blocking API: connect/read/write/close against a
+threaded sync server, timeouts (TimeoutError, data kept), line iteration,
+the limit rules shared with the asyncio API, and that waiting releases the
+GIL: another Python thread progresses while one is blocked, and N threads
+blocked on slow peers finish in about the time of one."""
+
+import asyncio
+import socket
+import threading
+import time
+
+import pytest
+
+from uvstreams import sync
+
+
+def echo(stream):
+    for line in stream:
+        stream.write(line)
+        stream.drain()
+
+
+@pytest.fixture
+def echo_server():
+    server = sync.start_server(echo, '127.0.0.1', 0)
+    thread = threading.Thread(target=server.serve_forever)
+    thread.start()
+    yield server.sockets[0][1]
+    server.close()
+    server.close_clients()
+    thread.join(5)
+    server.wait_closed(timeout=5)
+
+
+def test_request_response(echo_server):
+    with sync.connect('127.0.0.1', echo_server, timeout=5) as stream:
+        assert stream.get_extra_info('peername') == ('127.0.0.1', echo_server)
+        for i in range(100):
+            stream.write(b'line %d\n' % i)
+            stream.drain(timeout=5)
+            assert stream.readline(timeout=5) == b'line %d\n' % i
+        stream.writelines([b'a', bytearray(b'b'), memoryview(b'c\n')])
+        assert stream.readuntil(b'\n', timeout=5) == b'abc\n'
+        stream.write(b'12345\n')
+        assert stream.readexactly(3, timeout=5) == b'123'
+        assert stream.read(100, timeout=5) == b'45\n'
+        stream.write_eof()
+        assert stream.read(timeout=5) == b''
+        assert stream.at_eof()
+
+
+def test_timeout_keeps_the_data(echo_server):
+    with sync.connect('127.0.0.1', echo_server, timeout=5) as stream:
+        stream.write(b'part')
+        t0 = time.monotonic()
+        with pytest.raises(TimeoutError):
+            stream.readline(timeout=0.3)
+        assert 0.25 < time.monotonic() - t0 < 2
+        stream.write(b'ial\n')
+        assert stream.readline(timeout=5) == b'partial\n'
+
+
+def test_limit_and_incomplete(echo_server):
+    with sync.connect('127.0.0.1', echo_server, timeout=5, limit=8) as s:
+        s.write(b'0123456789abcdef\n')
+        time.sleep(0.1)
+        with pytest.raises(asyncio.LimitOverrunError) as info:
+            s.readuntil(b'\n', timeout=5)
+        assert str(info.value).startswith('Separator is found')
+        assert s.read(info.value.consumed + 1, timeout=5) == \
+            b'0123456789abcdef\n'
+        s.write(b'tail')
+        s.write_eof()
+        with pytest.raises(asyncio.IncompleteReadError) as info:
+            s.readexactly(10, timeout=5)
+        assert info.value.partial == b'tail'
+
+
+def test_connect_refused_and_timeout():
+    sock = socket.socket()
+    sock.bind(('127.0.0.1', 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    with pytest.raises(ConnectionRefusedError):
+        sync.connect('127.0.0.1', port, timeout=5)
+
+
+def test_unix(tmp_path):
+    path = tmp_path / 'sync.sock'
+    with sync.start_unix_server(echo, path) as server:
+        thread = threading.Thread(target=server.serve_forever)
+        thread.start()
+        with sync.connect_unix(path, timeout=5) as stream:
+            stream.write(b'unix\n')
+            assert stream.readline(timeout=5) == b'unix\n'
+        server.close()
+        thread.join(5)
+
+
+def test_gil_released_while_blocked():
+    listener = socket.create_server(('127.0.0.1', 0))
+    port = listener.getsockname()[1]
+    stream = sync.connect('127.0.0.1', port, timeout=5)
+    conn, _ = listener.accept()
+    result = []
+    reader = threading.Thread(
+        target=lambda: result.append(stream.readline(timeout=10)))
+    reader.start()
+    count = 0
+    deadline = time.monotonic() + 0.5
+    while time.monotonic() < deadline:  # pure Python work on this thread
+        count += 1
+    assert reader.is_alive()
+    conn.sendall(b'done\n')
+    reader.join(5)
+    assert result == [b'done\n']
+    assert count > 100000
+    stream.close()
+    conn.close()
+    listener.close()
+
+
+def test_threads_wait_concurrently():
+    delay = 0.5
+
+    def slow(stream):
+        time.sleep(delay)
+        stream.write(b'late\n')
+        stream.drain()
+
+    n = 8
+    with sync.start_server(slow, '127.0.0.1', 0, max_workers=n) as server:
+        port = server.sockets[0][1]
+        serving = threading.Thread(target=server.serve_forever)
+        serving.start()
+        results = []
+
+        def client():
+            with sync.connect('127.0.0.1', port, timeout=5) as stream:
+                results.append(stream.readline(timeout=5))
+        threads = [threading.Thread(target=client) for _ in range(n)]
+        t0 = time.monotonic()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.monotonic() - t0
+        server.close()
+        serving.join(5)
+    assert results == [b'late\n'] * n
+    assert elapsed < delay * 3
+
+
+def test_write_after_close_raises(echo_server):
+    stream = sync.connect('127.0.0.1', echo_server, timeout=5)
+    stream.close()
+    with pytest.raises(BrokenPipeError):
+        stream.write(b'x')
+    stream.wait_closed(timeout=5)
+
+
+def test_ctrl_c_interrupts_a_blocked_read_without_losing_data():
+    import _thread
+    listener = socket.create_server(('127.0.0.1', 0))
+    stream = sync.connect('127.0.0.1', listener.getsockname()[1], timeout=5)
+    conn, _ = listener.accept()
+    timer = threading.Timer(0.3, _thread.interrupt_main)
+    timer.start()
+    t0 = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        stream.readexactly(10, timeout=30)
+    assert time.monotonic() - t0 < 2  # noticed within a wait slice
+    conn.sendall(b'0123456789')
+    assert stream.readexactly(10, timeout=5) == b'0123456789'
+    timer.join()
+    stream.close()
+    conn.close()
+    listener.close()

@@ -1,0 +1,50 @@
+"""uvstreams: asyncio streams on a libuv engine, and a blocking API.
+
+``import uvstreams`` gives the asyncio drop-in: open_connection,
+start_server, open_unix_connection, start_unix_server, StreamReader,
+StreamWriter, StreamReaderProtocol and Server behave as asyncio's and raise
+asyncio's exceptions. ``uvstreams.install()`` makes asyncio's own functions
+use them. ``uvstreams.sync`` is the blocking API for threads; the Python 3.8
+unified Stream API (connect, StreamServer, Stream, StreamMode) is here too.
+"""
+
+import asyncio as _asyncio
+
+from ._core import IncompleteReadError, LimitOverrunError, UvstreamsError
+from .streams import (StreamReader, StreamWriter, StreamReaderProtocol,
+                      Server, open_connection, start_server,
+                      open_unix_connection, start_unix_server)
+from .unified import (Stream, StreamMode, StreamServer, UnixStreamServer,
+                      connect, connect_unix, connect_read_pipe,
+                      connect_write_pipe)
+from ._core import _c as _lib
+
+__version__ = _lib.uvs_version_string()
+
+__all__ = ('StreamReader', 'StreamWriter', 'StreamReaderProtocol', 'Server',
+           'open_connection', 'start_server', 'open_unix_connection',
+           'start_unix_server', 'IncompleteReadError', 'LimitOverrunError',
+           'UvstreamsError', 'install', 'uninstall', 'Stream', 'StreamMode',
+           'StreamServer', 'UnixStreamServer', 'connect', 'connect_unix',
+           'connect_read_pipe', 'connect_write_pipe')
+
+_PATCHED = ('open_connection', 'start_server', 'open_unix_connection',
+            'start_unix_server')
+_saved = {}
+
+
+def install():
+    """Makes asyncio.open_connection, start_server and the Unix variants
+    (also as asyncio.streams.*) use uvstreams."""
+    from . import streams
+    for name in _PATCHED:
+        for module in (_asyncio, _asyncio.streams):
+            _saved.setdefault((module, name), getattr(module, name))
+            setattr(module, name, getattr(streams, name))
+
+
+def uninstall():
+    """Undoes install()."""
+    for (module, name), original in _saved.items():
+        setattr(module, name, original)
+    _saved.clear()

@@ -1,0 +1,1058 @@
+"""asyncio's streams API (StreamReader, StreamWriter, Server, open_connection,
+start_server and the Unix variants) on the uvstreams engine.
+
+Design: every method maps to one C call on the stream's handle. A read
+starts on the reader's reusable operation; when the engine completes it from
+its buffer the bytes come back from that same call and the coroutine returns
+without creating a future or yielding, as asyncio does when data is already
+buffered. Otherwise the read waits on a future that the loop's Hub resolves
+with the bytes when the completion queue delivers the operation. Cancelling
+a waiting read cancels the operation and gives back bytes that were
+delivered but not consumed (uvs_op_unread: the operation still holds them),
+so no data is lost; the cancelled operation is freed and replaced, so no
+stale completion can reach the next read.
+
+Streams from a connection share one ``_Conn`` (it frees the handle when the
+last of reader, writer and transport is gone). ``StreamReader()`` built by
+hand is the library's standalone reader, fed with feed_data()/feed_eof();
+``StreamReaderProtocol`` feeds one from any asyncio transport.
+"""
+
+import asyncio
+import logging
+import os
+import socket
+import warnings
+
+from asyncio import events
+
+from . import _core
+from ._core import (_c, check, unpack, error, Redirect, IncompleteReadError,
+                    LimitOverrunError, DEFAULT_LIMIT, READ, READEXACTLY,
+                    READUNTIL, READLINE, PYTHON_EXCEPTION)
+
+__all__ = ('StreamReader', 'StreamWriter', 'StreamReaderProtocol', 'Server',
+           'open_connection', 'start_server', 'open_unix_connection',
+           'start_unix_server', 'IncompleteReadError', 'LimitOverrunError')
+
+logger = logging.getLogger('uvstreams')
+
+_read = _c.uvs_py_read
+_result = _c.uvs_py_result
+_write = _c.uvs_py_write
+_drain = _c.uvs_py_drain
+_CLOSED = _c.UVS_ECLOSED
+_LOG_THRESHOLD_FOR_CONNLOST_WRITES = 5
+
+
+class _Conn:
+    """Owns one stream handle for the objects that share it."""
+
+    __slots__ = ('hub', 's', 'sock', 'wrapped', 'extra', '__weakref__')
+
+    def __init__(self, hub, s, extra=None):
+        self.hub = hub
+        self.s = s
+        self.sock = None  # a duplicate of the descriptor, for 'socket'
+        self.wrapped = None
+        self.extra = extra
+
+    def close_socket(self):
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = self.wrapped = None
+
+    def __del__(self, _free=_c.uvs_stream_free):
+        self.close_socket()
+        _free(self.s)
+        if not self.hub._closed:
+            self.hub.touch()
+
+
+# ---- StreamReader -----------------------------------------------------------
+
+
+class StreamReader:
+    """asyncio.StreamReader on a uvstreams stream (see the module doc)."""
+
+    _source_traceback = None
+
+    def __init__(self, limit=DEFAULT_LIMIT, loop=None):
+        if limit <= 0:
+            raise ValueError('Limit cannot be <= 0')
+        if loop is None:
+            loop = events.get_event_loop()
+        hub = _core.hub_for(loop)
+        opts = _core.make_options(limit=limit)
+        try:
+            s = unpack(_c.uvs_reader_new(hub.engine, opts))
+        finally:
+            _core.free_options(opts)
+        self._setup(hub, _Conn(hub, s), limit)
+
+    @classmethod
+    def _for_stream(cls, hub, conn, limit):
+        self = cls.__new__(cls)
+        self._setup(hub, conn, limit)
+        return self
+
+    def _setup(self, hub, conn, limit):
+        self._loop = hub.loop
+        self._hub = hub
+        self._conn = conn
+        self._s = conn.s
+        self._limit = limit
+        self._e = hub.engine
+        self._futures = hub.futures
+        self._create_future = hub.create_future
+        self._exception = None
+        self._transport = None
+        self._paused = False
+        self._op = hub.new_op()
+
+    def __del__(self, _free=_c.uvs_op_free):
+        op = getattr(self, '_op', None)
+        if op is not None:
+            _free(op)
+
+    def __repr__(self):
+        info = ['StreamReader']
+        size = unpack(_c.uvs_stream_get_int(self._s, 'read_buffer_size'))
+        if size:
+            info.append(f'{size} bytes')
+        if self.at_eof():
+            info.append('eof')
+        if self._limit != DEFAULT_LIMIT:
+            info.append(f'limit={self._limit}')
+        if self._op in self._futures:
+            info.append(f'waiter={self._futures[self._op]!r}')
+        exc = self.exception()
+        if exc is not None:
+            info.append(f'exception={exc!r}')
+        if self._transport is not None:
+            info.append(f'transport={self._transport!r}')
+        if self._paused:
+            info.append('paused')
+        return '<{}>'.format(' '.join(info))
+
+    # -- state
+
+    def exception(self):
+        if self._exception is not None:
+            return self._exception
+        code = _c.uvs_stream_error(self._s)
+        if code < 0 and code != PYTHON_EXCEPTION:
+            self._exception = error(code)
+            return self._exception
+        return None
+
+    def set_exception(self, exc):
+        self._exception = exc
+        check(_c.uvs_reader_set_error(self._s, PYTHON_EXCEPTION))
+        self._wake()
+
+    def set_transport(self, transport):
+        assert self._transport is None, 'Transport already set'
+        self._transport = transport
+
+    def at_eof(self):
+        """True once EOF was received and the buffer is empty."""
+        return _c.uvs_stream_at_eof(self._s) == 1
+
+    # -- feeding (standalone readers)
+
+    def feed_eof(self):
+        self._fed(_c.uvs_reader_feed_eof(self._s))
+
+    def feed_data(self, data):
+        try:
+            rc = _c.uvs_reader_feed_data(self._s, data)
+        except TypeError:
+            rc = _c.uvs_reader_feed_data(self._s, bytes(data))
+        if rc == _c.UVS_EINVAL:
+            raise AssertionError('feed_data after feed_eof')
+        self._fed(rc)
+        if (self._transport is not None and not self._paused
+                and self._op not in self._futures):
+            self._maybe_pause()
+
+    def _fed(self, rc):
+        if rc == _c.UVS_ENOTSUP:
+            raise RuntimeError('only a StreamReader() created directly '
+                               'can be fed; this one reads a connection')
+        check(rc)
+        self._wake()
+
+    def _wake(self):
+        """Delivers a completion our feeding caused, as asyncio does: the
+        waiting task is woken before feed_data() returns."""
+        if self._op in self._futures:
+            self._hub.run()
+
+    def _maybe_pause(self):
+        """The engine's read flow control, for a transport feeding us:
+        pause above 2 x limit unless a read waits (it resumes before
+        waiting)."""
+        size = unpack(_c.uvs_stream_get_int(self._s, 'read_buffer_size'))
+        if size > 2 * self._limit:
+            try:
+                self._transport.pause_reading()
+            except NotImplementedError:
+                self._transport = None
+            else:
+                self._paused = True
+
+    def _resume_before_wait(self):
+        if self._paused:
+            self._paused = False
+            self._transport.resume_reading()
+
+    # -- reading
+
+    async def _wait(self):
+        """Waits for the pending read on our op and returns its bytes."""
+        if self._paused:
+            self._resume_before_wait()
+        op = self._op
+        fut = self._create_future()
+        self._futures[op] = fut
+        try:
+            return await fut
+        except BaseException:
+            if not fut.done() or fut.cancelled() or fut.exception() is None:
+                # cancelled: the op is replaced; delivered bytes go back
+                self._op = self._hub.abandon(op)
+            raise
+
+    async def _redirected(self, code, kind, n, sep):
+        """A read that found our op busy (another task waits: this one may
+        still complete from the buffer, or fails with RuntimeError), or the
+        exception given to set_exception()."""
+        if code == PYTHON_EXCEPTION:
+            raise self._exception
+        op = unpack(_c.uvs_op_new(None, 0))
+        try:
+            data = _read(self._e, self._s, op, kind, n, sep)
+        except Redirect:
+            raise self._exception from None
+        finally:
+            _c.uvs_op_free(op)
+        return data
+
+    # The four read methods are spelled out rather than sharing a helper
+    # coroutine: a read served from the buffer then costs one C call and no
+    # extra coroutine frame.
+
+    async def read(self, n=-1):
+        try:
+            data = _read(self._e, self._s, self._op, READ, n, None)
+            if data is None:
+                data = await self._wait()
+            return data
+        except Redirect as e:
+            code = e.code
+        return await self._redirected(code, READ, n, None)
+
+    async def readline(self):
+        try:
+            data = _read(self._e, self._s, self._op, READLINE, 0, None)
+            if data is None:
+                data = await self._wait()
+            return data
+        except Redirect as e:
+            code = e.code
+        return await self._redirected(code, READLINE, 0, None)
+
+    async def readexactly(self, n):
+        try:
+            data = _read(self._e, self._s, self._op, READEXACTLY, n, None)
+            if data is None:
+                data = await self._wait()
+            return data
+        except Redirect as e:
+            code = e.code
+        return await self._redirected(code, READEXACTLY, n, None)
+
+    async def readuntil(self, separator=b'\n'):
+        try:
+            data = _read(self._e, self._s, self._op, READUNTIL, 0, separator)
+            if data is None:
+                data = await self._wait()
+            return data
+        except Redirect as e:
+            code = e.code
+        except LimitOverrunError as e:
+            _core.name_overrun(self._s, e, separator)
+            raise
+        return await self._redirected(code, READUNTIL, 0, separator)
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        line = await self.readline()
+        if line == b'':
+            raise StopAsyncIteration
+        return line
+
+
+# ---- transport and writer -------------------------------------------------
+
+
+class _Transport(asyncio.Transport):
+    """The transport face of a uvstreams connection (writer.transport)."""
+
+    def __init__(self, conn, protocol=None):
+        super().__init__(conn.extra)
+        self._conn = conn
+        self._s = conn.s
+        self._hub = conn.hub
+        self._protocol = protocol
+        self._names = {}
+
+    def __repr__(self):
+        state = 'closing' if self.is_closing() else 'open'
+        return f'<uvstreams transport {state} s={self._s:#x}>'
+
+    def get_extra_info(self, name, default=None):
+        if name in ('peername', 'sockname'):
+            if name not in self._names:
+                self._names[name] = _core.address(self._s, name[:4])
+            value = self._names[name]
+            return default if value is None else value
+        if name == 'socket':
+            return self._socket() or default
+        return super().get_extra_info(name, default)
+
+    def _socket(self):
+        conn = self._conn
+        if conn.sock is None:
+            rc, fd = _c.uvs_stream_get_int(self._s, 'fd')
+            kind = _c.uvs_stream_get_str(self._s, 'kind')[1]
+            if rc < 0 or fd < 0 or kind not in ('tcp', 'unix'):
+                return None
+            conn.sock = socket.socket(fileno=os.dup(fd))
+            conn.wrapped = asyncio.trsock.TransportSocket(conn.sock)
+        return conn.wrapped
+
+    def is_closing(self):
+        # an error means the handle is gone (its engine was shut down)
+        return _c.uvs_stream_is_closing(self._s) != 0
+
+    def close(self):
+        _c.uvs_stream_close(self._s)
+        self._conn.close_socket()
+        self._hub.touch()
+
+    def abort(self):
+        _c.uvs_stream_abort(self._s)
+        self._conn.close_socket()
+        self._hub.touch()
+
+    def write(self, data):
+        rc = _write(self._hub.engine, self._s, data)
+        if rc:
+            self._written(rc)
+
+    def _written(self, rc):
+        if rc > 0:
+            self._hub.kick()
+        elif rc != _CLOSED:
+            raise error(rc, None, 0, _c.uvs_last_error())
+
+    def writelines(self, list_of_data):
+        rc = _c.uvs_stream_writev(self._s, list_of_data)
+        if rc < 0:
+            self._written(rc)
+        self._hub.touch()
+
+    def write_eof(self):
+        check(_c.uvs_stream_write_eof(self._s))
+        self._hub.touch()
+
+    def can_write_eof(self):
+        return _c.uvs_stream_can_write_eof(self._s) == 1
+
+    def get_write_buffer_size(self):
+        return check(_c.uvs_stream_write_buffer_size(self._s))
+
+    def get_write_buffer_limits(self):
+        low = unpack(_c.uvs_stream_get_int(self._s, 'write_low'))
+        high = unpack(_c.uvs_stream_get_int(self._s, 'write_high'))
+        return (low, high)
+
+    def set_write_buffer_limits(self, high=None, low=None):
+        rc = _c.uvs_stream_set_write_limits(
+            self._s, -1 if high is None else high, -1 if low is None else low)
+        if rc == _c.UVS_EINVAL:
+            raise ValueError(f'high ({high!r}) must be >= low ({low!r}) '
+                             f'must be >= 0')
+        check(rc)
+
+    def get_read_buffer_size(self):
+        return unpack(_c.uvs_stream_get_int(self._s, 'read_buffer_size'))
+
+    # The engine applies asyncio's read flow control itself.
+    def is_reading(self):
+        return not self.is_closing()
+
+    def pause_reading(self):
+        pass
+
+    def resume_reading(self):
+        pass
+
+    def set_protocol(self, protocol):
+        self._protocol = protocol
+
+    def get_protocol(self):
+        return self._protocol
+
+
+class StreamWriter:
+    """asyncio.StreamWriter on a uvstreams connection."""
+
+    def __init__(self, transport, protocol, reader, loop):
+        self._transport = transport
+        self._protocol = protocol
+        self._reader = reader
+        self._loop = loop
+        self._conn = transport._conn
+        self._s = transport._s
+        self._hub = transport._hub
+        self._e = self._hub.engine
+        self._op = None
+        self._lost_writes = 0
+
+    def __repr__(self):
+        info = [self.__class__.__name__, f'transport={self._transport!r}']
+        if self._reader is not None:
+            info.append(f'reader={self._reader!r}')
+        return '<{}>'.format(' '.join(info))
+
+    @property
+    def transport(self):
+        return self._transport
+
+    def write(self, data):
+        rc = _write(self._e, self._s, data)
+        if rc:
+            self._written(rc)
+
+    def _written(self, rc):
+        if rc > 0:
+            self._hub.kick()
+        elif rc == _CLOSED:
+            self._lost_writes += 1
+            if self._lost_writes >= _LOG_THRESHOLD_FOR_CONNLOST_WRITES:
+                logger.warning('socket.send() raised exception.')
+        else:
+            raise error(rc, None, 0, _c.uvs_last_error())
+
+    def writelines(self, data):
+        rc = _c.uvs_stream_writev(self._s, data)
+        if rc < 0:
+            self._written(rc)
+        self._hub.touch()
+
+    def write_eof(self):
+        return self._transport.write_eof()
+
+    def can_write_eof(self):
+        return self._transport.can_write_eof()
+
+    def close(self):
+        return self._transport.close()
+
+    def is_closing(self):
+        # an error means the handle is gone (its engine was shut down)
+        return _c.uvs_stream_is_closing(self._s) != 0
+
+    def get_extra_info(self, name, default=None):
+        return self._transport.get_extra_info(name, default)
+
+    async def drain(self):
+        op = self._op
+        if op is None:
+            op = self._op = self._hub.new_op()
+        try:
+            if _drain(self._s, op):
+                return
+        except Redirect as e:
+            code = e.code
+        else:
+            return await self._wait_drain()
+        await self._redirected_drain(code)
+
+    async def _wait_drain(self):
+        hub = self._hub
+        op = self._op
+        try:
+            await hub.waiter(op)
+        except BaseException:
+            self._op = None
+            hub.release(op)
+            raise
+        _result(op)
+
+    async def _redirected_drain(self, code):
+        """The reader's set_exception() object, or a second drain while one
+        waits (it gets an operation of its own)."""
+        if code == PYTHON_EXCEPTION:
+            raise self._reader._exception
+        hub = self._hub
+        op = hub.new_op()
+        try:
+            if not _drain(self._s, op):
+                await hub.waiter(op)
+                _result(op)
+        except Redirect:
+            raise self._reader._exception from None
+        finally:
+            hub.release(op)
+
+    async def wait_closed(self):
+        hub = self._hub
+        op = hub.new_op()
+        try:
+            rc = check(_c.uvs_stream_wait_closed_start(self._s, op))
+            if rc == _c.UVS_PENDING:
+                await hub.waiter(op)
+            _result(op)
+        finally:
+            hub.release(op)
+
+    async def start_tls(self, sslcontext, *, server_hostname=None,
+                        ssl_handshake_timeout=None, ssl_shutdown_timeout=None):
+        raise NotImplementedError('TLS is not available in uvstreams yet')
+
+    def __del__(self, warnings=warnings, _free=_c.uvs_op_free):
+        try:
+            if self.is_closing():
+                return
+            if self._loop.is_closed():
+                warnings.warn('loop is closed', ResourceWarning)
+            else:
+                self.close()
+                warnings.warn(f'unclosed {self!r}', ResourceWarning)
+        except Exception:
+            pass
+        finally:
+            if getattr(self, '_op', None) is not None:
+                _free(self._op)
+
+
+# ---- feeding a reader from any asyncio transport ---------------------------
+
+
+class StreamReaderProtocol(asyncio.streams.FlowControlMixin, asyncio.Protocol):
+    """Feeds a uvstreams StreamReader from an asyncio transport (pipes,
+    loop.create_connection, ...); the writer it makes for client_connected_cb
+    is asyncio's own StreamWriter on that transport."""
+
+    def __init__(self, stream_reader, client_connected_cb=None, loop=None):
+        super().__init__(loop=loop)
+        self._stream_reader = stream_reader
+        self._client_connected_cb = client_connected_cb
+        self._stream_writer = None
+        self._task = None
+        self._closed = self._loop.create_future()
+
+    def connection_made(self, transport):
+        self._stream_reader.set_transport(transport)
+        if self._client_connected_cb is None:
+            return
+        writer = asyncio.StreamWriter(transport, self, None, self._loop)
+        writer._reader = self._stream_reader
+        self._stream_writer = writer
+        res = self._client_connected_cb(self._stream_reader, writer)
+        if asyncio.iscoroutine(res):
+            self._task = self._loop.create_task(res)
+            self._task.add_done_callback(
+                lambda task: _handler_done(self._loop, transport, task))
+
+    def connection_lost(self, exc):
+        if exc is None:
+            self._stream_reader.feed_eof()
+        else:
+            self._stream_reader.set_exception(exc)
+        if not self._closed.done():
+            if exc is None:
+                self._closed.set_result(None)
+            else:
+                self._closed.set_exception(exc)
+                self._closed.exception()  # retrieved: no "never retrieved"
+        super().connection_lost(exc)
+        self._stream_writer = None
+        self._task = None
+
+    def data_received(self, data):
+        self._stream_reader.feed_data(data)
+
+    def eof_received(self):
+        self._stream_reader.feed_eof()
+        return True
+
+    def _get_close_waiter(self, stream):
+        return self._closed
+
+
+def _handler_done(loop, transport, task):
+    """asyncio 3.12's handling of a finished client_connected_cb task."""
+    if task.cancelled():
+        transport.close()
+        return
+    exc = task.exception()
+    if exc is not None:
+        _report_handler_error(loop, transport, exc)
+
+
+def _report_handler_error(loop, transport, exc):
+    loop.call_exception_handler({
+        'message': 'Unhandled exception in client_connected_cb',
+        'exception': exc,
+        'transport': transport,
+    })
+    transport.close()
+
+
+# ---- connections --------------------------------------------------------------
+
+
+def _streams(hub, s, limit, extra=None):
+    """(reader, writer) for a new connection handle."""
+    conn = _Conn(hub, s, extra)
+    reader = StreamReader._for_stream(hub, conn, limit)
+    writer = StreamWriter(_Transport(conn), None, reader, hub.loop)
+    return reader, writer
+
+
+async def _finish_op(hub, op, rc, kind):
+    """The result of an op just started (rc), waiting if it is pending; the
+    op is freed in every case (a connection nobody took is closed)."""
+    try:
+        check(rc, kind)
+        if rc == _c.UVS_PENDING:
+            await hub.waiter(op)
+        return _result(op)
+    finally:
+        hub.release(op)
+
+
+def _check_tls(ssl, server_hostname=None, ssl_handshake_timeout=None,
+               ssl_shutdown_timeout=None):
+    if ssl:
+        raise NotImplementedError('uvstreams does not support TLS yet')
+    if server_hostname is not None:
+        raise ValueError('server_hostname is only meaningful with ssl')
+    if ssl_handshake_timeout is not None:
+        raise ValueError('ssl_handshake_timeout is only meaningful with ssl')
+    if ssl_shutdown_timeout is not None:
+        raise ValueError('ssl_shutdown_timeout is only meaningful with ssl')
+
+
+def _port_number(port):
+    if isinstance(port, str) and not port.isdigit():
+        return socket.getservbyname(port, 'tcp')
+    return int(port)
+
+
+def _adopt(hub, sock, limit):
+    """Streams for a connected socket object (which we now own)."""
+    opts = _core.make_options(limit=limit)
+    try:
+        s = unpack(_c.uvs_stream_open_fd(hub.engine, sock.detach(), opts))
+    finally:
+        _core.free_options(opts)
+    hub.touch()
+    return _streams(hub, s, limit)
+
+
+async def _connect_bound(loop, host, port, family, local_addr):
+    """A socket bound to local_addr and connected (the C API has no
+    local address option)."""
+    infos = await loop.getaddrinfo(host, port, family=family,
+                                   type=socket.SOCK_STREAM)
+    error_seen = None
+    for fam, typ, proto, _, addr in infos:
+        sock = socket.socket(fam, typ, proto)
+        try:
+            sock.setblocking(False)
+            sock.bind(local_addr)
+            await loop.sock_connect(sock, addr)
+            return sock
+        except OSError as exc:
+            sock.close()
+            error_seen = exc
+        except BaseException:
+            sock.close()
+            raise
+    raise error_seen or OSError(f'getaddrinfo({host!r}) returned nothing')
+
+
+async def open_connection(host=None, port=None, *, limit=DEFAULT_LIMIT,
+                          ssl=None, family=0, proto=0, flags=0, sock=None,
+                          local_addr=None, server_hostname=None,
+                          ssl_handshake_timeout=None,
+                          ssl_shutdown_timeout=None,
+                          happy_eyeballs_delay=None, interleave=None,
+                          all_errors=False):
+    """Connects by TCP and returns (StreamReader, StreamWriter)."""
+    loop = events.get_running_loop()
+    hub = _core.hub_for(loop)
+    _check_tls(ssl, server_hostname, ssl_handshake_timeout,
+               ssl_shutdown_timeout)
+    if limit <= 0:
+        raise ValueError('Limit cannot be <= 0')
+    if sock is not None:
+        if host is not None or port is not None:
+            raise ValueError(
+                'host/port and sock can not be specified at the same time')
+        return _adopt(hub, sock, limit)
+    if host is None and port is None:
+        raise ValueError(
+            'host and port was not specified and no sock specified')
+    if local_addr is not None:
+        sock = await _connect_bound(loop, host, port, family, local_addr)
+        return _adopt(hub, sock, limit)
+    port = _port_number(port)
+    opts = _core.make_options(limit=limit,
+                              family=_core.family_option(family))
+    op = hub.new_op()
+    try:
+        rc = _c.uvs_connect_tcp_start(hub.engine, host, port, opts, op)
+    finally:
+        _core.free_options(opts)
+    try:
+        s = await _finish_op(hub, op, rc, _core.CONNECT)
+    except socket.gaierror:
+        raise
+    except OSError as exc:
+        raise OSError(exc.errno, f'Connect call failed {(host, port)!r}') \
+            from None
+    return _streams(hub, s, limit)
+
+
+async def open_unix_connection(path=None, *, limit=DEFAULT_LIMIT, ssl=None,
+                               sock=None, server_hostname=None,
+                               ssl_handshake_timeout=None,
+                               ssl_shutdown_timeout=None):
+    """Connects to a Unix socket and returns (StreamReader, StreamWriter)."""
+    loop = events.get_running_loop()
+    hub = _core.hub_for(loop)
+    _check_tls(ssl, server_hostname, ssl_handshake_timeout,
+               ssl_shutdown_timeout)
+    if limit <= 0:
+        raise ValueError('Limit cannot be <= 0')
+    if sock is not None:
+        if path is not None:
+            raise ValueError('path and sock can not be specified '
+                             'at the same time')
+        return _adopt(hub, sock, limit)
+    if path is None:
+        raise ValueError('no path and sock were specified')
+    path = os.fspath(path)
+    opts = _core.make_options(limit=limit)
+    op = hub.new_op()
+    try:
+        rc = _c.uvs_connect_unix_start(hub.engine, path, opts, op)
+    finally:
+        _core.free_options(opts)
+    s = await _finish_op(hub, op, rc, _core.CONNECT)
+    return _streams(hub, s, limit)
+
+
+# ---- servers --------------------------------------------------------------------
+
+
+class _ListeningSocket:
+    """What Server.sockets holds: the address of one listening socket (the
+    C API does not hand out listening descriptors)."""
+
+    type = socket.SOCK_STREAM
+    proto = 0
+
+    def __init__(self, family, address):
+        self.family = family
+        self._address = address
+
+    def getsockname(self):
+        return self._address
+
+    def fileno(self):
+        return -1
+
+    def __repr__(self):
+        return (f'<uvstreams listening socket family={self.family!r} '
+                f'laddr={self._address!r}>')
+
+
+class Server(events.AbstractServer):
+    """asyncio.Server for uvstreams listeners (one handle per address)."""
+
+    def __init__(self, hub, handles, client_connected_cb, limit,
+                 keep_alive=False, unix=False):
+        self._loop = hub.loop
+        self._hub = hub
+        self._handles = handles
+        self._cb = client_connected_cb
+        self._limit = limit
+        self._keep_alive = keep_alive
+        self._unix = unix
+        self._closed = False
+        self._serving_forever_fut = None
+        self._tasks = set()
+        self._accepts = []
+        for h in handles:
+            self._listen(h)
+
+    def __repr__(self):
+        return f'<{self.__class__.__name__} sockets={self.sockets!r}>'
+
+    # -- accepting
+
+    def _listen(self, h):
+        op = self._hub.new_op()
+        self._accepts.append(op)
+        self._hub.callbacks[op] = lambda: self._accepted(h, op)
+        rc = _c.uvs_server_accept_start(h, op)
+        if rc == _c.UVS_COMPLETED:
+            self._accepted(h, op)
+
+    def _accepted(self, h, op):
+        """An accept completed: hands the connection to the callback and
+        accepts again (taking every connection already queued)."""
+        while True:
+            try:
+                s = _result(op)
+            except Exception:
+                return  # the server was closed
+            self._new_client(s)
+            rc = _c.uvs_server_accept_start(h, op)
+            if rc != _c.UVS_COMPLETED:
+                self._hub.touch()
+                return
+
+    def _new_client(self, s):
+        reader, writer = _streams(self._hub, s, self._limit)
+        transport = writer._transport
+        if self._keep_alive:
+            sock = transport.get_extra_info('socket')
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        try:
+            res = self._cb(reader, writer)
+        except Exception as exc:
+            _report_handler_error(self._loop, transport, exc)
+            return
+        if asyncio.iscoroutine(res):
+            task = self._loop.create_task(res)
+            self._tasks.add(task)
+            task.add_done_callback(
+                lambda t: self._handler_done(transport, t))
+
+    def _handler_done(self, transport, task):
+        self._tasks.discard(task)
+        _handler_done(self._loop, transport, task)
+
+    # -- asyncio.Server API
+
+    def get_loop(self):
+        return self._loop
+
+    @property
+    def sockets(self):
+        if self._closed:
+            return ()
+        out = []
+        for h in self._handles:
+            for i in range(max(0, _c.uvs_server_num_addresses(h))):
+                rc, host, port = _c.uvs_server_address(h, i)
+                if rc < 0:
+                    continue
+                if self._unix:
+                    out.append(_ListeningSocket(socket.AF_UNIX, host))
+                elif ':' in host:
+                    out.append(_ListeningSocket(socket.AF_INET6,
+                                                (host, port, 0, 0)))
+                else:
+                    out.append(_ListeningSocket(socket.AF_INET, (host, port)))
+        return tuple(out)
+
+    def is_serving(self):
+        return any(_c.uvs_server_is_serving(h) == 1 for h in self._handles)
+
+    async def start_serving(self):
+        if self._closed:
+            raise RuntimeError(f'server {self!r} is closed')
+        for h in self._handles:
+            check(_c.uvs_server_start_serving(h))
+        self._hub.touch()
+        await asyncio.sleep(0)
+
+    def close(self):
+        if self._closed:
+            return
+        self._closed = True
+        for h in self._handles:
+            _c.uvs_server_close(h)
+        for op in self._accepts:
+            self._hub.callbacks.pop(op, None)
+            self._hub.release(op)
+        self._accepts = []
+        if (self._serving_forever_fut is not None
+                and not self._serving_forever_fut.done()):
+            self._serving_forever_fut.cancel()
+            self._serving_forever_fut = None
+        self._hub.touch()
+
+    def close_clients(self):
+        for h in self._handles:
+            _c.uvs_server_close_clients(h)
+        self._hub.touch()
+
+    def abort_clients(self):
+        for h in self._handles:
+            _c.uvs_server_abort_clients(h)
+        self._hub.touch()
+
+    async def wait_closed(self):
+        hub = self._hub
+        for h in self._handles:
+            op = hub.new_op()
+            rc = _c.uvs_server_wait_closed_start(h, op)
+            await _finish_op(hub, op, rc, 0)
+
+    async def serve_forever(self):
+        if self._serving_forever_fut is not None:
+            raise RuntimeError(
+                f'server {self!r} is already being awaited on '
+                f'serve_forever()')
+        if self._closed:
+            raise RuntimeError(f'server {self!r} is closed')
+        await self.start_serving()
+        self._serving_forever_fut = self._loop.create_future()
+        try:
+            await self._serving_forever_fut
+        except asyncio.CancelledError:
+            try:
+                self.close()
+                await self.wait_closed()
+            finally:
+                raise
+        finally:
+            self._serving_forever_fut = None
+
+    def __del__(self, _free=_c.uvs_server_free):
+        for h in getattr(self, '_handles', ()):
+            _free(h)  # closes it if needed
+
+
+def _listen_options(limit, backlog, reuse_address, reuse_port, start_serving,
+                    **more):
+    return _core.make_options(
+        limit=limit, backlog=backlog,
+        reuse_address=None if reuse_address is None else bool(reuse_address),
+        reuse_port=None if reuse_port is None else bool(reuse_port),
+        start_serving=bool(start_serving), **more)
+
+
+def _listen_all(listen, addresses, opts):
+    """One handle per address, or none (the error names the address)."""
+    handles = []
+    try:
+        for addr in addresses:
+            rc, h = listen(addr)
+            if rc < 0:
+                exc = error(rc, None, 0, _c.uvs_last_error())
+                if isinstance(exc, OSError) and exc.errno:
+                    raise OSError(exc.errno, f'error while attempting to bind '
+                                  f'on address {addr!r}: '
+                                  f'{os.strerror(exc.errno).lower()}') \
+                        from None
+                raise exc
+            handles.append(h)
+    except BaseException:
+        for h in handles:
+            _c.uvs_server_free(h)
+        raise
+    finally:
+        _core.free_options(opts)
+    return handles
+
+
+def _socket_address(sock):
+    """The address of a listening socket we are given; the socket is closed
+    and the address bound again by the engine (the C API cannot adopt a
+    listening descriptor)."""
+    address = sock.getsockname()
+    family = sock.family
+    sock.close()
+    return family, address
+
+
+async def start_server(client_connected_cb, host=None, port=None, *,
+                       limit=DEFAULT_LIMIT, family=socket.AF_UNSPEC,
+                       flags=socket.AI_PASSIVE, sock=None, backlog=100,
+                       ssl=None, reuse_address=None, reuse_port=None,
+                       keep_alive=None, ssl_handshake_timeout=None,
+                       ssl_shutdown_timeout=None, start_serving=True):
+    """Starts a TCP server calling client_connected_cb(reader, writer)."""
+    loop = events.get_running_loop()
+    hub = _core.hub_for(loop)
+    _check_tls(ssl, None, ssl_handshake_timeout, ssl_shutdown_timeout)
+    if limit <= 0:
+        raise ValueError('Limit cannot be <= 0')
+    if sock is not None:
+        if host is not None or port is not None:
+            raise ValueError(
+                'host/port and sock can not be specified at the same time')
+        family, address = _socket_address(sock)
+        host, port = address[0], address[1]
+    elif host is None and port is None:
+        raise ValueError('Neither host/port nor sock were specified')
+    hosts = [host] if host is None or isinstance(host, str) else list(host)
+    port = _port_number(port or 0)
+    opts = _listen_options(limit, backlog, reuse_address, reuse_port,
+                           start_serving,
+                           family=_core.family_option(family))
+    handles = _listen_all(
+        lambda h: _c.uvs_server_listen_tcp(hub.engine, h, port, opts),
+        hosts, opts)
+    server = Server(hub, handles, client_connected_cb, limit,
+                    keep_alive=bool(keep_alive))
+    hub.touch()
+    if start_serving:
+        await asyncio.sleep(0)
+    return server
+
+
+async def start_unix_server(client_connected_cb, path=None, *,
+                            limit=DEFAULT_LIMIT, sock=None, backlog=100,
+                            ssl=None, ssl_handshake_timeout=None,
+                            ssl_shutdown_timeout=None, start_serving=True,
+                            cleanup_socket=True):
+    """Starts a Unix-socket server calling client_connected_cb."""
+    loop = events.get_running_loop()
+    hub = _core.hub_for(loop)
+    _check_tls(ssl, None, ssl_handshake_timeout, ssl_shutdown_timeout)
+    if limit <= 0:
+        raise ValueError('Limit cannot be <= 0')
+    if sock is not None:
+        if path is not None:
+            raise ValueError('path and sock can not be specified '
+                             'at the same time')
+        path = _socket_address(sock)[1]
+    elif path is None:
+        raise ValueError('path was not specified, and no sock specified')
+    path = os.fspath(path)
+    opts = _listen_options(limit, backlog, None, None, start_serving,
+                           cleanup_socket=bool(cleanup_socket))
+    handles = _listen_all(
+        lambda p: _c.uvs_server_listen_unix(hub.engine, p, opts), [path],
+        opts)
+    server = Server(hub, handles, client_connected_cb, limit, unix=True)
+    hub.touch()
+    if start_serving:
+        await asyncio.sleep(0)
+    return server

@@ -1,0 +1,384 @@
+"""uvstreams.sync: blocking streams for threads and scripts.
+
+Design: one threaded engine (io_threads=1) per process does the I/O; a
+blocking call starts the library's asynchronous operation on an op with no
+completion queue and waits for it with uvs_op_wait in 200 ms slices. The
+GIL is released inside each slice (the extension's -threads policy for
+uvs_op_wait), so other Python threads run while one waits, and Ctrl-C is
+noticed between slices: the operation is then cancelled and a read that
+completed meanwhile gives its bytes back (uvs_op_unread), so nothing is lost.
+A timeout cancels the operation the same way and raises TimeoutError; reads
+consume nothing on a timeout, so the data stays in the stream's buffer.
+The semantics of every call (limits, separators, errors) are the engine's,
+shared with the asyncio API.
+"""
+
+import atexit
+import concurrent.futures
+import errno
+import os
+import socket
+import threading
+import time
+
+from . import _core
+from ._core import (_c, check, unpack, error, DEFAULT_LIMIT, READ,
+                    READEXACTLY, READUNTIL, READLINE)
+
+__all__ = ('Stream', 'Server', 'connect', 'connect_unix', 'start_server',
+           'start_unix_server')
+
+_SLICE_MS = 200
+_engine = None
+_engine_lock = threading.Lock()
+
+
+def _get_engine():
+    global _engine
+    with _engine_lock:
+        if _engine is None:
+            _engine = _core.new_engine(1)
+            atexit.register(_shutdown)
+        return _engine
+
+
+def _shutdown():
+    global _engine
+    with _engine_lock:
+        engine, _engine = _engine, None
+    if engine is not None:
+        _c.uvs_engine_free(engine)
+
+
+def _wait(op, timeout, what):
+    """Waits for op to complete; TimeoutError after timeout seconds (the op
+    is then cancelled: it either completes cancelled or wins the race)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        ms = _SLICE_MS
+        if deadline is not None:
+            ms = min(ms, max(0, int((deadline - time.monotonic()) * 1000)))
+        rc = _c.uvs_op_wait(op, ms)
+        if rc == 0:
+            return
+        if rc != _c.UVS_ETIMEDOUT:
+            raise error(rc, None, 0, _c.uvs_last_error())
+        if deadline is not None and time.monotonic() >= deadline:
+            _c.uvs_op_cancel(op)
+            _c.uvs_op_wait(op, -1)
+            if _c.uvs_op_result(op) == _c.UVS_ECANCELED:
+                raise TimeoutError(errno.ETIMEDOUT,
+                                   f'{what} timed out after {timeout} s')
+            return
+
+
+def _run(op, started, timeout, what):
+    """Finishes an operation just started (started: the *_start status):
+    its result, waiting if needed. Interrupted (Ctrl-C), it is cancelled and
+    unconsumed read bytes go back to the stream."""
+    if started == _c.UVS_PENDING:
+        try:
+            _wait(op, timeout, what)
+        except BaseException:
+            _c.uvs_op_cancel(op)
+            _c.uvs_op_wait(op, -1)
+            _c.uvs_op_unread(op)
+            raise
+    return _c.uvs_py_result(op)
+
+
+class _Op:
+    """A private operation for one blocking call (with ... as op)."""
+
+    __slots__ = ('op',)
+
+    def __enter__(self):
+        self.op = unpack(_c.uvs_op_new(None, 0))
+        return self.op
+
+    def __exit__(self, *exc):
+        _c.uvs_op_free(self.op)
+
+
+class Stream:
+    """A connection with blocking asyncio-style reads and writes; every call
+    that can wait takes timeout (seconds, None: forever)."""
+
+    def __init__(self, s, limit=DEFAULT_LIMIT):
+        self._s = s
+        self._e = _get_engine()
+        self._limit = limit
+        self._sock = None
+
+    def __repr__(self):
+        state = 'closing' if self.is_closing() else 'open'
+        return f'<uvstreams.sync.Stream {state} {self._peer()!r}>'
+
+    def _peer(self):
+        return self.get_extra_info('peername')
+
+    def __del__(self, _free=_c.uvs_stream_free):
+        s = getattr(self, '_s', None)
+        if s is not None:
+            if self._sock is not None:
+                self._sock.close()
+            _free(s)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        try:
+            self.wait_closed(timeout=5)
+        except (OSError, TimeoutError):
+            pass
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        line = self.readline()
+        if not line:
+            raise StopIteration
+        return line
+
+    # -- reading
+
+    def _read(self, kind, n, sep, timeout, what):
+        with _Op() as op:
+            data = _c.uvs_py_read(self._e, self._s, op, kind, n, sep)
+            if data is None:
+                data = _run(op, _c.UVS_PENDING, timeout, what)
+            return data
+
+    def read(self, n=-1, timeout=None):
+        return self._read(READ, n, None, timeout, 'read')
+
+    def readline(self, timeout=None):
+        return self._read(READLINE, 0, None, timeout, 'readline')
+
+    def readexactly(self, n, timeout=None):
+        return self._read(READEXACTLY, n, None, timeout, 'readexactly')
+
+    def readuntil(self, separator=b'\n', timeout=None):
+        try:
+            return self._read(READUNTIL, 0, separator, timeout, 'readuntil')
+        except _core.LimitOverrunError as exc:
+            _core.name_overrun(self._s, exc, separator)
+            raise
+
+    def at_eof(self):
+        return _c.uvs_stream_at_eof(self._s) == 1
+
+    def exception(self):
+        code = _c.uvs_stream_error(self._s)
+        return error(code) if code < 0 else None
+
+    # -- writing
+
+    def _wrote(self, rc):
+        if rc == _c.UVS_ECLOSED:
+            raise BrokenPipeError(errno.EPIPE, 'the stream is closed')
+        check(rc)
+
+    def write(self, data):
+        self._wrote(_c.uvs_stream_write(self._s, data))
+
+    def writelines(self, data):
+        self._wrote(_c.uvs_stream_writev(self._s, list(data)))
+
+    def drain(self, timeout=None):
+        with _Op() as op:
+            rc = check(_c.uvs_stream_drain_start(self._s, op), _core.DRAIN)
+            _run(op, rc, timeout, 'drain')
+
+    def write_eof(self):
+        check(_c.uvs_stream_write_eof(self._s))
+
+    def can_write_eof(self):
+        return _c.uvs_stream_can_write_eof(self._s) == 1
+
+    def get_write_buffer_size(self):
+        return check(_c.uvs_stream_write_buffer_size(self._s))
+
+    # -- closing
+
+    def close(self):
+        _c.uvs_stream_close(self._s)
+
+    def abort(self):
+        _c.uvs_stream_abort(self._s)
+
+    def is_closing(self):
+        return _c.uvs_stream_is_closing(self._s) != 0
+
+    def wait_closed(self, timeout=None):
+        with _Op() as op:
+            rc = check(_c.uvs_stream_wait_closed_start(self._s, op))
+            _run(op, rc, timeout, 'wait_closed')
+
+    # -- information
+
+    def get_extra_info(self, name, default=None):
+        if name in ('peername', 'sockname'):
+            return _core.address(self._s, name[:4]) or default
+        if name == 'socket':
+            if self._sock is None:
+                rc, fd = _c.uvs_stream_get_int(self._s, 'fd')
+                if rc < 0 or fd < 0:
+                    return default
+                self._sock = socket.socket(fileno=os.dup(fd))
+            return self._sock
+        return default
+
+
+def _connect(start, timeout, what, limit):
+    with _Op() as op:
+        rc = check(start(op), _core.CONNECT)
+        s = _run(op, rc, timeout, what)
+    return Stream(s, limit)
+
+
+def connect(host, port, *, timeout=None, limit=DEFAULT_LIMIT, family=0,
+            sock=None):
+    """Connects by TCP; a Stream."""
+    if sock is not None:
+        opts = _core.make_options(limit=limit)
+        try:
+            s = unpack(_c.uvs_stream_open_fd(_get_engine(), sock.detach(),
+                                             opts))
+        finally:
+            _core.free_options(opts)
+        return Stream(s, limit)
+    engine = _get_engine()
+    opts = _core.make_options(limit=limit, family=_core.family_option(family))
+    try:
+        return _connect(
+            lambda op: _c.uvs_connect_tcp_start(engine, host, int(port), opts,
+                                                op),
+            timeout, f'connect to {host}:{port}', limit)
+    finally:
+        _core.free_options(opts)
+
+
+def connect_unix(path, *, timeout=None, limit=DEFAULT_LIMIT):
+    """Connects to a Unix socket; a Stream."""
+    engine = _get_engine()
+    path = os.fspath(path)
+    opts = _core.make_options(limit=limit)
+    try:
+        return _connect(
+            lambda op: _c.uvs_connect_unix_start(engine, path, opts, op),
+            timeout, f'connect to {path}', limit)
+    finally:
+        _core.free_options(opts)
+
+
+class Server:
+    """Accepts connections and runs handler(stream) for each in a thread
+    pool; serve_forever() accepts until close()."""
+
+    def __init__(self, h, handler, limit, max_workers, unix):
+        self._h = h
+        self._handler = handler
+        self._limit = limit
+        self._unix = unix
+        self._closed = False
+        self._pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=max_workers, thread_name_prefix='uvstreams-handler')
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        self._pool.shutdown(wait=True)
+
+    def __del__(self, _free=_c.uvs_server_free):
+        h = getattr(self, '_h', None)
+        if h is not None:
+            _free(h)
+
+    @property
+    def sockets(self):
+        """The listening addresses ((host, port) pairs, or paths)."""
+        if self._closed:
+            return ()
+        out = []
+        for i in range(max(0, _c.uvs_server_num_addresses(self._h))):
+            rc, host, port = _c.uvs_server_address(self._h, i)
+            if rc == 0:
+                out.append(host if self._unix else (host, port))
+        return tuple(out)
+
+    def accept(self, timeout=None):
+        """The next connection as a Stream (without calling the handler)."""
+        with _Op() as op:
+            rc = check(_c.uvs_server_accept_start(self._h, op), _core.ACCEPT)
+            return Stream(_run(op, rc, timeout, 'accept'), self._limit)
+
+    def serve_forever(self):
+        """Accepts connections until close(), handing each to the pool."""
+        while not self._closed:
+            try:
+                stream = self.accept()
+            except Exception:
+                if self._closed:
+                    return
+                raise
+            self._pool.submit(self._serve, stream)
+
+    def _serve(self, stream):
+        with stream:
+            self._handler(stream)
+
+    def close(self):
+        """Stops listening (serve_forever returns); connections stay open."""
+        self._closed = True
+        _c.uvs_server_close(self._h)
+
+    def close_clients(self):
+        _c.uvs_server_close_clients(self._h)
+
+    def abort_clients(self):
+        _c.uvs_server_abort_clients(self._h)
+
+    def wait_closed(self, timeout=None):
+        with _Op() as op:
+            rc = check(_c.uvs_server_wait_closed_start(self._h, op))
+            _run(op, rc, timeout, 'wait_closed')
+
+
+def _listen_options(limit, backlog, reuse_address, reuse_port, **more):
+    return _core.make_options(
+        limit=limit, backlog=backlog,
+        reuse_address=None if reuse_address is None else bool(reuse_address),
+        reuse_port=None if reuse_port is None else bool(reuse_port), **more)
+
+
+def start_server(handler, host=None, port=0, *, max_workers=None,
+                 limit=DEFAULT_LIMIT, backlog=100, reuse_address=None,
+                 reuse_port=None, family=0):
+    """Listens on host:port; call serve_forever() to run handler(stream)
+    for each connection in a thread pool."""
+    opts = _listen_options(limit, backlog, reuse_address, reuse_port,
+                           family=_core.family_option(family))
+    try:
+        h = unpack(_c.uvs_server_listen_tcp(_get_engine(), host, int(port),
+                                            opts))
+    finally:
+        _core.free_options(opts)
+    return Server(h, handler, limit, max_workers, unix=False)
+
+
+def start_unix_server(handler, path, *, max_workers=None,
+                      limit=DEFAULT_LIMIT, backlog=100):
+    """A Server listening on a Unix socket path."""
+    opts = _listen_options(limit, backlog, None, None)
+    try:
+        h = unpack(_c.uvs_server_listen_unix(_get_engine(), os.fspath(path),
+                                             opts))
+    finally:
+        _core.free_options(opts)
+    return Server(h, handler, limit, max_workers, unix=True)
