@@ -36,6 +36,7 @@ FEATURE uvs_stream_readuntil;
 FEATURE uvs_stream_readuntil_any;
 FEATURE uvs_stream_readline;
 FEATURE uvs_stream_drain;
+FEATURE uvs_stream_start_tls;
 FEATURE uvs_stream_wait_closed;
 FEATURE uvs_server_listen_tcp;
 FEATURE uvs_server_accept;

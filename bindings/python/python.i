@@ -17,11 +17,13 @@
  *   into one call each: start a read and return its bytes when it completed
  *   at once; fetch a completed op's result; run the engine and resolve the
  *   futures waiting for what completed (uvs_py_dispatch); write or drain.
- *   When a call leaves a host-driven engine with work for its libuv loop
- *   (uvs_engine_timeout() == 0) they call the "kicker" the Hub registered,
- *   which schedules a run. Errors they meet are turned into exceptions by
- *   one Python function registered with uvs_py_set_error_factory: codes
- *   become exceptions in one place.
+ *   Calls made from the host thread wake the engine themselves (its
+ *   descriptor turns readable), so only the dispatcher tells the "kicker"
+ *   the Hub registered when libuv wants to run again (its next timer).
+ *   Errors they meet are turned into exceptions by one Python function
+ *   registered with uvs_py_set_error_factory: codes become exceptions in
+ *   one place; for a completed op the detail is the op's own message
+ *   (uvs_op_error: asyncio's limit-overrun messages, TLS reasons).
  */
 
 %begin %{
@@ -67,6 +69,7 @@ UVS_PY_HANDLE(uvs_cq)
 UVS_PY_HANDLE(uvs_op)
 UVS_PY_HANDLE(uvs_stream)
 UVS_PY_HANDLE(uvs_server)
+UVS_PY_HANDLE(uvs_tls_config)
 
 /* ---- byte input: any bytes-like object ------------------------------------ */
 
@@ -97,7 +100,10 @@ static int uvs_py_get_view(PyObject *obj, Py_buffer *view) {
     PyBuffer_Release(held$argnum);
 }
 %apply (const void *data, size_t len) { (const void *sep, size_t len),
-                                         (const void *sep, size_t seplen) };
+                                         (const void *sep, size_t seplen),
+                                         (const void *pem, size_t len),
+                                         (const void *cert, size_t cert_len),
+                                         (const void *key, size_t key_len) };
 
 /* ---- arrays of buffers: a sequence of bytes-like objects ------------------- */
 
@@ -281,8 +287,11 @@ static PyObject *uvs_py_error_factory = NULL;
 static PyObject *uvs_py_kickers = NULL; /* {engine: callable} */
 
 /* Raises factory(code, op, kind, detail): the package's single mapping of
- * codes to exceptions. op is None when the call failed before starting. */
+ * codes to exceptions. op is None when the call failed before starting;
+ * for a completed op with no detail given the op's own message is used. */
 static PyObject *uvs_py_raise(int code, uvs_op *op, int kind, const char *detail) {
+  if (op && (!detail || !*detail))
+    detail = uvs_op_error(op);
   if (!uvs_py_error_factory) {
     PyErr_Format(PyExc_OSError, "%s: %s", uvs_err_name(code), uvs_strerror(code));
     return NULL;
@@ -307,10 +316,10 @@ static int uvs_py_is_read(int kind) {
 
 /* Tells the kicker registered for a host-driven engine when its libuv loop
  * wants to run again: kicker(ms), ms = uvs_engine_timeout(e) when it is
- * >= 0 and (with only_now) 0. 0, or -1 with an exception. */
-static int uvs_py_kick(uvs_engine *e, int only_now) {
+ * >= 0. 0, or -1 with an exception. */
+static int uvs_py_kick(uvs_engine *e) {
   int ms = uvs_engine_timeout(e);
-  if (!uvs_py_kickers || ms < 0 || (only_now && ms != 0))
+  if (!uvs_py_kickers || ms < 0)
     return 0;
   PyObject *key = uvs_py_handle(e);
   if (!key)
@@ -324,12 +333,6 @@ static int uvs_py_kick(uvs_engine *e, int only_now) {
   Py_XDECREF(arg);
   Py_XDECREF(r);
   return r ? 0 : -1;
-}
-
-/* A call that may have given the engine's libuv loop work (the timeout
- * turned 0) has it scheduled to run. */
-static int uvs_py_maybe_kick(uvs_engine *e) {
-  return uvs_py_kick(e, 1);
 }
 
 /* readuntil with a bytes-like separator or a tuple of them. */
@@ -360,14 +363,13 @@ PyObject *uvs_py_result(uvs_op *op);
 
 /* The bytes of a completed read of a known kind, or its exception. */
 static PyObject *uvs_py_read_result(uvs_op *op, int kind) {
-  int rc = uvs_op_result(op);
-  if (rc < 0)
-    return uvs_py_raise(rc, op, kind, "");
   const void *data = NULL;
   size_t len = 0;
-  rc = uvs_op_data(op, &data, &len);
-  if (rc < 0)
+  int rc = uvs_op_read_result(op, &data, &len);
+  if (rc == UVS_EBADHANDLE || rc == UVS_EOPBUSY)
     return uvs_py_raise(rc, NULL, kind, uvs_last_error());
+  if (rc < 0)
+    return uvs_py_raise(rc, op, kind, "");
   return PyBytes_FromStringAndSize((const char *)data, (Py_ssize_t)len);
 }
 
@@ -496,9 +498,8 @@ PyObject *uvs_py_result(uvs_op *op) {
 
 /* Starts a read of kind UVS_OP_READ/READEXACTLY/READUNTIL/READLINE on op:
  * its bytes when it completed at once (no future, no yield), None while it
- * is pending (after kicking e if the start gave its loop work); raises on
- * failure. n is the size, sep the separator(s). */
-PyObject *uvs_py_read(uvs_engine *e, uvs_stream *s, uvs_op *op, int kind, int64_t n,
+ * is pending; raises on failure. n is the size, sep the separator(s). */
+PyObject *uvs_py_read(uvs_stream *s, uvs_op *op, int kind, int64_t n,
                       PyObject *sep) {
   int rc, pyerr = 0;
   switch (kind) {
@@ -520,11 +521,8 @@ PyObject *uvs_py_read(uvs_engine *e, uvs_stream *s, uvs_op *op, int kind, int64_
     PyErr_SetString(PyExc_ValueError, "not a read kind");
     return NULL;
   }
-  if (rc == UVS_PENDING) {
-    if (uvs_py_maybe_kick(e) < 0)
-      return NULL;
+  if (rc == UVS_PENDING)
     Py_RETURN_NONE;
-  }
   if (rc < 0)
     return uvs_py_raise(rc, NULL, kind, uvs_last_error());
   return uvs_py_read_result(op, kind);
@@ -561,22 +559,18 @@ PyObject *uvs_py_dispatch(uvs_engine *e, uvs_cq *cq, PyObject *futures,
     PyErr_Restore(type, exc, tb);
     return NULL;
   }
-  if (uvs_py_kick(e, 0) < 0)
+  if (uvs_py_kick(e) < 0)
     return NULL;
   Py_RETURN_NONE;
 }
 
-/* Writes a bytes-like object and kicks e if bytes stayed buffered (or the
- * write found the connection lost and began closing it): 0, or the status
- * of a refused write. */
-PyObject *uvs_py_write(uvs_engine *e, uvs_stream *s, PyObject *data) {
+/* Writes a bytes-like object: 0, or the status of a refused write. */
+PyObject *uvs_py_write(uvs_stream *s, PyObject *data) {
   Py_buffer view;
   if (uvs_py_get_view(data, &view) < 0)
     return NULL;
   int rc = uvs_stream_write(s, view.buf, (size_t)view.len);
   PyBuffer_Release(&view);
-  if (rc == 0 && uvs_py_maybe_kick(e) < 0)
-    return NULL;
   return PyLong_FromLong(rc);
 }
 

@@ -400,8 +400,15 @@ def test_argument_errors(loop, run):
             await uvstreams.open_connection()
         with pytest.raises(ValueError):
             await uvstreams.start_server(echo_handler)
-        with pytest.raises(NotImplementedError):
-            await uvstreams.open_connection('127.0.0.1', 1, ssl=True)
+        with pytest.raises(ValueError, match='only meaningful with ssl'):
+            await uvstreams.open_connection('127.0.0.1', 1,
+                                            server_hostname='x')
+        with pytest.raises(ValueError, match='positive'):
+            await uvstreams.open_connection('127.0.0.1', 1, ssl=True,
+                                            ssl_handshake_timeout=0)
+        with pytest.raises(TypeError):
+            await uvstreams.start_server(echo_handler, '127.0.0.1', 0,
+                                         ssl=True)
     run(go())
 
 

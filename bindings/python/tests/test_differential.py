@@ -118,10 +118,7 @@ async def play(cls, limit, chunks, reads):
                                 else method(arg))
                 log.append(('ok', kind, result))
             except (ValueError, EOFError, asyncio.LimitOverrunError) as exc:
-                if kind == 'readline' and type(exc) is ValueError:
-                    log.append(('ValueError', kind))  # message: see below
-                else:
-                    log.append(('exc', kind) + outcome(exc))
+                log.append(('exc', kind) + outcome(exc))
         log.append(('rest', await reader.read()))
 
     feed = asyncio.ensure_future(feeder())

@@ -171,11 +171,9 @@ def test_readline_limit_while_waiting(loop, run):
     assert run(reader.read()) == b'chunk3\n'
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    'engine deviation: a waiting read is evaluated at every feed, asyncio '
-    'evaluates it when the woken task runs (after all feeds of that loop '
-    'iteration)'))
 def test_several_feeds_in_one_iteration_reach_one_waiter(loop, run):
+    # asyncio evaluates a waiting read when the woken task runs, after
+    # every feed of that loop iteration
     reader = make(loop)
 
     async def go():
@@ -185,6 +183,74 @@ def test_several_feeds_in_one_iteration_reach_one_waiter(loop, run):
         reader.feed_data(b'cd')
         return await task
     assert run(go()) == b'abcd'
+
+
+def test_several_feeds_then_eof_in_one_iteration(loop, run):
+    reader = make(loop, limit=4)
+
+    async def go():
+        task = asyncio.ensure_future(reader.readuntil(b'|'))
+        await asyncio.sleep(0)
+        reader.feed_data(b'ab')       # alone: no separator, within limit
+        reader.feed_data(b'cdef|')    # with it: separator beyond the limit
+        with pytest.raises(asyncio.LimitOverrunError,
+                           match='Separator is found, but chunk is longer '
+                                 'than limit') as info:
+            await task
+        return info.value.consumed
+    assert run(go()) == 6
+    assert rest(run, reader) == b'abcdef|'
+
+
+def test_waiting_read_cancelled_after_feed_keeps_data(loop, run):
+    reader = make(loop)
+
+    async def go():
+        task = asyncio.ensure_future(reader.readline())
+        await asyncio.sleep(0)
+        reader.feed_data(b'line\n')
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert repr(reader) == '<StreamReader 5 bytes>'
+        return await reader.readline()
+    assert run(go()) == b'line\n'
+
+
+@pytest.mark.parametrize('chunks, message', [
+    ([b'0123456789\n'], 'Separator is found, but chunk is longer than limit'),
+    ([b'0123456789'], 'Separator is not found, and chunk exceed the limit'),
+])
+def test_readline_limit_messages(loop, run, chunks, message):
+    reader = make(loop, *chunks, limit=5)
+    with pytest.raises(ValueError) as info:
+        run(reader.readline())
+    assert type(info.value) is ValueError
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize('waiting', [False, True])
+def test_readuntil_limit_messages_exact(loop, run, waiting):
+    reader = make(loop, limit=5)
+
+    async def go():
+        task = asyncio.ensure_future(reader.readuntil(b'||'))
+        if waiting:
+            await asyncio.sleep(0)
+        reader.feed_data(b'0123456789')
+        with pytest.raises(asyncio.LimitOverrunError) as info:
+            await task
+        assert info.value.args == (
+            'Separator is not found, and chunk exceed the limit',)
+        assert info.value.consumed == 9
+        reader.feed_data(b'||')
+        with pytest.raises(asyncio.LimitOverrunError) as info:
+            await reader.readuntil(b'||')
+        assert info.value.args == (
+            'Separator is found, but chunk is longer than limit',)
+        assert info.value.consumed == 10
+    run(go())
+    assert rest(run, reader) == b'0123456789||'
 
 
 def test_readline_buffered_no_wait(loop, run):

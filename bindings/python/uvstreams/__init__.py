@@ -6,6 +6,7 @@ StreamWriter, StreamReaderProtocol and Server behave as asyncio's and raise
 asyncio's exceptions. ``uvstreams.install()`` makes asyncio's own functions
 use them. ``uvstreams.sync`` is the blocking API for threads; the Python 3.8
 unified Stream API (connect, StreamServer, Stream, StreamMode) is here too.
+TLS: ssl=True, an ssl.SSLContext or a uvstreams.TLSConfig (uvstreams.tls).
 """
 
 import asyncio as _asyncio
@@ -17,6 +18,7 @@ from .streams import (StreamReader, StreamWriter, StreamReaderProtocol,
 from .unified import (Stream, StreamMode, StreamServer, UnixStreamServer,
                       connect, connect_unix, connect_read_pipe,
                       connect_write_pipe)
+from .tls import TLSConfig, SSLContext, create_default_context
 from ._core import _c as _lib
 
 __version__ = _lib.uvs_version_string()
@@ -26,7 +28,8 @@ __all__ = ('StreamReader', 'StreamWriter', 'StreamReaderProtocol', 'Server',
            'start_unix_server', 'IncompleteReadError', 'LimitOverrunError',
            'UvstreamsError', 'install', 'uninstall', 'Stream', 'StreamMode',
            'StreamServer', 'UnixStreamServer', 'connect', 'connect_unix',
-           'connect_read_pipe', 'connect_write_pipe')
+           'connect_read_pipe', 'connect_write_pipe', 'TLSConfig',
+           'SSLContext', 'create_default_context')
 
 _PATCHED = ('open_connection', 'start_server', 'open_unix_connection',
             'start_unix_server')

@@ -9,12 +9,10 @@ runs host-driven engines inside asyncio loops.
 ``Hub`` is the per-event-loop engine (io_threads=0) with one completion
 queue whose descriptor the loop watches: ``add_reader`` calls the
 extension's dispatcher, which lets the engine do its I/O and resolves the
-futures of the operations that completed (keyed by op handle). The engine
-reports with ``uvs_engine_timeout`` when it needs to run again (0: at once,
-because a call made from Python changed what libuv waits for; > 0: a
-timer); the dispatcher and the extension's read and write helpers pass
-that on to the Hub's ``rearm`` (the registered "kicker"), and the rarer
-calls made from Python are followed by ``touch()``.
+futures of the operations that completed (keyed by op handle). A call made
+from Python that gives libuv work wakes the engine itself (the descriptor
+turns readable); after each run the dispatcher tells the Hub's ``rearm``
+(the registered "kicker") when the engine's next timer is due.
 """
 
 import asyncio
@@ -22,6 +20,7 @@ import importlib
 import importlib.util
 import os
 import socket
+import ssl
 import weakref
 
 from . import _uvstreams_c as _c
@@ -49,7 +48,6 @@ PYTHON_EXCEPTION = -39001
 _READ_NAMES = {READ: 'read', READEXACTLY: 'readexactly',
                READUNTIL: 'readuntil', READLINE: 'readuntil'}
 LIMIT_NOT_FOUND = 'Separator is not found, and chunk exceed the limit'
-LIMIT_FOUND = 'Separator is found, but chunk is longer than limit'
 
 _GAI = {
     _c.UVS_EAI_AGAIN: socket.EAI_AGAIN, _c.UVS_EAI_FAIL: socket.EAI_FAIL,
@@ -106,10 +104,16 @@ def error(code, op=None, kind=0, detail=''):
             _op_partial(op) if op is not None else b'',
             None if expected < 0 else expected)
     if code == _c.UVS_ELIMIT:
+        # the engine gives asyncio's message (found / not found)
+        message = detail or LIMIT_NOT_FOUND
         if kind == READLINE:
-            return ValueError(LIMIT_NOT_FOUND)
+            return ValueError(message)
         consumed = _c.uvs_op_consumed(op) if op is not None else 0
-        return LimitOverrunError(LIMIT_NOT_FOUND, consumed)
+        return LimitOverrunError(message, consumed)
+    if code == _c.UVS_ETLSVERIFY:
+        return tls_verify_error(detail)
+    if code == _c.UVS_ETLS:
+        return tls_error(detail)
     if code == _c.UVS_EBUSY:
         return RuntimeError(
             f'{_READ_NAMES.get(kind, "read")}() called while another '
@@ -133,24 +137,30 @@ def error(code, op=None, kind=0, detail=''):
     return UvstreamsError(code, detail or _c.uvs_strerror(code))
 
 
-def name_overrun(s, exc, separator):
-    """Gives the LimitOverrunError of readuntil(separator) on stream s
-    asyncio's message for a separator found beyond the limit (the engine
-    reports both cases with one code): peeks at the buffer, which an overrun
-    leaves untouched, and puts the bytes back."""
-    seps = separator if isinstance(separator, tuple) else (separator,)
-    seps = [bytes(sep) for sep in seps]
-    want = exc.consumed + max(len(sep) for sep in seps)
-    op = unpack(_c.uvs_op_new(None, 0))
-    try:
-        if _c.uvs_stream_read_start(s, want, op) != _c.UVS_COMPLETED:
-            return
-        rc, data = _c.uvs_op_data(op)
-        _c.uvs_op_unread(op)
-    finally:
-        _c.uvs_op_free(op)
-    if rc == 0 and any(data.startswith(sep, exc.consumed) for sep in seps):
-        exc.args = (LIMIT_FOUND,)
+_VERIFY_PREFIX = 'certificate verify failed: '
+
+
+def tls_verify_error(detail):
+    """ssl.SSLCertVerificationError for a failed peer verification, shaped
+    as the ssl module's own (reason, verify_message in the message)."""
+    detail = detail or 'certificate verify failed'
+    verify_message = detail.split(_VERIFY_PREFIX, 1)[-1]
+    exc = ssl.SSLCertVerificationError(
+        1, f'[SSL: CERTIFICATE_VERIFY_FAILED] {detail}')
+    exc.reason = 'CERTIFICATE_VERIFY_FAILED'
+    exc.library = 'SSL'
+    exc.verify_message = verify_message
+    exc.verify_code = None
+    return exc
+
+
+def tls_error(detail):
+    """ssl.SSLError for any other TLS failure (the reason is OpenSSL's)."""
+    detail = detail or _c.uvs_strerror(_c.UVS_ETLS)
+    exc = ssl.SSLError(1, detail)
+    exc.library = 'SSL'
+    exc.reason = detail
+    return exc
 
 
 _c.uvs_py_set_error_factory(error)
@@ -286,21 +296,15 @@ class Hub:
         """A future resolved when op completes."""
         fut = self.create_future()
         self.futures[op] = fut
-        self.touch()
         return fut
 
     def abandon(self, op):
-        """For a read whose waiting task is cancelled: cancels op, gives
-        back the bytes it may have delivered unconsumed, frees it, and
-        returns a fresh op for the next read."""
+        """For a read whose waiting task is cancelled: cancels op and gives
+        back the bytes it may have delivered unconsumed. The op stays usable:
+        restarting it drops a completion still queued for it."""
         self.futures.pop(op, None)
         _c.uvs_op_cancel(op)
         _c.uvs_op_unread(op)
-        _c.uvs_op_free(op)
-        if self._closed:  # the engine is gone: no more reads anyway
-            return None
-        self.touch()
-        return self.new_op()
 
     def release(self, op):
         """Frees a one-shot op (cancelling it if it is still pending)."""
@@ -312,11 +316,6 @@ class Hub:
         the dispatcher directly when the queue's descriptor is readable)."""
         self._kicked = False
         _dispatch(self.engine, self.cq, self.futures, self.callbacks)
-
-    def touch(self, _timeout=_c.uvs_engine_timeout):
-        """Call after anything that may have given libuv new work."""
-        if not self._kicked and _timeout(self.engine) == 0:
-            self.kick()
 
     def kick(self):
         if not self._kicked and not self._closed:

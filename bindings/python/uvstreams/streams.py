@@ -5,28 +5,39 @@ Design: every method maps to one C call on the stream's handle. A read
 starts on the reader's reusable operation; when the engine completes it from
 its buffer the bytes come back from that same call and the coroutine returns
 without creating a future or yielding, as asyncio does when data is already
-buffered. Otherwise the read waits on a future that the loop's Hub resolves
-with the bytes when the completion queue delivers the operation. Cancelling
-a waiting read cancels the operation and gives back bytes that were
-delivered but not consumed (uvs_op_unread: the operation still holds them),
-so no data is lost; the cancelled operation is freed and replaced, so no
-stale completion can reach the next read.
+buffered.
+
+Otherwise, on a connection the read stays pending in the engine (the
+performance path: data arrives from the network, inside the engine) and
+waits on a future that the loop's Hub resolves with the bytes when the
+completion queue delivers the operation. Cancelling a waiting read cancels
+the operation and gives back bytes that were delivered but not consumed
+(uvs_op_unread: the operation still holds them), so no data is lost; the
+operation is then reused (restarting it drops any completion still queued).
+
+``StreamReader()`` built by hand is the library's standalone reader, fed
+from Python with feed_data()/feed_eof()/set_exception() (also by
+``StreamReaderProtocol`` from any asyncio transport). There a read that
+cannot complete at once is cancelled in the engine (which consumes
+nothing) and waits, as asyncio's _wait_for_data() does, on a future that
+the next feed resolves; when the task resumes the read is issued again
+from scratch. So a waiting read is evaluated when its task runs, after
+every feed of that loop iteration, exactly as asyncio does.
 
 Streams from a connection share one ``_Conn`` (it frees the handle when the
-last of reader, writer and transport is gone). ``StreamReader()`` built by
-hand is the library's standalone reader, fed with feed_data()/feed_eof();
-``StreamReaderProtocol`` feeds one from any asyncio transport.
+last of reader, writer and transport is gone).
 """
 
 import asyncio
 import logging
 import os
 import socket
+import ssl as _ssl
 import warnings
 
 from asyncio import events
 
-from . import _core
+from . import _core, tls as _tls
 from ._core import (_c, check, unpack, error, Redirect, IncompleteReadError,
                     LimitOverrunError, DEFAULT_LIMIT, READ, READEXACTLY,
                     READUNTIL, READLINE, PYTHON_EXCEPTION)
@@ -48,14 +59,19 @@ _LOG_THRESHOLD_FOR_CONNLOST_WRITES = 5
 class _Conn:
     """Owns one stream handle for the objects that share it."""
 
-    __slots__ = ('hub', 's', 'sock', 'wrapped', 'extra', '__weakref__')
+    __slots__ = ('hub', 's', 'sock', 'wrapped', 'extra', 'server_side',
+                 'sslcontext', 'tls_cache', '__weakref__')
 
-    def __init__(self, hub, s, extra=None):
+    def __init__(self, hub, s, extra=None, server_side=False,
+                 sslcontext=None):
         self.hub = hub
         self.s = s
         self.sock = None  # a duplicate of the descriptor, for 'socket'
         self.wrapped = None
         self.extra = extra
+        self.server_side = server_side
+        self.sslcontext = sslcontext  # what ssl= was, once TLS is on
+        self.tls_cache = {}
 
     def close_socket(self):
         if self.sock is not None:
@@ -65,8 +81,6 @@ class _Conn:
     def __del__(self, _free=_c.uvs_stream_free):
         self.close_socket()
         _free(self.s)
-        if not self.hub._closed:
-            self.hub.touch()
 
 
 # ---- StreamReader -----------------------------------------------------------
@@ -88,27 +102,30 @@ class StreamReader:
             s = unpack(_c.uvs_reader_new(hub.engine, opts))
         finally:
             _core.free_options(opts)
-        self._setup(hub, _Conn(hub, s), limit)
+        self._setup(hub, _Conn(hub, s), limit, True)
 
     @classmethod
     def _for_stream(cls, hub, conn, limit):
         self = cls.__new__(cls)
-        self._setup(hub, conn, limit)
+        self._setup(hub, conn, limit, False)
         return self
 
-    def _setup(self, hub, conn, limit):
+    def _setup(self, hub, conn, limit, fed):
         self._loop = hub.loop
         self._hub = hub
         self._conn = conn
         self._s = conn.s
         self._limit = limit
-        self._e = hub.engine
         self._futures = hub.futures
         self._create_future = hub.create_future
         self._exception = None
         self._transport = None
         self._paused = False
-        self._op = hub.new_op()
+        # fed from Python: reads never stay pending in the engine (its op
+        # has no queue) and wait on _waiter, as asyncio's
+        self._fed_reader = fed
+        self._waiter = None
+        self._op = unpack(_c.uvs_op_new(None, 0)) if fed else hub.new_op()
 
     def __del__(self, _free=_c.uvs_op_free):
         op = getattr(self, '_op', None)
@@ -124,7 +141,9 @@ class StreamReader:
             info.append('eof')
         if self._limit != DEFAULT_LIMIT:
             info.append(f'limit={self._limit}')
-        if self._op in self._futures:
+        if self._waiter is not None:
+            info.append(f'waiter={self._waiter!r}')
+        elif self._op in self._futures:
             info.append(f'waiter={self._futures[self._op]!r}')
         exc = self.exception()
         if exc is not None:
@@ -149,7 +168,14 @@ class StreamReader:
     def set_exception(self, exc):
         self._exception = exc
         check(_c.uvs_reader_set_error(self._s, PYTHON_EXCEPTION))
-        self._wake()
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.cancelled():
+                waiter.set_exception(exc)
+        elif self._op in self._futures:
+            # a connection's pending read: delivered before we return
+            self._hub.run()
 
     def set_transport(self, transport):
         assert self._transport is None, 'Transport already set'
@@ -163,6 +189,7 @@ class StreamReader:
 
     def feed_eof(self):
         self._fed(_c.uvs_reader_feed_eof(self._s))
+        self._wakeup_waiter()
 
     def feed_data(self, data):
         try:
@@ -172,8 +199,10 @@ class StreamReader:
         if rc == _c.UVS_EINVAL:
             raise AssertionError('feed_data after feed_eof')
         self._fed(rc)
-        if (self._transport is not None and not self._paused
-                and self._op not in self._futures):
+        if not len(data):
+            return
+        self._wakeup_waiter()
+        if self._transport is not None and not self._paused:
             self._maybe_pause()
 
     def _fed(self, rc):
@@ -181,18 +210,19 @@ class StreamReader:
             raise RuntimeError('only a StreamReader() created directly '
                                'can be fed; this one reads a connection')
         check(rc)
-        self._wake()
 
-    def _wake(self):
-        """Delivers a completion our feeding caused, as asyncio does: the
-        waiting task is woken before feed_data() returns."""
-        if self._op in self._futures:
-            self._hub.run()
+    def _wakeup_waiter(self):
+        """Wakes the read waiting for data (asyncio's); it is evaluated
+        again when its task runs."""
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.cancelled():
+                waiter.set_result(None)
 
     def _maybe_pause(self):
-        """The engine's read flow control, for a transport feeding us:
-        pause above 2 x limit unless a read waits (it resumes before
-        waiting)."""
+        """asyncio's read flow control, for a transport feeding us: pause
+        above 2 x limit (a read resumes it before waiting)."""
         size = unpack(_c.uvs_stream_get_int(self._s, 'read_buffer_size'))
         if size > 2 * self._limit:
             try:
@@ -209,8 +239,40 @@ class StreamReader:
 
     # -- reading
 
-    async def _wait(self):
-        """Waits for the pending read on our op and returns its bytes."""
+    async def _wait_for_data(self, kind, n, sep):
+        """A read of a reader fed from Python that could not complete: the
+        engine forgets it (a cancelled read consumes nothing) and the task
+        waits for the next feed, then issues the read again, as asyncio's
+        _wait_for_data() loop does."""
+        op = self._op
+        _c.uvs_op_cancel(op)
+        while True:
+            if self._waiter is not None:
+                raise RuntimeError(
+                    f'{_core._READ_NAMES[kind]}() called while another '
+                    f'coroutine is already waiting for incoming data')
+            if self._paused:
+                self._resume_before_wait()
+            self._waiter = self._create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+            try:
+                data = _read(self._s, op, kind, n, sep)
+            except Redirect as e:
+                if e.code == PYTHON_EXCEPTION:
+                    raise self._exception from None
+                raise
+            if data is not None:
+                return data
+            _c.uvs_op_cancel(op)
+
+    async def _wait(self, kind, n, sep):
+        """Waits for the pending read on our op and returns its bytes (a
+        connection's reader; readers fed from Python use _wait_for_data)."""
+        if self._fed_reader:
+            return await self._wait_for_data(kind, n, sep)
         if self._paused:
             self._resume_before_wait()
         op = self._op
@@ -220,8 +282,8 @@ class StreamReader:
             return await fut
         except BaseException:
             if not fut.done() or fut.cancelled() or fut.exception() is None:
-                # cancelled: the op is replaced; delivered bytes go back
-                self._op = self._hub.abandon(op)
+                # cancelled: delivered bytes go back
+                self._hub.abandon(op)
             raise
 
     async def _redirected(self, code, kind, n, sep):
@@ -232,7 +294,7 @@ class StreamReader:
             raise self._exception
         op = unpack(_c.uvs_op_new(None, 0))
         try:
-            data = _read(self._e, self._s, op, kind, n, sep)
+            data = _read(self._s, op, kind, n, sep)
         except Redirect:
             raise self._exception from None
         finally:
@@ -245,9 +307,9 @@ class StreamReader:
 
     async def read(self, n=-1):
         try:
-            data = _read(self._e, self._s, self._op, READ, n, None)
+            data = _read(self._s, self._op, READ, n, None)
             if data is None:
-                data = await self._wait()
+                data = await self._wait(READ, n, None)
             return data
         except Redirect as e:
             code = e.code
@@ -255,9 +317,9 @@ class StreamReader:
 
     async def readline(self):
         try:
-            data = _read(self._e, self._s, self._op, READLINE, 0, None)
+            data = _read(self._s, self._op, READLINE, 0, None)
             if data is None:
-                data = await self._wait()
+                data = await self._wait(READLINE, 0, None)
             return data
         except Redirect as e:
             code = e.code
@@ -265,9 +327,9 @@ class StreamReader:
 
     async def readexactly(self, n):
         try:
-            data = _read(self._e, self._s, self._op, READEXACTLY, n, None)
+            data = _read(self._s, self._op, READEXACTLY, n, None)
             if data is None:
-                data = await self._wait()
+                data = await self._wait(READEXACTLY, n, None)
             return data
         except Redirect as e:
             code = e.code
@@ -275,15 +337,12 @@ class StreamReader:
 
     async def readuntil(self, separator=b'\n'):
         try:
-            data = _read(self._e, self._s, self._op, READUNTIL, 0, separator)
+            data = _read(self._s, self._op, READUNTIL, 0, separator)
             if data is None:
-                data = await self._wait()
+                data = await self._wait(READUNTIL, 0, separator)
             return data
         except Redirect as e:
             code = e.code
-        except LimitOverrunError as e:
-            _core.name_overrun(self._s, e, separator)
-            raise
         return await self._redirected(code, READUNTIL, 0, separator)
 
     def __aiter__(self):
@@ -322,6 +381,13 @@ class _Transport(asyncio.Transport):
             return default if value is None else value
         if name == 'socket':
             return self._socket() or default
+        if name in _tls.TLS_EXTRA:
+            conn = self._conn
+            if conn.sslcontext is None:
+                return default
+            value = _tls.extra_info(self._s, name, conn.sslcontext,
+                                    conn.tls_cache)
+            return default if value is None else value
         return super().get_extra_info(name, default)
 
     def _socket(self):
@@ -342,15 +408,13 @@ class _Transport(asyncio.Transport):
     def close(self):
         _c.uvs_stream_close(self._s)
         self._conn.close_socket()
-        self._hub.touch()
 
     def abort(self):
         _c.uvs_stream_abort(self._s)
         self._conn.close_socket()
-        self._hub.touch()
 
     def write(self, data):
-        rc = _write(self._hub.engine, self._s, data)
+        rc = _write(self._s, data)
         if rc:
             self._written(rc)
 
@@ -364,11 +428,11 @@ class _Transport(asyncio.Transport):
         rc = _c.uvs_stream_writev(self._s, list_of_data)
         if rc < 0:
             self._written(rc)
-        self._hub.touch()
 
     def write_eof(self):
+        if self._conn.sslcontext is not None:
+            raise NotImplementedError("SSL doesn't support half-closes")
         check(_c.uvs_stream_write_eof(self._s))
-        self._hub.touch()
 
     def can_write_eof(self):
         return _c.uvs_stream_can_write_eof(self._s) == 1
@@ -420,7 +484,6 @@ class StreamWriter:
         self._conn = transport._conn
         self._s = transport._s
         self._hub = transport._hub
-        self._e = self._hub.engine
         self._op = None
         self._lost_writes = 0
 
@@ -435,7 +498,7 @@ class StreamWriter:
         return self._transport
 
     def write(self, data):
-        rc = _write(self._e, self._s, data)
+        rc = _write(self._s, data)
         if rc:
             self._written(rc)
 
@@ -453,7 +516,6 @@ class StreamWriter:
         rc = _c.uvs_stream_writev(self._s, data)
         if rc < 0:
             self._written(rc)
-        self._hub.touch()
 
     def write_eof(self):
         return self._transport.write_eof()
@@ -524,7 +586,27 @@ class StreamWriter:
 
     async def start_tls(self, sslcontext, *, server_hostname=None,
                         ssl_handshake_timeout=None, ssl_shutdown_timeout=None):
-        raise NotImplementedError('TLS is not available in uvstreams yet')
+        """Upgrades the connection to TLS (asyncio 3.11): the side is the
+        connection's (accepted by a server or not). Bytes the reader
+        already holds stay plaintext."""
+        conn = self._conn
+        if conn.sslcontext is not None:
+            raise RuntimeError('the connection already uses TLS')
+        config = _tls.resolve(sslcontext, conn.server_side)
+        if (not conn.server_side and server_hostname is None
+                and config.check_hostname):
+            raise ValueError('check_hostname requires server_hostname')
+        opts = _tls.options(None, config, server_hostname,
+                            ssl_handshake_timeout, ssl_shutdown_timeout)
+        hub = self._hub
+        op = hub.new_op()
+        try:
+            rc = _c.uvs_stream_start_tls_start(self._s, opts, op)
+        finally:
+            _core.free_options(opts)
+        await _finish_op(hub, op, rc, _c.UVS_OP_START_TLS)
+        conn.sslcontext = sslcontext
+        conn.tls_cache.clear()
 
     def __del__(self, warnings=warnings, _free=_c.uvs_op_free):
         try:
@@ -619,9 +701,9 @@ def _report_handler_error(loop, transport, exc):
 # ---- connections --------------------------------------------------------------
 
 
-def _streams(hub, s, limit, extra=None):
+def _streams(hub, s, limit, extra=None, server_side=False, sslcontext=None):
     """(reader, writer) for a new connection handle."""
-    conn = _Conn(hub, s, extra)
+    conn = _Conn(hub, s, extra, server_side, sslcontext)
     reader = StreamReader._for_stream(hub, conn, limit)
     writer = StreamWriter(_Transport(conn), None, reader, hub.loop)
     return reader, writer
@@ -639,33 +721,34 @@ async def _finish_op(hub, op, rc, kind):
         hub.release(op)
 
 
-def _check_tls(ssl, server_hostname=None, ssl_handshake_timeout=None,
-               ssl_shutdown_timeout=None):
-    if ssl:
-        raise NotImplementedError('uvstreams does not support TLS yet')
-    if server_hostname is not None:
-        raise ValueError('server_hostname is only meaningful with ssl')
-    if ssl_handshake_timeout is not None:
-        raise ValueError('ssl_handshake_timeout is only meaningful with ssl')
-    if ssl_shutdown_timeout is not None:
-        raise ValueError('ssl_shutdown_timeout is only meaningful with ssl')
-
-
 def _port_number(port):
     if isinstance(port, str) and not port.isdigit():
         return socket.getservbyname(port, 'tcp')
     return int(port)
 
 
-def _adopt(hub, sock, limit):
-    """Streams for a connected socket object (which we now own)."""
+async def _adopt(hub, sock, limit, tls=None, sslarg=None,
+                 server_hostname=None, handshake_timeout=None,
+                 shutdown_timeout=None):
+    """Streams for a connected socket object (which we now own), with TLS
+    started on it when tls is given."""
     opts = _core.make_options(limit=limit)
     try:
         s = unpack(_c.uvs_stream_open_fd(hub.engine, sock.detach(), opts))
     finally:
         _core.free_options(opts)
-    hub.touch()
-    return _streams(hub, s, limit)
+    reader, writer = _streams(hub, s, limit)
+    if tls is not None:
+        try:
+            await writer.start_tls(
+                tls, server_hostname=server_hostname,
+                ssl_handshake_timeout=handshake_timeout,
+                ssl_shutdown_timeout=shutdown_timeout)
+        except BaseException:
+            writer.transport.abort()
+            raise
+        writer._conn.sslcontext = sslarg
+    return reader, writer
 
 
 async def _connect_bound(loop, host, port, family, local_addr):
@@ -700,24 +783,34 @@ async def open_connection(host=None, port=None, *, limit=DEFAULT_LIMIT,
     """Connects by TCP and returns (StreamReader, StreamWriter)."""
     loop = events.get_running_loop()
     hub = _core.hub_for(loop)
-    _check_tls(ssl, server_hostname, ssl_handshake_timeout,
-               ssl_shutdown_timeout)
+    _tls.check_arguments(ssl, server_hostname, ssl_handshake_timeout,
+                         ssl_shutdown_timeout)
     if limit <= 0:
         raise ValueError('Limit cannot be <= 0')
+    tls = _tls.resolve(ssl, False) if ssl else None
+    if tls is not None and server_hostname is None and (
+            sock is not None or not host):
+        raise ValueError('You must set server_hostname when using ssl '
+                         'without a host')
     if sock is not None:
         if host is not None or port is not None:
             raise ValueError(
                 'host/port and sock can not be specified at the same time')
-        return _adopt(hub, sock, limit)
+        return await _adopt(hub, sock, limit, tls, ssl, server_hostname,
+                            ssl_handshake_timeout, ssl_shutdown_timeout)
     if host is None and port is None:
         raise ValueError(
             'host and port was not specified and no sock specified')
     if local_addr is not None:
         sock = await _connect_bound(loop, host, port, family, local_addr)
-        return _adopt(hub, sock, limit)
+        return await _adopt(hub, sock, limit, tls, ssl,
+                            host if server_hostname is None
+                            else server_hostname,
+                            ssl_handshake_timeout, ssl_shutdown_timeout)
     port = _port_number(port)
-    opts = _core.make_options(limit=limit,
-                              family=_core.family_option(family))
+    opts = _tls.options(limit, tls, server_hostname, ssl_handshake_timeout,
+                        ssl_shutdown_timeout,
+                        family=_core.family_option(family))
     op = hub.new_op()
     try:
         rc = _c.uvs_connect_tcp_start(hub.engine, host, port, opts, op)
@@ -725,12 +818,12 @@ async def open_connection(host=None, port=None, *, limit=DEFAULT_LIMIT,
         _core.free_options(opts)
     try:
         s = await _finish_op(hub, op, rc, _core.CONNECT)
-    except socket.gaierror:
+    except (socket.gaierror, _ssl.SSLError):
         raise
     except OSError as exc:
         raise OSError(exc.errno, f'Connect call failed {(host, port)!r}') \
             from None
-    return _streams(hub, s, limit)
+    return _streams(hub, s, limit, sslcontext=ssl if tls else None)
 
 
 async def open_unix_connection(path=None, *, limit=DEFAULT_LIMIT, ssl=None,
@@ -740,26 +833,31 @@ async def open_unix_connection(path=None, *, limit=DEFAULT_LIMIT, ssl=None,
     """Connects to a Unix socket and returns (StreamReader, StreamWriter)."""
     loop = events.get_running_loop()
     hub = _core.hub_for(loop)
-    _check_tls(ssl, server_hostname, ssl_handshake_timeout,
-               ssl_shutdown_timeout)
+    _tls.check_arguments(ssl, server_hostname, ssl_handshake_timeout,
+                         ssl_shutdown_timeout)
     if limit <= 0:
         raise ValueError('Limit cannot be <= 0')
+    tls = _tls.resolve(ssl, False) if ssl else None
+    if tls is not None and server_hostname is None:
+        raise ValueError('you have to pass server_hostname when using ssl')
     if sock is not None:
         if path is not None:
             raise ValueError('path and sock can not be specified '
                              'at the same time')
-        return _adopt(hub, sock, limit)
+        return await _adopt(hub, sock, limit, tls, ssl, server_hostname,
+                            ssl_handshake_timeout, ssl_shutdown_timeout)
     if path is None:
         raise ValueError('no path and sock were specified')
     path = os.fspath(path)
-    opts = _core.make_options(limit=limit)
+    opts = _tls.options(limit, tls, server_hostname, ssl_handshake_timeout,
+                        ssl_shutdown_timeout)
     op = hub.new_op()
     try:
         rc = _c.uvs_connect_unix_start(hub.engine, path, opts, op)
     finally:
         _core.free_options(opts)
     s = await _finish_op(hub, op, rc, _core.CONNECT)
-    return _streams(hub, s, limit)
+    return _streams(hub, s, limit, sslcontext=ssl if tls else None)
 
 
 # ---- servers --------------------------------------------------------------------
@@ -791,8 +889,9 @@ class Server(events.AbstractServer):
     """asyncio.Server for uvstreams listeners (one handle per address)."""
 
     def __init__(self, hub, handles, client_connected_cb, limit,
-                 keep_alive=False, unix=False):
+                 keep_alive=False, unix=False, sslcontext=None):
         self._loop = hub.loop
+        self._sslcontext = sslcontext
         self._hub = hub
         self._handles = handles
         self._cb = client_connected_cb
@@ -830,11 +929,12 @@ class Server(events.AbstractServer):
             self._new_client(s)
             rc = _c.uvs_server_accept_start(h, op)
             if rc != _c.UVS_COMPLETED:
-                self._hub.touch()
                 return
 
     def _new_client(self, s):
-        reader, writer = _streams(self._hub, s, self._limit)
+        reader, writer = _streams(self._hub, s, self._limit,
+                                  server_side=True,
+                                  sslcontext=self._sslcontext)
         transport = writer._transport
         if self._keep_alive:
             sock = transport.get_extra_info('socket')
@@ -887,7 +987,6 @@ class Server(events.AbstractServer):
             raise RuntimeError(f'server {self!r} is closed')
         for h in self._handles:
             check(_c.uvs_server_start_serving(h))
-        self._hub.touch()
         await asyncio.sleep(0)
 
     def close(self):
@@ -904,17 +1003,14 @@ class Server(events.AbstractServer):
                 and not self._serving_forever_fut.done()):
             self._serving_forever_fut.cancel()
             self._serving_forever_fut = None
-        self._hub.touch()
 
     def close_clients(self):
         for h in self._handles:
             _c.uvs_server_close_clients(h)
-        self._hub.touch()
 
     def abort_clients(self):
         for h in self._handles:
             _c.uvs_server_abort_clients(h)
-        self._hub.touch()
 
     async def wait_closed(self):
         hub = self._hub
@@ -949,9 +1045,11 @@ class Server(events.AbstractServer):
 
 
 def _listen_options(limit, backlog, reuse_address, reuse_port, start_serving,
+                    tls=None, handshake_timeout=None, shutdown_timeout=None,
                     **more):
-    return _core.make_options(
-        limit=limit, backlog=backlog,
+    return _tls.options(
+        limit, tls, None, handshake_timeout, shutdown_timeout,
+        backlog=backlog,
         reuse_address=None if reuse_address is None else bool(reuse_address),
         reuse_port=None if reuse_port is None else bool(reuse_port),
         start_serving=bool(start_serving), **more)
@@ -1000,9 +1098,11 @@ async def start_server(client_connected_cb, host=None, port=None, *,
     """Starts a TCP server calling client_connected_cb(reader, writer)."""
     loop = events.get_running_loop()
     hub = _core.hub_for(loop)
-    _check_tls(ssl, None, ssl_handshake_timeout, ssl_shutdown_timeout)
+    _tls.check_arguments(ssl, None, ssl_handshake_timeout,
+                         ssl_shutdown_timeout)
     if limit <= 0:
         raise ValueError('Limit cannot be <= 0')
+    tls = _tls.resolve(ssl, True) if ssl else None
     if sock is not None:
         if host is not None or port is not None:
             raise ValueError(
@@ -1014,14 +1114,15 @@ async def start_server(client_connected_cb, host=None, port=None, *,
     hosts = [host] if host is None or isinstance(host, str) else list(host)
     port = _port_number(port or 0)
     opts = _listen_options(limit, backlog, reuse_address, reuse_port,
-                           start_serving,
+                           start_serving, tls, ssl_handshake_timeout,
+                           ssl_shutdown_timeout,
                            family=_core.family_option(family))
     handles = _listen_all(
         lambda h: _c.uvs_server_listen_tcp(hub.engine, h, port, opts),
         hosts, opts)
     server = Server(hub, handles, client_connected_cb, limit,
-                    keep_alive=bool(keep_alive))
-    hub.touch()
+                    keep_alive=bool(keep_alive),
+                    sslcontext=ssl if tls else None)
     if start_serving:
         await asyncio.sleep(0)
     return server
@@ -1035,9 +1136,11 @@ async def start_unix_server(client_connected_cb, path=None, *,
     """Starts a Unix-socket server calling client_connected_cb."""
     loop = events.get_running_loop()
     hub = _core.hub_for(loop)
-    _check_tls(ssl, None, ssl_handshake_timeout, ssl_shutdown_timeout)
+    _tls.check_arguments(ssl, None, ssl_handshake_timeout,
+                         ssl_shutdown_timeout)
     if limit <= 0:
         raise ValueError('Limit cannot be <= 0')
+    tls = _tls.resolve(ssl, True) if ssl else None
     if sock is not None:
         if path is not None:
             raise ValueError('path and sock can not be specified '
@@ -1046,13 +1149,14 @@ async def start_unix_server(client_connected_cb, path=None, *,
     elif path is None:
         raise ValueError('path was not specified, and no sock specified')
     path = os.fspath(path)
-    opts = _listen_options(limit, backlog, None, None, start_serving,
+    opts = _listen_options(limit, backlog, None, None, start_serving, tls,
+                           ssl_handshake_timeout, ssl_shutdown_timeout,
                            cleanup_socket=bool(cleanup_socket))
     handles = _listen_all(
         lambda p: _c.uvs_server_listen_unix(hub.engine, p, opts), [path],
         opts)
-    server = Server(hub, handles, client_connected_cb, limit, unix=True)
-    hub.touch()
+    server = Server(hub, handles, client_connected_cb, limit, unix=True,
+                    sslcontext=ssl if tls else None)
     if start_serving:
         await asyncio.sleep(0)
     return server

@@ -10,7 +10,8 @@ completed meanwhile gives its bytes back (uvs_op_unread), so nothing is lost.
 A timeout cancels the operation the same way and raises TimeoutError; reads
 consume nothing on a timeout, so the data stays in the stream's buffer.
 The semantics of every call (limits, separators, errors) are the engine's,
-shared with the asyncio API.
+shared with the asyncio API. TLS takes the asyncio API's arguments (ssl=True,
+an ssl.SSLContext or a uvstreams.TLSConfig; see uvstreams.tls).
 """
 
 import atexit
@@ -21,7 +22,7 @@ import socket
 import threading
 import time
 
-from . import _core
+from . import _core, tls as _tls
 from ._core import (_c, check, unpack, error, DEFAULT_LIMIT, READ,
                     READEXACTLY, READUNTIL, READLINE)
 
@@ -104,11 +105,15 @@ class Stream:
     """A connection with blocking asyncio-style reads and writes; every call
     that can wait takes timeout (seconds, None: forever)."""
 
-    def __init__(self, s, limit=DEFAULT_LIMIT):
+    def __init__(self, s, limit=DEFAULT_LIMIT, server_side=False,
+                 sslcontext=None):
         self._s = s
         self._e = _get_engine()
         self._limit = limit
         self._sock = None
+        self._server_side = server_side
+        self._sslcontext = sslcontext
+        self._tls_cache = {}
 
     def __repr__(self):
         state = 'closing' if self.is_closing() else 'open'
@@ -147,7 +152,7 @@ class Stream:
 
     def _read(self, kind, n, sep, timeout, what):
         with _Op() as op:
-            data = _c.uvs_py_read(self._e, self._s, op, kind, n, sep)
+            data = _c.uvs_py_read(self._s, op, kind, n, sep)
             if data is None:
                 data = _run(op, _c.UVS_PENDING, timeout, what)
             return data
@@ -162,11 +167,7 @@ class Stream:
         return self._read(READEXACTLY, n, None, timeout, 'readexactly')
 
     def readuntil(self, separator=b'\n', timeout=None):
-        try:
-            return self._read(READUNTIL, 0, separator, timeout, 'readuntil')
-        except _core.LimitOverrunError as exc:
-            _core.name_overrun(self._s, exc, separator)
-            raise
+        return self._read(READUNTIL, 0, separator, timeout, 'readuntil')
 
     def at_eof(self):
         return _c.uvs_stream_at_eof(self._s) == 1
@@ -194,6 +195,8 @@ class Stream:
             _run(op, rc, timeout, 'drain')
 
     def write_eof(self):
+        if self._sslcontext is not None:
+            raise NotImplementedError("SSL doesn't support half-closes")
         check(_c.uvs_stream_write_eof(self._s))
 
     def can_write_eof(self):
@@ -201,6 +204,28 @@ class Stream:
 
     def get_write_buffer_size(self):
         return check(_c.uvs_stream_write_buffer_size(self._s))
+
+    def start_tls(self, sslcontext, *, server_hostname=None,
+                  ssl_handshake_timeout=None, ssl_shutdown_timeout=None,
+                  timeout=None):
+        """Upgrades the stream to TLS (the side is the stream's: accepted
+        by a server or not); returns once the handshake is done."""
+        if self._sslcontext is not None:
+            raise RuntimeError('the stream already uses TLS')
+        config = _tls.resolve(sslcontext, self._server_side)
+        if (not self._server_side and server_hostname is None
+                and config.check_hostname):
+            raise ValueError('check_hostname requires server_hostname')
+        opts = _tls.options(None, config, server_hostname,
+                            ssl_handshake_timeout, ssl_shutdown_timeout)
+        try:
+            with _Op() as op:
+                rc = check(_c.uvs_stream_start_tls_start(self._s, opts, op))
+                _run(op, rc, timeout, 'start_tls')
+        finally:
+            _core.free_options(opts)
+        self._sslcontext = sslcontext
+        self._tls_cache.clear()
 
     # -- closing
 
@@ -230,47 +255,81 @@ class Stream:
                     return default
                 self._sock = socket.socket(fileno=os.dup(fd))
             return self._sock
+        if name in _tls.TLS_EXTRA and self._sslcontext is not None:
+            value = _tls.extra_info(self._s, name, self._sslcontext,
+                                    self._tls_cache)
+            return default if value is None else value
         return default
 
 
-def _connect(start, timeout, what, limit):
+def _connect(start, timeout, what, limit, sslcontext):
     with _Op() as op:
         rc = check(start(op), _core.CONNECT)
         s = _run(op, rc, timeout, what)
-    return Stream(s, limit)
+    return Stream(s, limit, sslcontext=sslcontext)
 
 
 def connect(host, port, *, timeout=None, limit=DEFAULT_LIMIT, family=0,
-            sock=None):
-    """Connects by TCP; a Stream."""
+            sock=None, ssl=None, server_hostname=None,
+            ssl_handshake_timeout=None, ssl_shutdown_timeout=None):
+    """Connects by TCP (with TLS when ssl is given); a Stream."""
+    _tls.check_arguments(ssl, server_hostname, ssl_handshake_timeout,
+                         ssl_shutdown_timeout)
+    tls = _tls.resolve(ssl, False) if ssl else None
     if sock is not None:
+        if tls is not None and server_hostname is None:
+            raise ValueError('You must set server_hostname when using ssl '
+                             'without a host')
         opts = _core.make_options(limit=limit)
         try:
             s = unpack(_c.uvs_stream_open_fd(_get_engine(), sock.detach(),
                                              opts))
         finally:
             _core.free_options(opts)
-        return Stream(s, limit)
+        stream = Stream(s, limit)
+        if tls is not None:
+            try:
+                stream.start_tls(tls, server_hostname=server_hostname,
+                                 ssl_handshake_timeout=ssl_handshake_timeout,
+                                 ssl_shutdown_timeout=ssl_shutdown_timeout,
+                                 timeout=timeout)
+            except BaseException:
+                stream.abort()
+                raise
+            stream._sslcontext = ssl
+        return stream
     engine = _get_engine()
-    opts = _core.make_options(limit=limit, family=_core.family_option(family))
+    opts = _tls.options(limit, tls, server_hostname, ssl_handshake_timeout,
+                        ssl_shutdown_timeout,
+                        family=_core.family_option(family))
     try:
         return _connect(
             lambda op: _c.uvs_connect_tcp_start(engine, host, int(port), opts,
                                                 op),
-            timeout, f'connect to {host}:{port}', limit)
+            timeout, f'connect to {host}:{port}', limit,
+            ssl if tls else None)
     finally:
         _core.free_options(opts)
 
 
-def connect_unix(path, *, timeout=None, limit=DEFAULT_LIMIT):
-    """Connects to a Unix socket; a Stream."""
+def connect_unix(path, *, timeout=None, limit=DEFAULT_LIMIT, ssl=None,
+                 server_hostname=None, ssl_handshake_timeout=None,
+                 ssl_shutdown_timeout=None):
+    """Connects to a Unix socket (with TLS when ssl is given: then
+    server_hostname is required, as in asyncio); a Stream."""
+    _tls.check_arguments(ssl, server_hostname, ssl_handshake_timeout,
+                         ssl_shutdown_timeout)
+    tls = _tls.resolve(ssl, False) if ssl else None
+    if tls is not None and server_hostname is None:
+        raise ValueError('you have to pass server_hostname when using ssl')
     engine = _get_engine()
     path = os.fspath(path)
-    opts = _core.make_options(limit=limit)
+    opts = _tls.options(limit, tls, server_hostname, ssl_handshake_timeout,
+                        ssl_shutdown_timeout)
     try:
         return _connect(
             lambda op: _c.uvs_connect_unix_start(engine, path, opts, op),
-            timeout, f'connect to {path}', limit)
+            timeout, f'connect to {path}', limit, ssl if tls else None)
     finally:
         _core.free_options(opts)
 
@@ -279,7 +338,9 @@ class Server:
     """Accepts connections and runs handler(stream) for each in a thread
     pool; serve_forever() accepts until close()."""
 
-    def __init__(self, h, handler, limit, max_workers, unix):
+    def __init__(self, h, handler, limit, max_workers, unix,
+                 sslcontext=None):
+        self._sslcontext = sslcontext
         self._h = h
         self._handler = handler
         self._limit = limit
@@ -316,7 +377,8 @@ class Server:
         """The next connection as a Stream (without calling the handler)."""
         with _Op() as op:
             rc = check(_c.uvs_server_accept_start(self._h, op), _core.ACCEPT)
-            return Stream(_run(op, rc, timeout, 'accept'), self._limit)
+            return Stream(_run(op, rc, timeout, 'accept'), self._limit,
+                          server_side=True, sslcontext=self._sslcontext)
 
     def serve_forever(self):
         """Accepts connections until close(), handing each to the pool."""
@@ -350,35 +412,50 @@ class Server:
             _run(op, rc, timeout, 'wait_closed')
 
 
-def _listen_options(limit, backlog, reuse_address, reuse_port, **more):
-    return _core.make_options(
-        limit=limit, backlog=backlog,
+def _listen_options(limit, backlog, reuse_address, reuse_port, tls=None,
+                    handshake_timeout=None, shutdown_timeout=None, **more):
+    return _tls.options(
+        limit, tls, None, handshake_timeout, shutdown_timeout,
+        backlog=backlog,
         reuse_address=None if reuse_address is None else bool(reuse_address),
         reuse_port=None if reuse_port is None else bool(reuse_port), **more)
 
 
 def start_server(handler, host=None, port=0, *, max_workers=None,
                  limit=DEFAULT_LIMIT, backlog=100, reuse_address=None,
-                 reuse_port=None, family=0):
-    """Listens on host:port; call serve_forever() to run handler(stream)
-    for each connection in a thread pool."""
-    opts = _listen_options(limit, backlog, reuse_address, reuse_port,
+                 reuse_port=None, family=0, ssl=None,
+                 ssl_handshake_timeout=None, ssl_shutdown_timeout=None):
+    """Listens on host:port (with TLS when ssl is given); call
+    serve_forever() to run handler(stream) for each connection in a thread
+    pool."""
+    _tls.check_arguments(ssl, None, ssl_handshake_timeout,
+                         ssl_shutdown_timeout)
+    tls = _tls.resolve(ssl, True) if ssl else None
+    opts = _listen_options(limit, backlog, reuse_address, reuse_port, tls,
+                           ssl_handshake_timeout, ssl_shutdown_timeout,
                            family=_core.family_option(family))
     try:
         h = unpack(_c.uvs_server_listen_tcp(_get_engine(), host, int(port),
                                             opts))
     finally:
         _core.free_options(opts)
-    return Server(h, handler, limit, max_workers, unix=False)
+    return Server(h, handler, limit, max_workers, unix=False,
+                  sslcontext=ssl if tls else None)
 
 
 def start_unix_server(handler, path, *, max_workers=None,
-                      limit=DEFAULT_LIMIT, backlog=100):
+                      limit=DEFAULT_LIMIT, backlog=100, ssl=None,
+                      ssl_handshake_timeout=None, ssl_shutdown_timeout=None):
     """A Server listening on a Unix socket path."""
-    opts = _listen_options(limit, backlog, None, None)
+    _tls.check_arguments(ssl, None, ssl_handshake_timeout,
+                         ssl_shutdown_timeout)
+    tls = _tls.resolve(ssl, True) if ssl else None
+    opts = _listen_options(limit, backlog, None, None, tls,
+                           ssl_handshake_timeout, ssl_shutdown_timeout)
     try:
         h = unpack(_c.uvs_server_listen_unix(_get_engine(), os.fspath(path),
                                              opts))
     finally:
         _core.free_options(opts)
-    return Server(h, handler, limit, max_workers, unix=True)
+    return Server(h, handler, limit, max_workers, unix=True,
+                  sslcontext=ssl if tls else None)

@@ -132,8 +132,13 @@ class Stream:
         return file.tell() - offset
 
     async def start_tls(self, sslcontext, *, server_hostname=None,
-                        ssl_handshake_timeout=None):
-        raise NotImplementedError('uvstreams does not support TLS yet')
+                        ssl_handshake_timeout=None,
+                        ssl_shutdown_timeout=None):
+        """Upgrades the stream to TLS (see StreamWriter.start_tls)."""
+        await self._writer.start_tls(
+            sslcontext, server_hostname=server_hostname,
+            ssl_handshake_timeout=ssl_handshake_timeout,
+            ssl_shutdown_timeout=ssl_shutdown_timeout)
 
     # -- reading
 
@@ -253,7 +258,6 @@ def _pipe_stream(pipe, limit, mode):
         s = unpack(_c.uvs_stream_open_fd(hub.engine, fd, opts))
     finally:
         _core.free_options(opts)
-    hub.touch()
     reader, writer = streams._streams(hub, s, limit, {'pipe': pipe})
     return _stream(mode, reader, writer)
 
