@@ -354,6 +354,20 @@ UVS_API int uvs_stream_readline(uvs_stream *s, int64_t timeout_ms, void **data,
   });
 }
 
+UVS_API int uvs_stream_pause_reading(uvs_stream *sh) {
+  return guarded([&] {
+    UVS_GET(s, Stream, Stream, sh, "stream");
+    return s->pause_reading();
+  });
+}
+
+UVS_API int uvs_stream_resume_reading(uvs_stream *sh) {
+  return guarded([&] {
+    UVS_GET(s, Stream, Stream, sh, "stream");
+    return s->resume_reading();
+  });
+}
+
 UVS_API int uvs_stream_at_eof(uvs_stream *sh) {
   return guarded([&] {
     UVS_GET(s, Stream, Stream, sh, "stream");

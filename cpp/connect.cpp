@@ -26,6 +26,10 @@ Connector::Connector(std::shared_ptr<Engine> engine, Loop *loop,
 int Connector::begin(const std::shared_ptr<Op> &op) {
   if (opts_.tls() && opts_.tls()->server())
     return fail(UVS_EINVAL, "connect needs a client-side TLS configuration");
+  if (opts_.tls() && unix_ && !opts_.has_str("server_hostname") &&
+      opts_.tls()->verify_mode() != UVS_TLS_VERIFY_NONE)
+    return fail(UVS_EINVAL, "TLS over a Unix socket needs \"server_hostname\" "
+                            "(\"\" to skip the host-name check)");
   if (engine_->shutting_down())
     return fail(UVS_ESHUTDOWN, "engine is shutting down");
   int rc = op->begin(UVS_OP_CONNECT, shared_from_this(), loop_);

@@ -192,7 +192,8 @@ void Stream::task_lose(const std::shared_ptr<void> &obj) {
 /* ---- reading ------------------------------------------------------------- */
 
 void Stream::start_reading_locked() {
-  if (handle_state_ != HandleState::Open || reading_ || reader_.eof())
+  if (handle_state_ != HandleState::Open || reading_ || reader_.eof() ||
+      user_paused_)
     return;
   if (uv_read_start(&handle_.stream, on_alloc, on_read) == 0)
     reading_ = true;
@@ -350,6 +351,29 @@ int Stream::set_error(int err) {
   reader_.set_error(err);
   serve_waiting_read_locked();
   return 0;
+}
+
+int Stream::pause_reading() {
+  if (transport_ == Transport::None)
+    return fail(UVS_ENOTSUP, "a standalone reader has no transport");
+  /* Synchronous, so that nothing is read once this returns. */
+  return loop_->call([this] {
+    Lock lock(mu_);
+    user_paused_ = true;
+    stop_reading_locked();
+    return 0;
+  });
+}
+
+int Stream::resume_reading() {
+  if (transport_ == Transport::None)
+    return fail(UVS_ENOTSUP, "a standalone reader has no transport");
+  return loop_->call([this] {
+    Lock lock(mu_);
+    user_paused_ = false;
+    start_reading_locked();
+    return 0;
+  });
 }
 
 int Stream::at_eof() {

@@ -71,6 +71,8 @@ public:
   int set_error(int err);
   int at_eof();
   int error();
+  int pause_reading();
+  int resume_reading();
   int unread(Op &op);
 
   /* ---- writing (writer.cpp) ---- */
@@ -166,9 +168,10 @@ private:
   std::mutex mu_;
   Reader reader_;
   std::shared_ptr<Op> read_op_;
-  bool reading_ = false;         /* uv_read_start active */
-  bool read_paused_ = false;     /* stopped by the 2 x limit mark */
-  bool alloc_locked_ = false;    /* on_alloc took mu_ for on_read (loop only) */
+  bool reading_ = false;      /* uv_read_start active */
+  bool read_paused_ = false;  /* stopped by the 2 x limit mark */
+  bool user_paused_ = false;  /* pause_reading(): until resume or start_tls */
+  bool alloc_locked_ = false; /* on_alloc took mu_ for on_read (loop only) */
   uint64_t reads_completed_ = 0; /* lets unread() refuse a stale result */
 
   ByteBuffer out_pending_;

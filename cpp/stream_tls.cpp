@@ -31,6 +31,7 @@ int Stream::start_tls_session(const std::shared_ptr<TlsConfig> &config,
   tls_shutdown_ms_ = shutdown_ms;
   if (handshake_ms >= 0)
     arm_tls_timer_locked(handshake_ms);
+  user_paused_ = false;
   start_reading_locked(); /* the handshake must be read even when paused */
   drive_handshake_locked();
   return 0;

@@ -373,6 +373,13 @@ UVS_API int uvs_stream_readuntil_any(uvs_stream *s, const uvs_buf *seps,
 UVS_API int uvs_stream_readline(uvs_stream *s, int64_t timeout_ms, void **data,
                                 size_t *len);
 
+/* Stops reading from the socket (asyncio's transport.pause_reading): when
+ * it returns, no more bytes enter the buffer until resume_reading or a
+ * start_tls. A server answering STARTTLS pauses before its reply, so that
+ * the peer's ClientHello is not read ahead as plaintext. Idempotent. */
+UVS_API int uvs_stream_pause_reading(uvs_stream *s);
+UVS_API int uvs_stream_resume_reading(uvs_stream *s);
+
 /* 1 when EOF was received and the buffer is empty, 0 otherwise. */
 UVS_API int uvs_stream_at_eof(uvs_stream *s);
 /* The stored error (asyncio's exception()): 0 or a negative code. */

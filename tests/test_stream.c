@@ -930,6 +930,31 @@ static void test_open_fd_pipe(void **state) {
   assert_uvs_rc(nh_close_free(r), 0);
 }
 
+/* pause_reading: once it returns nothing more enters the buffer (the bytes
+ * wait in the kernel), resume_reading lets them in, in order. */
+static void test_pause_resume_reading(void **state) {
+  nh_fixture *f = *state;
+  int port = 0, peer = -1;
+  int lfd = nh_raw_listen(0, &port);
+  uvs_stream *s = nh_connect_raw_peer(f->e, lfd, port, NULL, &peer);
+  void *d = NULL;
+  size_t n = 0;
+  assert_int_equal(nh_raw_send_all(peer, "ab", 2), 0);
+  wait_buffered(s, 2);
+  assert_uvs_rc(uvs_stream_pause_reading(s), 0);
+  assert_uvs_rc(uvs_stream_pause_reading(s), 0); /* idempotent */
+  assert_int_equal(nh_raw_send_all(peer, "cd", 2), 0);
+  assert_uvs_rc(uvs_stream_readexactly(s, 4, 200, &d, &n), UVS_ETIMEDOUT);
+  assert_int_equal(nh_get_int(s, "read_buffer_size"), 2);
+  assert_uvs_rc(uvs_stream_resume_reading(s), 0);
+  assert_uvs_rc(uvs_stream_readexactly(s, 4, 10000, &d, &n), 0);
+  assert_bytes_equal(d, n, "abcd");
+  uvs_free(d);
+  close(peer);
+  close(lfd);
+  assert_uvs_rc(uvs_stream_free(s), 0);
+}
+
 int main(void) {
   nh_apply_filter();
   nh_warm_up();
@@ -945,6 +970,7 @@ int main(void) {
       T(test_reset_during_read),
       T(test_bidirectional_64mib),
       T(test_read_timeout_keeps_data),
+      T(test_pause_resume_reading),
       T(test_read_pauses_above_limit),
       T(test_extra_info_tcp),
       T(test_extra_info_unix),
