@@ -1,4 +1,4 @@
-"""The examples in bindings/python/examples run and do what they say (each
+"""The examples in examples/python run and do what they say (each
 in a subprocess of Debian's python3, with this test run's PYTHONPATH)."""
 
 import http.server
@@ -9,8 +9,9 @@ import threading
 
 import pytest
 
-EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))), 'examples')
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))))
+EXAMPLES = os.path.join(ROOT, 'examples', 'python')
 
 
 def example(name, *args, **kwds):

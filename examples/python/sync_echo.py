@@ -1,6 +1,6 @@
 """The blocking API: a threaded echo server and a client in one script.
 
-    PYTHONPATH=build/python python3 bindings/python/examples/sync_echo.py
+    PYTHONPATH=build/python python3 examples/python/sync_echo.py
 """
 
 import threading

@@ -2,7 +2,7 @@
 streams example, with uvstreams; plain http only, as uvstreams has no TLS
 yet).
 
-    PYTHONPATH=build/python python3 bindings/python/examples/http_headers.py http://example.com/
+    PYTHONPATH=build/python python3 examples/python/http_headers.py http://example.com/
 """
 
 import asyncio

@@ -1,7 +1,7 @@
 """Waits for data on an already open socket with uvstreams (asyncio's
 "register an open socket to wait for data using streams" example).
 
-    PYTHONPATH=build/python python3 bindings/python/examples/socketpair_reader.py
+    PYTHONPATH=build/python python3 examples/python/socketpair_reader.py
 """
 
 import asyncio

@@ -1,6 +1,6 @@
 """TCP echo client with uvstreams (asyncio's streams example, switched).
 
-    PYTHONPATH=build/python python3 bindings/python/examples/echo_client.py [HOST] [PORT] [MESSAGE]
+    PYTHONPATH=build/python python3 examples/python/echo_client.py [HOST] [PORT] [MESSAGE]
 
 Sends MESSAGE (one line) and prints what comes back.
 """

@@ -1,6 +1,6 @@
 """TCP echo server with uvstreams (asyncio's streams example, switched).
 
-    PYTHONPATH=build/python python3 bindings/python/examples/echo_server.py [HOST] [PORT]
+    PYTHONPATH=build/python python3 examples/python/echo_server.py [HOST] [PORT]
 
 Prints "serving on HOST:PORT", then echoes each line back until the client
 closes; runs until interrupted. Add --uvloop to run on uvloop.
