@@ -18,7 +18,8 @@ void ByteBuffer::grow(size_t need) {
     tail_ = used;
     return;
   }
-  size_t ncap = std::max<size_t>(cap_ ? cap_ * 2 : 4096, used + need);
+  /* The first allocation is exact: an idle stream keeps only what it got. */
+  size_t ncap = std::max<size_t>(cap_ * 2, used + need);
   std::unique_ptr<char[]> nmem(new char[ncap]);
   if (used)
     memcpy(nmem.get(), mem_.get() + head_, used);

@@ -20,6 +20,8 @@ public:
   bool empty() const { return head_ == tail_; }
   const char *data() const { return mem_.get() + head_; }
   size_t capacity() const { return cap_; }
+  /* Bytes that fit without allocating (after moving the data to the front). */
+  size_t room() const { return cap_ - size(); }
 
   /* Room for at least n bytes after the tail; returns where to write. */
   char *reserve_tail(size_t n);

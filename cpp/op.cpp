@@ -10,6 +10,10 @@
 
 namespace uvs {
 
+namespace {
+constexpr size_t kKeepBufferMin = 16 * 1024;
+}
+
 Op::Op(std::shared_ptr<CompletionQueue> cq_, uint64_t tag_)
     : tag(tag_), cq(std::move(cq_)) {}
 
@@ -33,7 +37,12 @@ int Op::begin(int new_kind, std::shared_ptr<OpTarget> target, Loop *loop) {
     state_ = State::Pending;
     kind = new_kind;
     result_ = 0;
-    data.clear();
+    /* Small buffers are given back, so that a waiting (idle) op holds no
+     * memory; large ones are kept for the next large read. */
+    if (data.capacity() < kKeepBufferMin)
+      data.release();
+    else
+      data.clear();
     consumed = expected = -1;
     detail.clear();
     untaken = std::move(stream);

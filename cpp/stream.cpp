@@ -20,7 +20,8 @@
 namespace uvs {
 
 namespace {
-constexpr size_t kReadChunk = 64 * 1024;
+/* Read straight into the stream's buffer when it has this much room. */
+constexpr size_t kDirectReadMin = 16 * 1024;
 
 int family_code(int af) {
   return af == AF_INET ? 4 : af == AF_INET6 ? 6 : af == AF_UNIX ? 1 : 0;
@@ -218,13 +219,17 @@ void Stream::on_alloc(uv_handle_t *h, size_t, uv_buf_t *buf) {
    * (on_read may also come alone, for an EOF seen through POLLHUP). */
   s->mu_.lock();
   s->alloc_locked_ = true;
-  if (s->tls_) { /* ciphertext: decrypted into the reader's buffer later */
+  ByteBuffer &b = s->reader_.buffer();
+  if (s->tls_ || b.room() < kDirectReadMin) {
+    /* The loop's shared buffer (ciphertext, or a stream with no room):
+     * on_read copies what came, so an idle stream holds no 64 KiB. */
     buf->base = s->loop_->scratch();
     buf->len = Loop::kScratchSize;
     return;
   }
-  buf->base = s->reader_.buffer().reserve_tail(kReadChunk);
-  buf->len = kReadChunk;
+  size_t room = b.room();
+  buf->base = b.reserve_tail(room);
+  buf->len = room;
 }
 
 void Stream::on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf) {
@@ -239,6 +244,8 @@ void Stream::on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf) {
   if (nread > 0) {
     if (s->tls_)
       s->on_ciphertext_locked(buf->base, size_t(nread));
+    else if (buf->base == s->loop_->scratch())
+      s->reader_.buffer().append(buf->base, size_t(nread));
     else
       s->reader_.buffer().commit(size_t(nread));
     s->serve_waiting_read_locked();
