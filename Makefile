@@ -114,6 +114,7 @@ deps:
 # building with a sanitizer: the interpreters are not instrumented).
 BINDING_TESTS :=
 -include $(wildcard bindings/*/rules.mk)
+include bench/rules.mk
 
 test: deps lib examples $(TESTS)
 	@UVS_SANITIZE="$(SANITIZE)" sh tests/run.sh $(BUILD)

@@ -14,6 +14,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstring>
 
@@ -227,7 +228,7 @@ void Stream::on_alloc(uv_handle_t *h, size_t, uv_buf_t *buf) {
     buf->len = Loop::kScratchSize;
     return;
   }
-  size_t room = b.room();
+  size_t room = std::min(b.room(), Loop::kScratchSize);
   buf->base = b.reserve_tail(room);
   buf->len = room;
 }
