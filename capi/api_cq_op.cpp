@@ -31,6 +31,7 @@ UVS_API int uvs_cq_new(uvs_engine *eh, uvs_cq **out) {
     int rc = cq->init();
     if (rc < 0)
       return rc;
+    e->add_queue(cq);
     *out = to_handle<uvs_cq>(Registry::instance().add(Kind::Cq, cq));
     return 0;
   });

@@ -238,6 +238,8 @@ UVS_API int uvs_reader_new(uvs_engine *eh, const uvs_options *o,
       return rc;
     std::shared_ptr<Stream> s;
     rc = Stream::create(e, nullptr, Stream::Transport::None, opts.get(), &s);
+    if (rc == 0 && e)
+      rc = s->track_reader();
     if (rc < 0)
       return rc;
     *out = register_stream(s);

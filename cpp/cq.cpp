@@ -96,6 +96,8 @@ void CompletionQueue::push(std::shared_ptr<Op> op) {
 
 int CompletionQueue::fd() {
   std::lock_guard<std::mutex> lock(mu_);
+  if (host_driven_ && engine->shutting_down())
+    return fail(UVS_ESHUTDOWN, "the engine of this queue is shut down");
   if (!fd_requested_) {
     fd_requested_ = true;
     if (!queue_.empty())
@@ -179,6 +181,13 @@ int CompletionQueue::wait(int64_t timeout_ms, uvs_op **ops, int max) {
     }
     --waiters_;
   }
+}
+
+void CompletionQueue::wake_waiters() {
+  std::lock_guard<std::mutex> lock(mu_);
+  cv_.notify_all();
+  if (host_driven_)
+    engine->host_loop()->wake();
 }
 
 void CompletionQueue::wakeup() {

@@ -41,6 +41,8 @@ public:
   /* The pollable descriptor; from the first call on, pushes signal it. */
   int fd();
   void wakeup();
+  /* Engine shutdown: every blocked wait re-checks and returns. */
+  void wake_waiters();
   /* Cancels the bound operations and stops delivery. */
   void shutdown();
   void bind(const std::shared_ptr<Op> &op);

@@ -3,6 +3,7 @@
  */
 #include "engine.h"
 
+#include "cq.h"
 #include "loop.h"
 
 namespace uvs {
@@ -49,9 +50,23 @@ void Engine::untrack(Loop *loop, Closeable *obj) {
   tracked_[loop->index()].erase(obj);
 }
 
+void Engine::add_queue(const std::shared_ptr<CompletionQueue> &cq) {
+  std::lock_guard<std::mutex> lock(mu_);
+  queues_.push_back(cq);
+}
+
 void Engine::shutdown() {
   if (shutting_down_.exchange(true))
     return;
+  std::vector<std::shared_ptr<CompletionQueue>> queues;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto &w : queues_)
+      if (auto cq = w.lock())
+        queues.push_back(std::move(cq));
+  }
+  for (auto &cq : queues) /* blocked waiters see the shutdown at once */
+    cq->wake_waiters();
   for (auto &loop : loops_) {
     Loop *l = loop.get();
     loop->stop([this, l] {

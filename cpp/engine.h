@@ -41,6 +41,8 @@ public:
   int track(Loop *loop, const std::shared_ptr<Closeable> &obj);
   void untrack(Loop *loop, Closeable *obj);
   bool shutting_down() const { return shutting_down_.load(); }
+  /* Queues to wake at shutdown, so that nobody stays blocked on them. */
+  void add_queue(const std::shared_ptr<CompletionQueue> &cq);
   void shutdown();
 
 private:
@@ -53,6 +55,7 @@ private:
   std::mutex mu_;
   std::vector<std::unordered_map<Closeable *, std::weak_ptr<Closeable>>>
       tracked_;
+  std::vector<std::weak_ptr<CompletionQueue>> queues_;
 };
 
 } // namespace uvs

@@ -150,6 +150,10 @@ bool Loop::drive_for(int64_t ms) {
   if (ms <= 0) {
     uv_run(&loop_, UV_RUN_NOWAIT);
   } else {
+    /* libuv times timers from its cached "now", stale after the host idled:
+     * refresh it, or the slice timer fires at once and uv_run(ONCE) then
+     * blocks in epoll with no timeout. */
+    uv_update_time(&loop_);
     uv_timer_start(
         &drive_timer_, [](uv_timer_t *) {}, static_cast<uint64_t>(ms), 0);
     uv_run(&loop_, UV_RUN_ONCE);

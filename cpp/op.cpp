@@ -55,6 +55,11 @@ int Op::begin(int new_kind, std::shared_ptr<OpTarget> target, Loop *loop) {
   return 0;
 }
 
+bool Op::startable() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return state_ != State::Pending && !detached_;
+}
+
 void Op::abandon() {
   std::lock_guard<std::mutex> lock(mu_);
   state_ = State::Idle;

@@ -44,6 +44,8 @@ public:
   /* Idle/Done -> Pending for a new call of this kind; UVS_EOPBUSY if one is
    * already pending. Resets the result fields. */
   int begin(int kind, std::shared_ptr<OpTarget> target, Loop *loop);
+  /* begin() would succeed (no call pending, handle not freed). */
+  bool startable();
   /* Undoes begin() for a call that was refused before anything happened. */
   void abandon();
   /* A successful read result the owner will not use: gives the bytes back to

@@ -74,10 +74,11 @@ int bound_port(int fd) {
 } // namespace
 
 namespace {
+/* What the server's connections will be made with is checked up front. */
 int check_tls_side(const Options *opts) {
   if (opts && opts->tls() && !opts->tls()->server())
     return fail(UVS_EINVAL, "a server needs a server-side TLS configuration");
-  return 0;
+  return Stream::check_options(opts);
 }
 } // namespace
 

@@ -51,11 +51,25 @@ Stream::Stream(std::shared_ptr<Engine> engine, Loop *loop, Transport t,
                size_t limit)
     : engine_(std::move(engine)), loop_(loop), transport_(t), reader_(limit) {}
 
+int Stream::check_options(const Options *opts) {
+  if (option(opts, "limit", kDefaultLimit) <= 0)
+    return fail(UVS_EINVAL, "limit must be > 0");
+  int64_t high = option(opts, "write_high", -1);
+  int64_t low = option(opts, "write_low", -1);
+  if (high < 0)
+    high = low < 0 ? kDefaultWriteHigh : 4 * low;
+  if (low < 0)
+    low = high / 4;
+  if (!(high >= low && low >= 0))
+    return fail(UVS_EINVAL, "write_high must be >= write_low must be >= 0");
+  return 0;
+}
+
 int Stream::create(std::shared_ptr<Engine> engine, Loop *loop, Transport t,
                    const Options *opts, std::shared_ptr<Stream> *out) {
+  if (int rc = check_options(opts))
+    return rc;
   int64_t limit = option(opts, "limit", kDefaultLimit);
-  if (limit <= 0)
-    return fail(UVS_EINVAL, "limit must be > 0");
   std::shared_ptr<Stream> s(
       new Stream(std::move(engine), loop, t, size_t(limit)));
   int rc = s->set_write_limits(option(opts, "write_high", -1),
@@ -67,7 +81,18 @@ int Stream::create(std::shared_ptr<Engine> engine, Loop *loop, Transport t,
   return 0;
 }
 
-Stream::~Stream() = default;
+Stream::~Stream() {
+  if (tracked_reader_)
+    engine_->untrack(engine_->host_loop(), this);
+}
+
+int Stream::track_reader() {
+  /* A reader of an engine is failed with UVS_ESHUTDOWN at engine shutdown,
+   * like the engine's streams (its shutdown touches no libuv handle). */
+  int rc = engine_->track(engine_->host_loop(), shared_from_this());
+  tracked_reader_ = rc == 0;
+  return rc;
+}
 
 int Stream::init_handle() {
   int rc = engine_->track(loop_, shared_from_this());
@@ -300,13 +325,28 @@ int Stream::start_read(const std::shared_ptr<Op> &op, int kind,
   Reader::normalize(req);
   std::shared_ptr<Stream> self = shared_from_this();
   Lock lock(mu_);
+  ByteBuffer trial_out;
+  ReadResult r;
+  bool completed = false;
+  if (read_op_) {
+    /* Another read waits: only a read the buffer satisfies may go ahead
+     * (asyncio); try it before touching op, so that a refusal leaves the op
+     * exactly as it was. */
+    if (!op->startable())
+      return fail(UVS_EOPBUSY, "operation object already has a call pending");
+    if (!reader_.try_complete(req, trial_out, r))
+      return fail(UVS_EBUSY, "read called while another read is already "
+                             "waiting for incoming data");
+    completed = true;
+  }
   int rc = op->begin(kind, self, loop_);
   if (rc < 0)
     return rc;
   op->request = std::move(req);
   op->source = self;
-  ReadResult r;
-  if (reader_.try_complete(op->request, op->data, r)) {
+  if (completed)
+    op->data.swap(trial_out);
+  if (completed || reader_.try_complete(op->request, op->data, r)) {
     finish_read_locked(*op, r);
     bool resume = wants_resume();
     lock.unlock();
@@ -314,12 +354,6 @@ int Stream::start_read(const std::shared_ptr<Op> &op, int kind,
     if (resume)
       post(task_resume_reading);
     return UVS_COMPLETED;
-  }
-  if (read_op_) {
-    op->abandon();
-    return fail(UVS_EBUSY,
-                "read called while another read is already waiting for "
-                "incoming data");
   }
   read_op_ = op;
   bool resume = wants_resume();

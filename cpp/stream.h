@@ -46,6 +46,8 @@ public:
   /* Outcome of a TLS handshake: status and OpenSSL's reason. */
   using TlsReady = std::function<void(int status, const std::string &detail)>;
 
+  /* The stream options (limit, write marks) are valid: 0 or UVS_EINVAL. */
+  static int check_options(const Options *opts);
   /* Validates the options (limit, write marks); *out on success. */
   static int create(std::shared_ptr<Engine> engine, Loop *loop, Transport t,
                     const Options *opts, std::shared_ptr<Stream> *out);
@@ -62,6 +64,8 @@ public:
   /* Closes a handle that never became a connected stream. */
   void discard_handle();
   int open_fd(int fd);
+  /* A standalone reader made with an engine: shut down with it. */
+  int track_reader();
   void set_server(std::weak_ptr<Server> s) { server_ = std::move(s); }
 
   /* ---- reading (any thread) ---- */
@@ -168,8 +172,9 @@ private:
   std::mutex mu_;
   Reader reader_;
   std::shared_ptr<Op> read_op_;
-  bool reading_ = false;      /* uv_read_start active */
-  bool read_paused_ = false;  /* stopped by the 2 x limit mark */
+  bool reading_ = false;     /* uv_read_start active */
+  bool read_paused_ = false; /* stopped by the 2 x limit mark */
+  bool tracked_reader_ = false;
   bool user_paused_ = false;  /* pause_reading(): until resume or start_tls */
   bool alloc_locked_ = false; /* on_alloc took mu_ for on_read (loop only) */
   uint64_t reads_completed_ = 0; /* lets unread() refuse a stale result */
