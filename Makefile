@@ -98,7 +98,7 @@ demo: deps lib examples
 	@sh examples/demo.sh $(BUILD)/examples
 
 # Debian packages the build and the tests need; installed only when missing.
-DEB_PACKAGES := build-essential pkg-config libuv1-dev libcmocka-dev valgrind libssl-dev openssl
+DEB_PACKAGES := build-essential pkg-config libuv1-dev libcmocka-dev valgrind libssl-dev openssl clang-14 libclang-rt-14-dev python3
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
@@ -115,9 +115,12 @@ deps:
 BINDING_TESTS :=
 -include $(wildcard bindings/*/rules.mk)
 include bench/rules.mk
+# Fuzzing (libFuzzer, clang), the differential test against CPython, stress.
+include tests/reliability.mk
 
 test: deps lib examples $(TESTS)
 	@UVS_SANITIZE="$(SANITIZE)" sh tests/run.sh $(BUILD)
+	@$(MAKE) --no-print-directory stress-quick
 ifeq ($(SANITIZE),)
 	@for t in $(BINDING_TESTS); do $(MAKE) --no-print-directory $$t || exit 1; done
 endif

@@ -58,15 +58,16 @@ void Loop::on_async(uv_async_t *handle) {
 
 void Loop::run_tasks() {
   for (;;) {
+    /* A local batch: a task may run the queue again (Loop::stop does). */
+    std::vector<Task> batch;
     {
       std::lock_guard<std::mutex> lock(task_mu_);
       if (tasks_.empty())
         return;
-      running_.swap(tasks_);
+      batch.swap(tasks_);
     }
-    for (Task &t : running_)
+    for (Task &t : batch)
       t.fn(t.obj);
-    running_.clear();
   }
 }
 

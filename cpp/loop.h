@@ -83,7 +83,6 @@ private:
   std::thread thread_;
   std::mutex task_mu_;
   std::vector<Task> tasks_;
-  std::vector<Task> running_;
   bool stopped_ = false;
   bool started_ = false;
   std::mutex drive_mu_;

@@ -56,4 +56,20 @@ std::string Options::get_str(const std::string &key) const {
   return it == strings_.end() ? std::string() : it->second;
 }
 
+int resolve_write_limits(int64_t high, int64_t low, int64_t *out_high,
+                         int64_t *out_low) {
+  if (high < 0) /* 4 * low, saturating instead of overflowing */
+    high = low < 0 ? kDefaultWriteHigh
+                   : (low > INT64_MAX / 4 ? INT64_MAX : 4 * low);
+  if (low < 0)
+    low = high / 4;
+  if (!(high >= low && low >= 0))
+    return fail(UVS_EINVAL, "high (" + std::to_string(high) +
+                                ") must be >= low (" + std::to_string(low) +
+                                ") must be >= 0");
+  *out_high = high;
+  *out_low = low;
+  return 0;
+}
+
 } // namespace uvs

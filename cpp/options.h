@@ -37,6 +37,11 @@ private:
   std::shared_ptr<TlsConfig> tls_;
 };
 
+/* asyncio's write-buffer limits: high < 0 means the default (64 KiB, or
+ * 4 * low), low < 0 means high / 4. UVS_EINVAL unless high >= low >= 0. */
+int resolve_write_limits(int64_t high, int64_t low, int64_t *out_high,
+                         int64_t *out_low);
+
 /* Convenience for a possibly-null options pointer. */
 inline int64_t option(const Options *o, const char *key, int64_t fallback) {
   return o ? o->get(key, fallback) : fallback;

@@ -54,15 +54,9 @@ Stream::Stream(std::shared_ptr<Engine> engine, Loop *loop, Transport t,
 int Stream::check_options(const Options *opts) {
   if (option(opts, "limit", kDefaultLimit) <= 0)
     return fail(UVS_EINVAL, "limit must be > 0");
-  int64_t high = option(opts, "write_high", -1);
-  int64_t low = option(opts, "write_low", -1);
-  if (high < 0)
-    high = low < 0 ? kDefaultWriteHigh : 4 * low;
-  if (low < 0)
-    low = high / 4;
-  if (!(high >= low && low >= 0))
-    return fail(UVS_EINVAL, "write_high must be >= write_low must be >= 0");
-  return 0;
+  int64_t high, low;
+  return resolve_write_limits(option(opts, "write_high", -1),
+                              option(opts, "write_low", -1), &high, &low);
 }
 
 int Stream::create(std::shared_ptr<Engine> engine, Loop *loop, Transport t,

@@ -40,14 +40,8 @@ int64_t Stream::write_buffer_size() {
 }
 
 int Stream::set_write_limits(int64_t high, int64_t low) {
-  if (high < 0)
-    high = low < 0 ? kDefaultWriteHigh : 4 * low;
-  if (low < 0)
-    low = high / 4;
-  if (!(high >= low && low >= 0))
-    return fail(UVS_EINVAL, "high (" + std::to_string(high) +
-                                ") must be >= low (" + std::to_string(low) +
-                                ") must be >= 0");
+  if (int rc = resolve_write_limits(high, low, &high, &low))
+    return rc;
   Lock lock(mu_);
   high_ = size_t(high);
   low_ = size_t(low);
