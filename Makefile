@@ -5,6 +5,7 @@
 #   make demo       echo server + client on loopback, showing the exchange
 #   make test       installs missing Debian packages, builds, runs every suite
 #   make install    PREFIX=/usr/local DESTDIR=  (library, header, uvstreams.pc)
+#   make bindings   every language binding (or one: make python, make ruby, ...)
 #   make uninstall / make clean / make deps / make format
 #
 # SANITIZE=address,undefined or SANITIZE=thread builds everything with the
@@ -110,10 +111,18 @@ deps:
 	fi
 
 # Language bindings add their rules in bindings/<language>/rules.mk and
-# append their test target to BINDING_TESTS (run by `make test` when not
-# building with a sanitizer: the interpreters are not instrumented).
+# append their build target to BINDINGS (`make bindings` builds them all),
+# their test target to BINDING_TESTS (run by `make test` when not building
+# with a sanitizer: the interpreters are not instrumented) and, where the
+# language has a conventional place for packages, their install target to
+# BINDING_INSTALLS (`make install-bindings`).
+BINDINGS :=
 BINDING_TESTS :=
+BINDING_INSTALLS :=
 -include $(wildcard bindings/*/rules.mk)
+.PHONY: bindings install-bindings
+bindings: $(BINDINGS)
+install-bindings: $(BINDING_INSTALLS)
 include bench/rules.mk
 # Fuzzing (libFuzzer, clang), the differential test against CPython, stress.
 include tests/reliability.mk

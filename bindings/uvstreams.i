@@ -50,6 +50,18 @@ FEATURE uvs_server_wait_closed;
 
 #if defined(SWIGPYTHON)
 %include "python/python.i"
+#elif defined(SWIGRUBY)
+%include "ruby/ruby.i"
+#elif defined(SWIGLUA)
+%include "lua/lua.i"
+#elif defined(SWIGTCL)
+%include "tcl/tcl.i"
+#elif defined(SWIGPERL)
+%include "perl/perl.i"
+#elif defined(SWIGJAVA)
+%include "java/java.i"
+#elif defined(SWIGGO)
+%include "go/go.i"
 #endif
 
 %include "uvstreams.h"

@@ -48,4 +48,5 @@ test-python: python
 	  if [ $$rc = 5 ]; then echo "test-python: no tests were collected" >&2; exit 1; fi; \
 	  exit $$rc
 
+BINDINGS += python
 BINDING_TESTS += test-python
