@@ -120,6 +120,8 @@ BINDINGS :=
 BINDING_TESTS :=
 BINDING_INSTALLS :=
 -include $(wildcard bindings/*/rules.mk)
+# The conformance scenarios' reference peer (tests/conformance/FORMAT.md).
+-include tests/conformance/conformance.mk
 .PHONY: bindings install-bindings
 bindings: $(BINDINGS)
 install-bindings: $(BINDING_INSTALLS)
