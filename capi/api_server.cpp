@@ -4,7 +4,9 @@
 #include "blocking.h"
 #include "engine.h"
 #include "server.h"
+
 #include "stream.h"
+#include <unistd.h>
 
 using namespace uvs;
 
@@ -49,6 +51,26 @@ UVS_API int uvs_server_listen_unix(uvs_engine *eh, const char *path,
       int rc = Server::listen_unix(e, path, opts, &s);
       return rc < 0 ? rc : register_server(s, out);
     });
+  });
+}
+
+UVS_API int uvs_server_listen_fd(uvs_engine *eh, int fd, const uvs_options *o,
+                                 uvs_server **out) {
+  return guarded([&] {
+    bool taken = false; /* the server owns fd from Server::listen_fd on */
+    int rc = with_engine_options(eh, o, [&](auto e, const Options *opts) {
+      if (!out)
+        return bad_argument("out is NULL");
+      if (fd < 0)
+        return fail(UVS_EBADF, "negative file descriptor");
+      taken = true;
+      std::shared_ptr<Server> s;
+      int status = Server::listen_fd(e, fd, opts, &s);
+      return status < 0 ? status : register_server(s, out);
+    });
+    if (!taken && fd >= 0)
+      ::close(fd);
+    return rc;
   });
 }
 
@@ -103,6 +125,16 @@ UVS_API int uvs_server_address(uvs_server *h, int index, char **host,
     std::string name;
     int rc = s->address(index, &name, port);
     return rc < 0 ? rc : copy_out_string(name, host);
+  });
+}
+
+UVS_API int uvs_server_get_int(uvs_server *h, int index, const char *key,
+                               int64_t *out) {
+  return guarded([&] {
+    UVS_GET(s, Server, Server, h, "server");
+    if (!key || !out)
+      return bad_argument("key or out is NULL");
+    return s->get_int(index, key, out);
   });
 }
 

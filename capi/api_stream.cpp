@@ -189,36 +189,57 @@ UVS_API int uvs_connect_unix(uvs_engine *eh, const char *path,
   });
 }
 
+namespace {
+/* The body of uvs_stream_open_fd and the pipe variants. */
+int open_descriptor(uvs_engine *eh, int fd, const uvs_options *o,
+                    Stream::Direction direction, uvs_stream **out) {
+  auto e = lookup<Engine>(eh, Kind::Engine);
+  int rc;
+  auto opts = options_of(o, &rc);
+  if (!e || rc < 0 || !out) {
+    if (fd >= 0)
+      ::close(fd);
+    return !e ? bad_handle("engine") : rc < 0 ? rc : bad_argument("out");
+  }
+  if (fd < 0)
+    return fail(UVS_EBADF, "negative file descriptor");
+  Stream::Transport t = transport_of(fd);
+  if (t == Stream::Transport::None) {
+    ::close(fd);
+    return fail(UVS_EINVAL, "descriptor is not a stream socket, pipe or tty");
+  }
+  Loop *loop = e->pick_loop();
+  std::shared_ptr<Stream> s;
+  rc = Stream::create(e, loop, t, opts.get(), &s);
+  if (rc < 0) {
+    ::close(fd);
+    return rc;
+  }
+  rc = loop->call([&] { return s->open_fd(fd, direction); });
+  if (rc < 0)
+    return rc;
+  *out = register_stream(s);
+  return 0;
+}
+} // namespace
+
 UVS_API int uvs_stream_open_fd(uvs_engine *eh, int fd, const uvs_options *o,
                                uvs_stream **out) {
+  return guarded(
+      [&] { return open_descriptor(eh, fd, o, Stream::Direction::Both, out); });
+}
+
+UVS_API int uvs_connect_read_pipe(uvs_engine *eh, int fd, const uvs_options *o,
+                                  uvs_stream **out) {
   return guarded([&] {
-    auto e = lookup<Engine>(eh, Kind::Engine);
-    int rc;
-    auto opts = options_of(o, &rc);
-    if (!e || rc < 0 || !out) {
-      if (fd >= 0)
-        ::close(fd);
-      return !e ? bad_handle("engine") : rc < 0 ? rc : bad_argument("out");
-    }
-    if (fd < 0)
-      return fail(UVS_EBADF, "negative file descriptor");
-    Stream::Transport t = transport_of(fd);
-    if (t == Stream::Transport::None) {
-      ::close(fd);
-      return fail(UVS_EINVAL, "descriptor is not a stream socket, pipe or tty");
-    }
-    Loop *loop = e->pick_loop();
-    std::shared_ptr<Stream> s;
-    rc = Stream::create(e, loop, t, opts.get(), &s);
-    if (rc < 0) {
-      ::close(fd);
-      return rc;
-    }
-    rc = loop->call([&] { return s->open_fd(fd); });
-    if (rc < 0)
-      return rc;
-    *out = register_stream(s);
-    return 0;
+    return open_descriptor(eh, fd, o, Stream::Direction::ReadOnly, out);
+  });
+}
+
+UVS_API int uvs_connect_write_pipe(uvs_engine *eh, int fd, const uvs_options *o,
+                                   uvs_stream **out) {
+  return guarded([&] {
+    return open_descriptor(eh, fd, o, Stream::Direction::WriteOnly, out);
   });
 }
 

@@ -3,11 +3,17 @@
  *
  * A Connector runs on one loop: it resolves the host with libuv's resolver
  * (numeric addresses skip it), tries each address in order and reports the
- * last error when none answers, as asyncio's create_connection does. A Unix
- * connector has a single attempt. Cancellation (uvs_op_cancel, the op's
+ * last error when none answers, as asyncio's create_connection does. With a
+ * happy_eyeballs_delay (RFC 8305, asyncio 3.8) the attempts overlap: the next
+ * address is tried when the delay passes or the previous attempt fails, the
+ * first connection wins and the others are closed; "interleave" reorders the
+ * addresses by family first. A local address ("local_host"/"local_port") is
+ * bound before connecting, and only addresses of its family are tried. A
+ * Unix connector has a single attempt. Cancellation (uvs_op_cancel, the op's
  * timeout, engine shutdown) is forwarded to the loop, which cancels the
- * resolver request or closes the attempt's handle; the op then completes
- * exactly once with the cancellation status.
+ * resolver request or closes the attempts' handles; the op then completes
+ * exactly once with the cancellation status. The connector lives until its
+ * last attempt and its timer have reported back to it.
  */
 #pragma once
 
@@ -38,16 +44,33 @@ public:
   void shutdown_now(int err) override;
 
 private:
+  /* One connection attempt; stable in memory while libuv holds its req. */
+  struct Attempt {
+    Connector *owner = nullptr;
+    std::shared_ptr<Stream> stream;
+    uv_connect_t req;
+  };
+
   Connector(std::shared_ptr<Engine> engine, Loop *loop, const Options *opts);
   int begin(const std::shared_ptr<Op> &op);
   void run_on_loop();
-  void try_next_address();
+  int read_local_address();
+  void addresses_ready();
+  /* Starts the next address's attempt (and the delay timer); finishes when
+   * every address failed. */
+  void start_next_attempt();
+  int start_attempt(const struct sockaddr_storage &ss);
   void connect_unix();
   void abort_on_loop(int status);
+  void close_losers(Attempt *winner);
   void finish(int status);
+  void release_when_idle();
+  void stop_timer();
   static void on_resolved(uv_getaddrinfo_t *req, int status,
                           struct addrinfo *res);
   static void on_connect(uv_connect_t *req, int status);
+  static void on_delay(uv_timer_t *timer);
+  static void on_timer_closed(uv_handle_t *handle);
   /* The TCP/Unix connection is up: hand it over, after TLS if asked. */
   void connected(std::shared_ptr<Stream> s);
   void on_tls_done(int status, const std::string &detail);
@@ -65,9 +88,14 @@ private:
   int cancel_status_ = 0;
   bool resolving_ = false;
   bool finished_ = false;
-  std::shared_ptr<Stream> attempt_;
+  bool has_local_ = false;
+  struct sockaddr_storage local_ = {};
+  int64_t delay_ms_ = -1; /* happy eyeballs delay; < 0: one at a time */
+  std::vector<std::unique_ptr<Attempt>> attempts_; /* pending ones */
+  std::shared_ptr<Stream> tls_stream_; /* the winner, during its handshake */
+  bool timer_open_ = false;
+  uv_timer_t delay_timer_;
   uv_getaddrinfo_t resolve_req_;
-  uv_connect_t connect_req_;
   std::shared_ptr<Connector> self_ref_;
 };
 

@@ -20,8 +20,16 @@ const char *const kIntKeys[] = {"io_threads",
                                 "start_serving",
                                 "cleanup_socket",
                                 "ssl_handshake_timeout",
-                                "ssl_shutdown_timeout"};
-const char *const kStringKeys[] = {"server_hostname"};
+                                "ssl_shutdown_timeout",
+                                "keep_alive",
+                                "send_buffer_size",
+                                "recv_buffer_size",
+                                "ipv6_only",
+                                "happy_eyeballs_delay",
+                                "interleave",
+                                "flags",
+                                "local_port"};
+const char *const kStringKeys[] = {"server_hostname", "local_host"};
 
 template <size_t N>
 bool known_in(const char *const (&keys)[N], const std::string &key) {

@@ -26,6 +26,10 @@ void set_port(struct sockaddr_storage *ss, int port) {
         htons(uint16_t(port));
 }
 
+int family_code(int af) {
+  return af == AF_INET ? 4 : af == AF_INET6 ? 6 : af == AF_UNIX ? 1 : 0;
+}
+
 int port_of(const struct sockaddr_storage &ss) {
   if (ss.ss_family == AF_INET)
     return ntohs(reinterpret_cast<const struct sockaddr_in *>(&ss)->sin_port);

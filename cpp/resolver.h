@@ -13,6 +13,8 @@ namespace uvs {
 
 /* family: 0 any, 4 IPv4 only, 6 IPv6 only (an "options" value). */
 int af_from_option(int family);
+/* The extra-info code of an address family: 4, 6, 1 (Unix) or 0. */
+int family_code(int af);
 /* Parses a numeric IPv4/IPv6 address; false if host is a name. */
 bool parse_numeric(const char *host, int port, int family,
                    struct sockaddr_storage *out);

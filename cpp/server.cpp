@@ -14,6 +14,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <fcntl.h>
+
 #include <cerrno>
 #include <cstring>
 
@@ -26,9 +28,13 @@ Server::Server(std::shared_ptr<Engine> engine, Loop *loop, const Options *opts,
     opts_ = *opts;
   backlog_ = int(option(opts, "backlog", kDefaultBacklog));
   cleanup_socket_ = option(opts, "cleanup_socket", 1) != 0;
+  reserve_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
-Server::~Server() = default;
+Server::~Server() {
+  if (reserve_fd_ >= 0)
+    ::close(reserve_fd_);
+}
 
 namespace {
 int set_flag(int fd, int level, int name, int on) {
@@ -48,7 +54,12 @@ int make_listen_socket(const struct sockaddr_storage &ss, const Options &o,
   if (rc == 0 && o.get("reuse_port", 0))
     rc = set_flag(fd, SOL_SOCKET, SO_REUSEPORT, 1);
   if (rc == 0 && ss.ss_family == AF_INET6)
-    rc = set_flag(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1);
+    rc = set_flag(fd, IPPROTO_IPV6, IPV6_V6ONLY, int(o.get("ipv6_only", 1)));
+  /* Set before listen() so that the window scale offered fits them. */
+  if (rc == 0 && o.get("send_buffer_size", 0) > 0)
+    rc = set_flag(fd, SOL_SOCKET, SO_SNDBUF, int(o.get("send_buffer_size", 0)));
+  if (rc == 0 && o.get("recv_buffer_size", 0) > 0)
+    rc = set_flag(fd, SOL_SOCKET, SO_RCVBUF, int(o.get("recv_buffer_size", 0)));
   socklen_t len = ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
                                            : sizeof(struct sockaddr_in);
   if (rc == 0 &&
@@ -120,24 +131,86 @@ int Server::listen_unix(std::shared_ptr<Engine> engine, const char *path,
   return 0;
 }
 
+int Server::listen_fd(std::shared_ptr<Engine> engine, int fd,
+                      const Options *opts, std::shared_ptr<Server> *out) {
+  int type = 0;
+  socklen_t len = sizeof type;
+  struct sockaddr_storage ss = {};
+  socklen_t sslen = sizeof ss;
+  int rc = check_tls_side(opts);
+  if (rc == 0 &&
+      (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 ||
+       type != SOCK_STREAM ||
+       getsockname(fd, reinterpret_cast<struct sockaddr *>(&ss), &sslen) < 0 ||
+       (ss.ss_family != AF_INET && ss.ss_family != AF_INET6 &&
+        ss.ss_family != AF_UNIX)))
+    rc = fail(UVS_EINVAL, "descriptor is not a TCP or Unix stream socket");
+  if (rc < 0) {
+    if (fd >= 0)
+      ::close(fd);
+    return rc;
+  }
+  Loop *loop = engine->pick_loop();
+  std::shared_ptr<Server> srv(
+      new Server(engine, loop, opts, ss.ss_family == AF_UNIX));
+  rc = loop->call([&] { return srv->adopt_on_loop(fd); });
+  if (rc < 0)
+    return rc;
+  *out = std::move(srv);
+  return 0;
+}
+
+int Server::adopt_on_loop(int fd) {
+  int rc = engine_->track(loop_, shared_from_this());
+  if (rc < 0) {
+    ::close(fd);
+    return rc;
+  }
+  self_ref_ = shared_from_this();
+  struct sockaddr_storage ss = {};
+  socklen_t len = sizeof ss;
+  getsockname(fd, reinterpret_cast<struct sockaddr *>(&ss), &len);
+  Lock lock(mu_);
+  if (unix_) {
+    /* asyncio removes an adopted socket's file too (cleanup_socket). */
+    const auto *sun = reinterpret_cast<const struct sockaddr_un *>(&ss);
+    std::string path(sun->sun_path,
+                     strnlen(sun->sun_path, sizeof sun->sun_path));
+    struct stat st;
+    if (!path.empty() && stat(path.c_str(), &st) == 0) {
+      unix_path_ = path;
+      socket_dev_ = st.st_dev;
+      socket_ino_ = st.st_ino;
+    }
+    rc = add_listener(fd, path, -1);
+  } else {
+    rc = add_listener(fd, format_host(ss), port_of(ss));
+  }
+  if (rc == 0 && option(&opts_, "start_serving", 1))
+    rc = listen_all_locked();
+  if (rc < 0) {
+    lock.unlock();
+    close_on_loop(UVS_ECLOSED);
+    return fail_with(rc, "listen on an adopted socket");
+  }
+  return 0;
+}
+
 int Server::add_listener(int fd, const std::string &host, int port) {
   auto l = std::make_unique<Listener>();
   l->owner = this;
   l->host = host;
   l->port = port;
-  int rc = unix_ ? uv_pipe_init(loop_->uv(), &l->u.pipe, 0)
-                 : uv_tcp_init(loop_->uv(), &l->u.tcp);
+  int rc = uv_poll_init(loop_->uv(), &l->poll, fd);
   if (rc < 0) {
     ::close(fd);
     return rc;
   }
-  l->u.handle.data = l.get();
-  rc = unix_ ? uv_pipe_open(&l->u.pipe, fd) : uv_tcp_open(&l->u.tcp, fd);
+  l->fd = fd;
+  l->poll.data = l.get();
   ++open_listeners_;
   listeners_.push_back(std::move(l));
-  if (rc < 0)
-    ::close(fd);
-  return rc;
+  return 0;
 }
 
 int Server::bind_tcp_on_loop(const std::vector<struct sockaddr_storage> &ads) {
@@ -215,7 +288,9 @@ int Server::listen_all_locked() {
   if (serving_ || closed_)
     return 0;
   for (auto &l : listeners_) {
-    int rc = uv_listen(&l->u.stream, backlog_, on_connection);
+    if (::listen(l->fd, backlog_) < 0)
+      return -errno;
+    int rc = uv_poll_start(&l->poll, UV_READABLE, on_connection);
     if (rc < 0)
       return rc;
   }
@@ -238,34 +313,64 @@ int Server::is_serving() {
   return serving_ && !closed_ ? 1 : 0;
 }
 
-void Server::on_connection(uv_stream_t *listener, int status) {
-  Listener *l = static_cast<Listener *>(listener->data);
-  if (status < 0)
-    return; /* e.g. EMFILE: libuv retries on the next readiness */
-  l->owner->accept_one(listener);
+void Server::on_connection(uv_poll_t *poll, int status, int) {
+  Listener *l = static_cast<Listener *>(poll->data);
+  if (status == 0)
+    l->owner->accept_ready(l);
 }
 
-void Server::accept_one(uv_stream_t *listener) {
+/* Accepts what the backlog holds, a bounded batch per wakeup (the poll is
+ * level-triggered: the rest comes on the next turn). */
+void Server::accept_ready(Listener *l) {
+  for (int i = 0; i < 64; ++i) {
+    int fd = accept4(l->fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      hand_off(fd);
+      continue;
+    }
+    if (errno == EINTR || errno == ECONNABORTED)
+      continue;
+    if ((errno == EMFILE || errno == ENFILE) &&
+        accept_dropping_on_emfile(l->fd) == 0)
+      continue;
+    return; /* EAGAIN, or an error the next readiness will retry */
+  }
+}
+
+/* No descriptor left: free the reserved one to accept the connection and
+ * close it at once (the peer sees a reset instead of a hang). */
+int Server::accept_dropping_on_emfile(int listen_fd) {
+  if (reserve_fd_ < 0)
+    return -1;
+  ::close(reserve_fd_);
+  int fd = accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+  if (fd >= 0)
+    ::close(fd);
+  reserve_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  return fd >= 0 ? 0 : -1;
+}
+
+void Server::hand_off(int fd) {
+  Loop *target = engine_->pick_loop();
+  if (target == loop_)
+    return open_client(fd, target);
+  std::shared_ptr<Server> self = shared_from_this();
+  if (!target->dispatch([self, fd, target] { self->open_client(fd, target); }))
+    ::close(fd);
+}
+
+/* On loop: the accepted connection becomes a stream of that loop. */
+void Server::open_client(int fd, Loop *loop) {
   std::shared_ptr<Stream> s;
   Stream::Transport t =
       unix_ ? Stream::Transport::Unix : Stream::Transport::Tcp;
-  if (Stream::create(engine_, loop_, t, &opts_, &s) < 0 ||
-      s->init_handle() < 0) {
-    /* Shutting down: take the connection off the backlog and drop it. */
-    uv_os_fd_t fd;
-    if (uv_fileno(reinterpret_cast<uv_handle_t *>(listener), &fd) == 0) {
-      int c = accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
-      if (c >= 0)
-        ::close(c);
-    }
+  if (Stream::create(engine_, loop, t, &opts_, &s) < 0) {
+    ::close(fd);
     return;
   }
-  if (uv_accept(listener, s->uv_stream()) < 0) {
-    s->discard_handle();
-    return;
-  }
+  if (s->open_fd(fd) < 0)
+    return; /* shutting down: open_fd closed it */
   s->set_server(shared_from_this());
-  s->on_connected();
   {
     Lock lock(mu_);
     clients_[s.get()] = s;
@@ -342,6 +447,38 @@ int Server::address(int index, std::string *host, int *port) {
   return 0;
 }
 
+int Server::get_int(int index, const std::string &key, int64_t *out) {
+  Lock lock(mu_);
+  if (closed_ || index < 0 || size_t(index) >= listeners_.size())
+    return fail(UVS_EINVAL, "no listening address " + std::to_string(index));
+  int fd = listeners_[size_t(index)]->fd;
+  if (key == "fd") {
+    *out = fd;
+    return 0;
+  }
+  struct Known {
+    const char *key;
+    int level, name;
+  };
+  static const Known known[] = {{"ipv6_only", IPPROTO_IPV6, IPV6_V6ONLY},
+                                {"reuse_address", SOL_SOCKET, SO_REUSEADDR},
+                                {"reuse_port", SOL_SOCKET, SO_REUSEPORT},
+                                {"send_buffer_size", SOL_SOCKET, SO_SNDBUF},
+                                {"recv_buffer_size", SOL_SOCKET, SO_RCVBUF},
+                                {"family", SOL_SOCKET, SO_DOMAIN}};
+  for (const Known &k : known) {
+    if (key != k.key)
+      continue;
+    int value = 0;
+    socklen_t len = sizeof value;
+    if (getsockopt(fd, k.level, k.name, &value, &len) < 0)
+      return fail(UVS_ENOENT, "'" + key + "' does not apply to this socket");
+    *out = k.name == SO_DOMAIN ? family_code(value) : value;
+    return 0;
+  }
+  return fail(UVS_ENOENT, "no integer '" + key + "' for a listening socket");
+}
+
 int Server::num_clients() {
   Lock lock(mu_);
   return int(clients_.size());
@@ -374,8 +511,9 @@ void Server::close_on_loop(int err) {
     ops.swap(accept_ops_);
     unclaimed.swap(queued_);
     for (auto &l : listeners_) {
-      if (!uv_is_closing(&l->u.handle))
-        uv_close(&l->u.handle, on_listener_closed);
+      auto *h = reinterpret_cast<uv_handle_t *>(&l->poll);
+      if (!uv_is_closing(h))
+        uv_close(h, on_listener_closed);
     }
     if (!unix_path_.empty() && cleanup_socket_) {
       struct stat st;
@@ -402,6 +540,7 @@ void Server::close_on_loop(int err) {
 void Server::on_listener_closed(uv_handle_t *h) {
   Listener *l = static_cast<Listener *>(h->data);
   Server *srv = l->owner;
+  ::close(l->fd); /* uv_poll does not own the descriptor */
   std::shared_ptr<Server> self;
   {
     Lock lock(srv->mu_);

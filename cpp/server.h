@@ -2,12 +2,23 @@
  * server.h - listening sockets and the connections they accepted.
  *
  * A server binds and listens synchronously (so EADDRINUSE is the caller's
- * error, not a later event), accepts every connection on its loop as soon as
- * it arrives, starts reading it, and hands it to the next accept operation
- * or queues it in arrival order. It tracks its clients until they close,
- * which is what asyncio 3.12.1's wait_closed() waits for, and what
- * close_clients()/abort_clients() act on. Sockets are created by hand (not by
- * uv_tcp_bind) so reuse_address, reuse_port and IPV6_V6ONLY are ours to set.
+ * error, not a later event), accepts every connection as soon as it arrives,
+ * starts reading it, and hands it to the next accept operation or queues it
+ * in arrival order. It tracks its clients until they close, which is what
+ * asyncio 3.12.1's wait_closed() waits for, and what close_clients()/
+ * abort_clients() act on. Sockets are created by hand (not by uv_tcp_bind)
+ * so reuse_address, reuse_port and IPV6_V6ONLY are ours to set, and an
+ * adopted socket (asyncio's sock=) is just another listening descriptor.
+ *
+ * Multi-loop scaling is accept-and-hand-off: the listeners live on the
+ * server's loop, watched with uv_poll, and each accepted descriptor goes to
+ * the engine's next loop in turn, where its stream is opened. This balances
+ * connections exactly (round robin); SO_REUSEPORT listeners per loop leave
+ * the spread to the kernel's 4-tuple hash, which on a handful of long-lived
+ * connections is lopsided (see the scaling note in bench/README.md). When
+ * the descriptor table is full (EMFILE) a reserved descriptor is given up
+ * for a moment to accept and drop the connection, so the listener does not
+ * spin on a backlog it cannot empty.
  */
 #pragma once
 
@@ -34,6 +45,10 @@ public:
                         std::shared_ptr<Server> *out);
   static int listen_unix(std::shared_ptr<Engine> engine, const char *path,
                          const Options *opts, std::shared_ptr<Server> *out);
+  /* Adopts a bound TCP or Unix stream socket (listening or not); the server
+   * owns fd from now on, also on failure. */
+  static int listen_fd(std::shared_ptr<Engine> engine, int fd,
+                       const Options *opts, std::shared_ptr<Server> *out);
   ~Server() override;
 
   int start_serving();
@@ -41,6 +56,9 @@ public:
   int start_accept(const std::shared_ptr<Op> &op);
   int num_addresses();
   int address(int index, std::string *host, int *port);
+  /* A listening socket's setting: "fd", "ipv6_only", "reuse_address",
+   * "reuse_port", "send_buffer_size", "recv_buffer_size", "family". */
+  int get_int(int index, const std::string &key, int64_t *out);
   int num_clients();
   int close();
   int close_clients();
@@ -54,12 +72,8 @@ public:
 
 private:
   struct Listener {
-    union {
-      uv_handle_t handle;
-      uv_stream_t stream;
-      uv_tcp_t tcp;
-      uv_pipe_t pipe;
-    } u;
+    uv_poll_t poll;
+    int fd = -1;
     Server *owner = nullptr;
     std::string host;
     int port = -1;
@@ -70,16 +84,21 @@ private:
          bool unix_socket);
   int bind_tcp_on_loop(const std::vector<struct sockaddr_storage> &addrs);
   int bind_unix_on_loop(const std::string &path);
+  int adopt_on_loop(int fd);
   int add_listener(int fd, const std::string &host, int port);
   int listen_all_locked();
   void close_on_loop(int err);
   /* Closed, listeners' handles closed (socket file removed), no client. */
   bool fully_closed_locked() const;
   void check_closed_locked();
-  void accept_one(uv_stream_t *listener);
+  void accept_ready(Listener *l);
+  int accept_dropping_on_emfile(int listen_fd);
+  /* An accepted descriptor: to the engine's next loop. */
+  void hand_off(int fd);
+  void open_client(int fd, Loop *loop);
   /* A connection ready for the caller: to a waiting accept, or queued. */
   void deliver(std::shared_ptr<Stream> s);
-  static void on_connection(uv_stream_t *listener, int status);
+  static void on_connection(uv_poll_t *poll, int status, int events);
   static void on_listener_closed(uv_handle_t *h);
 
   const std::shared_ptr<Engine> engine_;
@@ -100,6 +119,7 @@ private:
   std::unordered_map<Stream *, std::weak_ptr<Stream>> clients_;
   std::string unix_path_;
   bool cleanup_socket_ = true;
+  int reserve_fd_ = -1; /* given up to accept-and-drop on EMFILE */
   dev_t socket_dev_ = 0;
   ino_t socket_ino_ = 0;
   std::shared_ptr<Server> self_ref_;

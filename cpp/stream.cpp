@@ -9,6 +9,9 @@
 #include "server.h"
 #include "tls.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -16,17 +19,25 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 
 namespace uvs {
 
 namespace {
+/* Writing to a pipe whose reader is gone raises SIGPIPE (sockets avoid it
+ * with MSG_NOSIGNAL); left at its default action it kills the host. Like
+ * Python at startup, and Node, we ignore it then, so the write fails with
+ * EPIPE instead. A handler the host installed is left alone. */
+void ignore_sigpipe() {
+  struct sigaction sa;
+  if (sigaction(SIGPIPE, nullptr, &sa) == 0 && sa.sa_handler == SIG_DFL &&
+      !(sa.sa_flags & SA_SIGINFO))
+    signal(SIGPIPE, SIG_IGN);
+}
+
 /* Read straight into the stream's buffer when it has this much room. */
 constexpr size_t kDirectReadMin = 16 * 1024;
-
-int family_code(int af) {
-  return af == AF_INET ? 4 : af == AF_INET6 ? 6 : af == AF_UNIX ? 1 : 0;
-}
 
 /* Host and port of an IP address, or the path of a Unix one ("" when the
  * socket is unnamed, as a socketpair end). */
@@ -54,6 +65,11 @@ Stream::Stream(std::shared_ptr<Engine> engine, Loop *loop, Transport t,
 int Stream::check_options(const Options *opts) {
   if (option(opts, "limit", kDefaultLimit) <= 0)
     return fail(UVS_EINVAL, "limit must be > 0");
+  for (const char *key : {"send_buffer_size", "recv_buffer_size"}) {
+    int64_t v = option(opts, key, 0);
+    if (v < 0 || v > INT32_MAX)
+      return fail(UVS_EINVAL, std::string(key) + " out of range");
+  }
   int64_t high, low;
   return resolve_write_limits(option(opts, "write_high", -1),
                               option(opts, "write_low", -1), &high, &low);
@@ -71,6 +87,9 @@ int Stream::create(std::shared_ptr<Engine> engine, Loop *loop, Transport t,
   if (rc < 0)
     return rc;
   s->nodelay_ = option(opts, "nodelay", 1) != 0;
+  s->keep_alive_ = option(opts, "keep_alive", 0) != 0;
+  s->send_buffer_size_ = int(option(opts, "send_buffer_size", 0));
+  s->recv_buffer_size_ = int(option(opts, "recv_buffer_size", 0));
   *out = std::move(s);
   return 0;
 }
@@ -111,9 +130,36 @@ int Stream::init_handle() {
 int Stream::on_connected() {
   Lock lock(mu_);
   record_names_locked();
+  apply_socket_options_locked();
+  if (readable_)
+    start_reading_locked();
+  return 0;
+}
+
+/* asyncio's defaults and its keep_alive (3.13) plus the buffer sizes; set
+ * with setsockopt, read back by get_int from the socket itself. */
+void Stream::apply_socket_options_locked() {
+  if (!is_socket_)
+    return;
+  auto set = [this](int level, int name, int value) {
+    setsockopt(fd_, level, name, &value, sizeof value);
+  };
   if (transport_ == Transport::Tcp && nodelay_)
-    uv_tcp_nodelay(&handle_.tcp, 1);
-  start_reading_locked();
+    set(IPPROTO_TCP, TCP_NODELAY, 1);
+  if (transport_ == Transport::Tcp && keep_alive_)
+    set(SOL_SOCKET, SO_KEEPALIVE, 1);
+  if (send_buffer_size_ > 0)
+    set(SOL_SOCKET, SO_SNDBUF, send_buffer_size_);
+  if (recv_buffer_size_ > 0)
+    set(SOL_SOCKET, SO_RCVBUF, recv_buffer_size_);
+}
+
+int Stream::socket_option(int level, int name, int64_t *out) const {
+  int value = 0;
+  socklen_t len = sizeof value;
+  if (!is_socket_ || getsockopt(fd_, level, name, &value, &len) < 0)
+    return fail(UVS_ENOENT, "not a socket option of this stream");
+  *out = value;
   return 0;
 }
 
@@ -122,7 +168,7 @@ void Stream::discard_handle() {
   begin_close_locked(0, false);
 }
 
-int Stream::open_fd(int fd) {
+int Stream::open_fd(int fd, Direction direction) {
   int rc = init_handle();
   if (rc < 0) {
     ::close(fd);
@@ -135,6 +181,25 @@ int Stream::open_fd(int fd) {
     discard_handle();
     return fail_with(rc, "adopt descriptor");
   }
+  /* libuv reads the descriptor's access mode (O_RDONLY, O_WRONLY). */
+  bool can_read = uv_is_readable(&handle_.stream) != 0;
+  bool can_write = uv_is_writable(&handle_.stream) != 0;
+  const char *refused = nullptr;
+  if (direction == Direction::ReadOnly && !can_read)
+    refused = "descriptor is not open for reading";
+  else if (direction == Direction::WriteOnly && !can_write)
+    refused = "descriptor is not open for writing";
+  if (refused) {
+    discard_handle();
+    return fail(UVS_EINVAL, refused);
+  }
+  {
+    Lock lock(mu_);
+    readable_ = can_read && direction != Direction::WriteOnly;
+    writable_ = can_write && direction != Direction::ReadOnly;
+  }
+  if (transport_ == Transport::Pipe && writable_)
+    ignore_sigpipe();
   return on_connected();
 }
 
@@ -319,6 +384,8 @@ int Stream::start_read(const std::shared_ptr<Op> &op, int kind,
   Reader::normalize(req);
   std::shared_ptr<Stream> self = shared_from_this();
   Lock lock(mu_);
+  if (!readable_)
+    return fail(UVS_ENOTSUP, "the stream is write-only");
   ByteBuffer trial_out;
   ReadResult r;
   bool completed = false;
@@ -617,7 +684,17 @@ int Stream::get_int(const std::string &key, int64_t *out) {
   else if (key == "sock.port" && transport_ == Transport::Tcp)
     *out = sock_port_;
   else if (key == "nodelay" && transport_ == Transport::Tcp)
-    *out = nodelay_ ? 1 : 0;
+    return socket_option(IPPROTO_TCP, TCP_NODELAY, out);
+  else if (key == "keep_alive" && transport_ == Transport::Tcp)
+    return socket_option(SOL_SOCKET, SO_KEEPALIVE, out);
+  else if (key == "send_buffer_size")
+    return socket_option(SOL_SOCKET, SO_SNDBUF, out);
+  else if (key == "recv_buffer_size")
+    return socket_option(SOL_SOCKET, SO_RCVBUF, out);
+  else if (key == "readable")
+    *out = readable_ ? 1 : 0;
+  else if (key == "writable")
+    *out = writable_ ? 1 : 0;
   else
     return fail(UVS_ENOENT, "no integer '" + key + "' for this stream");
   return 0;

@@ -43,6 +43,9 @@ class Stream : public OpTarget,
                public std::enable_shared_from_this<Stream> {
 public:
   enum class Transport { None, Tcp, Unix, Pipe };
+  /* Which halves an adopted descriptor serves (asyncio's read and write
+   * pipes are one-way; a socket is both). */
+  enum class Direction { Both, ReadOnly, WriteOnly };
   /* Outcome of a TLS handshake: status and OpenSSL's reason. */
   using TlsReady = std::function<void(int status, const std::string &detail)>;
 
@@ -63,7 +66,9 @@ public:
   int on_connected();
   /* Closes a handle that never became a connected stream. */
   void discard_handle();
-  int open_fd(int fd);
+  /* Adopts fd (closed on failure); UVS_EINVAL if it is not open for the
+   * direction asked. */
+  int open_fd(int fd, Direction direction = Direction::Both);
   /* A standalone reader made with an engine: shut down with it. */
   int track_reader();
   void set_server(std::weak_ptr<Server> s) { server_ = std::move(s); }
@@ -148,6 +153,8 @@ private:
   void connection_lost_locked(int err);
   void complete_drains_locked(int status);
   void record_names_locked();
+  void apply_socket_options_locked();
+  int socket_option(int level, int name, int64_t *out) const;
   void close_on_loop_locked();
   void tls_shutdown_locked();
   /* TLS, under the mutex, on the loop (stream_tls.cpp). */
@@ -198,6 +205,11 @@ private:
   int pending_loss_ = 0;
   bool is_socket_ = false;
   bool nodelay_ = true;
+  bool keep_alive_ = false;
+  bool readable_ = true;     /* false: a write pipe */
+  bool writable_ = true;     /* false: a read pipe */
+  int send_buffer_size_ = 0; /* SO_SNDBUF / SO_RCVBUF to set; 0: default */
+  int recv_buffer_size_ = 0;
   int fd_ = -1;
   int family_ = 0;
   std::string peer_host_, sock_host_;

@@ -53,8 +53,10 @@ int Stream::set_write_limits(int64_t high, int64_t low) {
 int Stream::direct_send_locked(const uvs_buf *bufs, size_t n, size_t total,
                                size_t *sent) {
   *sent = 0;
-  if (!is_socket_ || handle_state_ != HandleState::Open || write_in_flight_ ||
-      !out_pending_.empty() || flush_scheduled_ || n > kMaxDirectIov)
+  bool pipe = transport_ == Transport::Pipe;
+  if ((!is_socket_ && !pipe) || handle_state_ != HandleState::Open ||
+      write_in_flight_ || !out_pending_.empty() || flush_scheduled_ ||
+      n > kMaxDirectIov)
     return 0;
   struct iovec iov[kMaxDirectIov];
   for (size_t i = 0; i < n; ++i) {
@@ -65,8 +67,9 @@ int Stream::direct_send_locked(const uvs_buf *bufs, size_t n, size_t total,
   msg.msg_iov = iov;
   msg.msg_iovlen = n;
   ssize_t rc;
-  do
-    rc = sendmsg(fd_, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+  do /* a pipe is non-blocking since uv_pipe_open; see ignore_sigpipe */
+    rc = pipe ? writev(fd_, iov, int(n))
+              : sendmsg(fd_, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
   while (rc < 0 && errno == EINTR);
   if (rc >= 0) {
     *sent = size_t(rc) < total ? size_t(rc) : total;
@@ -85,6 +88,8 @@ int Stream::write(const uvs_buf *bufs, size_t n) {
   Lock lock(mu_);
   if (transport_ == Transport::None)
     return fail(UVS_ENOTSUP, "a standalone reader cannot write");
+  if (!writable_)
+    return fail(UVS_ENOTSUP, "the stream is read-only");
   if (eof_requested_ && !closing_)
     return fail(UVS_EWRITEEOF, "cannot call write() after write_eof()");
   if (closing_ || lost_)
@@ -230,6 +235,8 @@ int Stream::start_drain(const std::shared_ptr<Op> &op) {
   Lock lock(mu_);
   if (transport_ == Transport::None)
     return fail(UVS_ENOTSUP, "a standalone reader cannot drain");
+  if (!writable_)
+    return fail(UVS_ENOTSUP, "the stream is read-only");
   int rc = op->begin(UVS_OP_DRAIN, shared_from_this(), loop_);
   if (rc < 0)
     return rc;
@@ -257,6 +264,8 @@ int Stream::write_eof() {
     return fail(UVS_ENOTSUP, "a standalone reader cannot write");
   if (tls_)
     return fail(UVS_ENOTSUP, "write_eof is not supported over TLS");
+  if (!writable_)
+    return fail(UVS_ENOTSUP, "the stream is read-only");
   if (closing_ || eof_requested_)
     return 0;
   eof_requested_ = true;
@@ -267,7 +276,7 @@ int Stream::write_eof() {
 
 int Stream::can_write_eof() {
   Lock lock(mu_);
-  return transport_ == Transport::None || tls_ ? 0 : 1;
+  return transport_ == Transport::None || tls_ || !writable_ ? 0 : 1;
 }
 
 } // namespace uvs

@@ -166,18 +166,30 @@ typedef struct uvs_buf {
 /* ---- options ------------------------------------------------------------ */
 /*
  * Keys (integers unless noted), each read by the calls that use it:
- *   engine:  "io_threads" (default 1; 0 = driven by the host's event loop)
+ *   engine:  "io_threads" (default 1; 0 = driven by the host's event loop;
+ *            N > 1: connections, accepted or made, spread over N loops)
  *   streams: "limit" (reader buffer limit, default 65536, must be > 0),
  *            "write_high" (default 65536), "write_low" (default high/4),
- *            "nodelay" (TCP_NODELAY, default 1)
- *   connect: "family" (0, 4 or 6: any, IPv4 only, IPv6 only)
+ *            "nodelay" (TCP_NODELAY, default 1), "keep_alive" (SO_KEEPALIVE,
+ *            default 0), "send_buffer_size", "recv_buffer_size" (SO_SNDBUF,
+ *            SO_RCVBUF in bytes; default: the system's)
+ *   connect: "family" (0, 4 or 6: any, IPv4 only, IPv6 only), "flags"
+ *            (getaddrinfo AI_* flags, default 0), "happy_eyeballs_delay"
+ *            (ms; RFC 8305 overlapping attempts; default -1: one address
+ *            at a time), "interleave" (addresses of the first family tried
+ *            before alternating; default 1 with happy eyeballs, else 0),
+ *            "local_port" and string "local_host" (numeric address to bind
+ *            first: asyncio's local_addr)
  *   servers: "backlog" (default 100), "reuse_address" (default 1),
  *            "reuse_port" (default 0), "start_serving" (default 1),
- *            "family", "cleanup_socket" (unix, default 1)
+ *            "family", "cleanup_socket" (unix, default 1), "ipv6_only"
+ *            (IPV6_V6ONLY on IPv6 listeners, default 1 as asyncio), and the
+ *            stream keys for the connections they accept
  *   TLS:     "ssl_handshake_timeout" (ms, default 60000),
  *            "ssl_shutdown_timeout" (ms, default 30000)
  * String keys: "server_hostname" (TLS clients: SNI and the name verified;
- *   defaults to the host connected to; "" disables the host-name check).
+ *   defaults to the host connected to; "" disables the host-name check),
+ *   "local_host" (see connect).
  * A TLS configuration (uvs_options_set_tls) turns TLS on for a connect, a
  * server or a start_tls.
  */
@@ -322,6 +334,17 @@ UVS_API int uvs_connect_unix(uvs_engine *e, const char *path,
  * pipe end). The stream owns fd from now on, also on failure. */
 UVS_API int uvs_stream_open_fd(uvs_engine *e, int fd, const uvs_options *opts,
                                uvs_stream **out);
+/* asyncio's connect_read_pipe / connect_write_pipe: adopts a pipe, tty or
+ * socket descriptor for one direction only (owned from now on, also on
+ * failure). UVS_EINVAL if fd is not open for that direction; on the stream,
+ * writes of a read pipe and reads of a write pipe fail with UVS_ENOTSUP. A
+ * write pipe whose reader went away fails its writes with UVS_EPIPE: adopting
+ * a writable pipe sets SIGPIPE to SIG_IGN if it has its default action (as
+ * Python does at startup), a handler of the host's is left alone. */
+UVS_API int uvs_connect_read_pipe(uvs_engine *e, int fd,
+                                  const uvs_options *opts, uvs_stream **out);
+UVS_API int uvs_connect_write_pipe(uvs_engine *e, int fd,
+                                   const uvs_options *opts, uvs_stream **out);
 
 /* ---- streams: the standalone reader -------------------------------------- */
 
@@ -442,7 +465,9 @@ UVS_API int uvs_stream_free(uvs_stream *s);
  * Integer keys: "fd", "family" (4, 6, or 1 for unix, 0 none), "peer.port",
  *   "sock.port", "limit", "write_high", "write_low", "write_buffer_size",
  *   "read_buffer_size", "loop" (index of the loop serving the stream),
- *   "nodelay".
+ *   "readable", "writable" (0 for the other end of a one-way pipe), and,
+ *   read back from the socket, "nodelay", "keep_alive", "send_buffer_size",
+ *   "recv_buffer_size" (as the kernel reports them: Linux doubles sizes).
  * String keys (*out freed with uvs_free): "peer.host", "sock.host"
  *   (numeric address), "peer.path", "sock.path" (unix), "peername",
  *   "sockname" ("host:port", "[v6]:port" or the path), "kind" ("tcp",
@@ -472,6 +497,12 @@ UVS_API int uvs_server_listen_tcp(uvs_engine *e, const char *host, int port,
  * "cleanup_socket" is 0). */
 UVS_API int uvs_server_listen_unix(uvs_engine *e, const char *path,
                                    const uvs_options *opts, uvs_server **out);
+/* Adopts a bound TCP or Unix stream socket, listening or not (asyncio's
+ * sock=); the server owns fd from now on, also on failure, and listens
+ * unless "start_serving" is 0. An adopted Unix socket's file is removed on
+ * close like the server's own ("cleanup_socket"). */
+UVS_API int uvs_server_listen_fd(uvs_engine *e, int fd, const uvs_options *opts,
+                                 uvs_server **out);
 /* Starts listening for a server made with "start_serving" = 0. Idempotent. */
 UVS_API int uvs_server_start_serving(uvs_server *srv);
 UVS_API int uvs_server_is_serving(uvs_server *srv);
@@ -484,6 +515,11 @@ UVS_API int uvs_server_accept(uvs_server *srv, int64_t timeout_ms,
 UVS_API int uvs_server_num_addresses(uvs_server *srv);
 UVS_API int uvs_server_address(uvs_server *srv, int index, char **host,
                                int *port);
+/* A listening socket's setting, read from the socket: "fd", "family",
+ * "ipv6_only", "reuse_address", "reuse_port", "send_buffer_size",
+ * "recv_buffer_size". UVS_ENOENT when it does not apply. */
+UVS_API int uvs_server_get_int(uvs_server *srv, int index, const char *key,
+                               int64_t *out);
 /* Connections accepted and not yet closed (claimed or still queued). */
 UVS_API int uvs_server_num_clients(uvs_server *srv);
 /* Stops listening; accepted connections stay open; queued unclaimed ones
