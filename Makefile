@@ -132,6 +132,7 @@ include tests/reliability.mk
 test: deps lib examples $(TESTS)
 	@UVS_SANITIZE="$(SANITIZE)" sh tests/run.sh $(BUILD)
 	@$(MAKE) --no-print-directory stress-quick
+	@$(MAKE) --no-print-directory repro
 ifeq ($(SANITIZE),)
 	@for t in $(BINDING_TESTS); do $(MAKE) --no-print-directory $$t || exit 1; done
 endif

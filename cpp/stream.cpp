@@ -154,6 +154,19 @@ void Stream::apply_socket_options_locked() {
     set(SOL_SOCKET, SO_RCVBUF, recv_buffer_size_);
 }
 
+/* libuv reports EOF without reading again when POLLHUP follows a short
+ * read (libuv 1.44), so a reset that arrives with the last data passes for
+ * a FIN: the socket's pending error tells them apart (defect D11). */
+bool Stream::pending_socket_error_locked(ssize_t *err) const {
+  int soerr = 0;
+  socklen_t len = sizeof soerr;
+  if (!is_socket_ || getsockopt(fd_, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0 ||
+      soerr == 0)
+    return false;
+  *err = -soerr;
+  return true;
+}
+
 int Stream::socket_option(int level, int name, int64_t *out) const {
   int value = 0;
   socklen_t len = sizeof value;
@@ -338,6 +351,8 @@ void Stream::on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf) {
       s->stop_reading_locked();
       s->read_paused_ = true;
     }
+  } else if (nread == UV_EOF && s->pending_socket_error_locked(&nread)) {
+    s->begin_close_locked(int(nread), false);
   } else if (nread == UV_EOF && s->tls_ && s->tls_->handshaking()) {
     s->tls_finish_locked(UVS_ECONNRESET,
                          "connection closed during the TLS handshake");

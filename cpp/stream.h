@@ -155,6 +155,7 @@ private:
   void record_names_locked();
   void apply_socket_options_locked();
   int socket_option(int level, int name, int64_t *out) const;
+  bool pending_socket_error_locked(ssize_t *err) const;
   void close_on_loop_locked();
   void tls_shutdown_locked();
   /* TLS, under the mutex, on the loop (stream_tls.cpp). */

@@ -118,7 +118,8 @@ differential: lib
 
 # tests/fuzz/repro/*.c: one minimal reproduction per engine defect found by
 # the tools above; each prints "DEFECT: ..." and exits 1 while the defect is
-# there, "ok" and 0 once fixed. Not part of make test (defects, not tests).
+# there, "ok" and 0 once fixed. Every defect is fixed, so make test runs them
+# as regression tests: one showing its defect again fails the build.
 REPRO_SRCS := $(wildcard tests/fuzz/repro/*.c)
 REPRO_BINS := $(patsubst tests/fuzz/repro/%.c,$(BUILD)/repro/%,$(REPRO_SRCS))
 
@@ -130,7 +131,7 @@ repro: lib $(REPRO_BINS)
 	@n=0; bad=0; for b in $(REPRO_BINS); do n=$$((n + 1)); \
 	  echo "=== $$(basename $$b)"; \
 	  timeout 120 $$b || bad=$$((bad + 1)); \
-	done; echo "$$bad of $$n reproductions show their defect"
+	done; echo "$$bad of $$n reproductions show their defect"; test $$bad = 0
 
 # ---- stress -------------------------------------------------------------------
 

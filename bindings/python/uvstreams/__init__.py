@@ -17,7 +17,7 @@ from .streams import (StreamReader, StreamWriter, StreamReaderProtocol,
                       open_unix_connection, start_unix_server)
 from .unified import (Stream, StreamMode, StreamServer, UnixStreamServer,
                       connect, connect_unix, connect_read_pipe,
-                      connect_write_pipe)
+                      connect_write_pipe, connect_subprocess)
 from .tls import TLSConfig, SSLContext, create_default_context
 from ._core import _c as _lib
 
@@ -28,7 +28,8 @@ __all__ = ('StreamReader', 'StreamWriter', 'StreamReaderProtocol', 'Server',
            'start_unix_server', 'IncompleteReadError', 'LimitOverrunError',
            'UvstreamsError', 'install', 'uninstall', 'Stream', 'StreamMode',
            'StreamServer', 'UnixStreamServer', 'connect', 'connect_unix',
-           'connect_read_pipe', 'connect_write_pipe', 'TLSConfig',
+           'connect_read_pipe', 'connect_write_pipe', 'connect_subprocess',
+           'TLSConfig',
            'SSLContext', 'create_default_context')
 
 _PATCHED = ('open_connection', 'start_server', 'open_unix_connection',

@@ -198,6 +198,22 @@ def make_options(**values):
 free_options = _c.uvs_options_free
 
 
+def adopt_pipe(engine, pipe, limit, write):
+    """A one-way stream handle on a pipe object's descriptor (asyncio's
+    connect_read_pipe / connect_write_pipe, for the 3.8 API and the
+    blocking one). The engine owns a duplicate; the pipe object is closed
+    now, as asyncio's transport closes it (the stream owns the pipe)."""
+    fd = os.dup(pipe if isinstance(pipe, int) else pipe.fileno())
+    if not isinstance(pipe, int):
+        pipe.close()
+    opts = make_options(limit=limit)
+    try:
+        adopt = _c.uvs_connect_write_pipe if write else _c.uvs_connect_read_pipe
+        return unpack(adopt(engine, fd, opts))
+    finally:
+        free_options(opts)
+
+
 def address(s, side):
     """asyncio's peername/sockname of stream s (side 'peer' or 'sock'):
     (host, port) or (host, port, flowinfo, scope_id) for TCP, the path for

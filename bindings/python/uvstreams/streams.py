@@ -751,26 +751,35 @@ async def _adopt(hub, sock, limit, tls=None, sslarg=None,
     return reader, writer
 
 
-async def _connect_bound(loop, host, port, family, local_addr):
-    """A socket bound to local_addr and connected (the C API has no
-    local address option)."""
+async def _local_address(loop, local_addr, family, flags):
+    """local_addr as the numeric (host, port) the engine binds: a name is
+    resolved here first (its first address, as the engine tries only
+    remote addresses of that address's family)."""
+    host, port = local_addr[0], local_addr[1]
     infos = await loop.getaddrinfo(host, port, family=family,
-                                   type=socket.SOCK_STREAM)
-    error_seen = None
-    for fam, typ, proto, _, addr in infos:
-        sock = socket.socket(fam, typ, proto)
-        try:
-            sock.setblocking(False)
-            sock.bind(local_addr)
-            await loop.sock_connect(sock, addr)
-            return sock
-        except OSError as exc:
-            sock.close()
-            error_seen = exc
-        except BaseException:
-            sock.close()
-            raise
-    raise error_seen or OSError(f'getaddrinfo({host!r}) returned nothing')
+                                   type=socket.SOCK_STREAM, flags=flags)
+    if not infos:
+        raise OSError(f'getaddrinfo({host!r}) returned empty list')
+    address = infos[0][4]
+    return address[0], address[1]
+
+
+def _connect_options(limit, tls, server_hostname, handshake_timeout,
+                     shutdown_timeout, family, flags, happy_eyeballs_delay,
+                     interleave, local):
+    delay = (None if happy_eyeballs_delay is None
+             else max(0, round(happy_eyeballs_delay * 1000)))
+    opts = _tls.options(limit, tls, server_hostname, handshake_timeout,
+                        shutdown_timeout, family=_core.family_option(family),
+                        flags=flags or None, happy_eyeballs_delay=delay,
+                        interleave=interleave,
+                        local_port=None if local is None else local[1])
+    if local is not None:
+        rc = _c.uvs_options_set_str(opts, 'local_host', local[0])
+        if rc < 0:
+            _core.free_options(opts)
+            check(rc)
+    return opts
 
 
 async def open_connection(host=None, port=None, *, limit=DEFAULT_LIMIT,
@@ -801,16 +810,13 @@ async def open_connection(host=None, port=None, *, limit=DEFAULT_LIMIT,
     if host is None and port is None:
         raise ValueError(
             'host and port was not specified and no sock specified')
-    if local_addr is not None:
-        sock = await _connect_bound(loop, host, port, family, local_addr)
-        return await _adopt(hub, sock, limit, tls, ssl,
-                            host if server_hostname is None
-                            else server_hostname,
-                            ssl_handshake_timeout, ssl_shutdown_timeout)
+    local = (await _local_address(loop, local_addr, family, flags)
+             if local_addr is not None else None)
     port = _port_number(port)
-    opts = _tls.options(limit, tls, server_hostname, ssl_handshake_timeout,
-                        ssl_shutdown_timeout,
-                        family=_core.family_option(family))
+    opts = _connect_options(limit, tls, server_hostname,
+                            ssl_handshake_timeout, ssl_shutdown_timeout,
+                            family, flags, happy_eyeballs_delay, interleave,
+                            local)
     op = hub.new_op()
     try:
         rc = _c.uvs_connect_tcp_start(hub.engine, host, port, opts, op)
@@ -889,14 +895,13 @@ class Server(events.AbstractServer):
     """asyncio.Server for uvstreams listeners (one handle per address)."""
 
     def __init__(self, hub, handles, client_connected_cb, limit,
-                 keep_alive=False, unix=False, sslcontext=None):
+                 unix=False, sslcontext=None):
         self._loop = hub.loop
         self._sslcontext = sslcontext
         self._hub = hub
         self._handles = handles
         self._cb = client_connected_cb
         self._limit = limit
-        self._keep_alive = keep_alive
         self._unix = unix
         self._closed = False
         self._serving_forever_fut = None
@@ -936,10 +941,6 @@ class Server(events.AbstractServer):
                                   server_side=True,
                                   sslcontext=self._sslcontext)
         transport = writer._transport
-        if self._keep_alive:
-            sock = transport.get_extra_info('socket')
-            if sock is not None:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
         try:
             res = self._cb(reader, writer)
         except Exception as exc:
@@ -1079,14 +1080,15 @@ def _listen_all(listen, addresses, opts):
     return handles
 
 
-def _socket_address(sock):
-    """The address of a listening socket we are given; the socket is closed
-    and the address bound again by the engine (the C API cannot adopt a
-    listening descriptor)."""
-    address = sock.getsockname()
-    family = sock.family
-    sock.close()
-    return family, address
+def _adopt_listening(hub, sock, opts):
+    """A server handle owning a bound socket object we are given (its
+    descriptor is detached: the server closes it, as asyncio's does)."""
+    if sock.type != socket.SOCK_STREAM:
+        _core.free_options(opts)
+        raise ValueError(f'A Stream Socket was expected, got {sock!r}')
+    return _listen_all(
+        lambda fd: _c.uvs_server_listen_fd(hub.engine, fd, opts),
+        [sock.detach()], opts)
 
 
 async def start_server(client_connected_cb, host=None, port=None, *,
@@ -1107,21 +1109,23 @@ async def start_server(client_connected_cb, host=None, port=None, *,
         if host is not None or port is not None:
             raise ValueError(
                 'host/port and sock can not be specified at the same time')
-        family, address = _socket_address(sock)
-        host, port = address[0], address[1]
     elif host is None and port is None:
         raise ValueError('Neither host/port nor sock were specified')
-    hosts = [host] if host is None or isinstance(host, str) else list(host)
-    port = _port_number(port or 0)
     opts = _listen_options(limit, backlog, reuse_address, reuse_port,
                            start_serving, tls, ssl_handshake_timeout,
                            ssl_shutdown_timeout,
-                           family=_core.family_option(family))
-    handles = _listen_all(
-        lambda h: _c.uvs_server_listen_tcp(hub.engine, h, port, opts),
-        hosts, opts)
+                           family=_core.family_option(family),
+                           keep_alive=bool(keep_alive))
+    if sock is not None:
+        handles = _adopt_listening(hub, sock, opts)
+    else:
+        hosts = [host] if host is None or isinstance(host, str) \
+            else list(host)
+        port = _port_number(port or 0)
+        handles = _listen_all(
+            lambda h: _c.uvs_server_listen_tcp(hub.engine, h, port, opts),
+            hosts, opts)
     server = Server(hub, handles, client_connected_cb, limit,
-                    keep_alive=bool(keep_alive),
                     sslcontext=ssl if tls else None)
     if start_serving:
         await asyncio.sleep(0)
@@ -1145,16 +1149,17 @@ async def start_unix_server(client_connected_cb, path=None, *,
         if path is not None:
             raise ValueError('path and sock can not be specified '
                              'at the same time')
-        path = _socket_address(sock)[1]
     elif path is None:
         raise ValueError('path was not specified, and no sock specified')
-    path = os.fspath(path)
     opts = _listen_options(limit, backlog, None, None, start_serving, tls,
                            ssl_handshake_timeout, ssl_shutdown_timeout,
                            cleanup_socket=bool(cleanup_socket))
-    handles = _listen_all(
-        lambda p: _c.uvs_server_listen_unix(hub.engine, p, opts), [path],
-        opts)
+    if sock is not None:
+        handles = _adopt_listening(hub, sock, opts)
+    else:
+        handles = _listen_all(
+            lambda p: _c.uvs_server_listen_unix(hub.engine, p, opts),
+            [os.fspath(path)], opts)
     server = Server(hub, handles, client_connected_cb, limit, unix=True,
                     sslcontext=ssl if tls else None)
     if start_serving:

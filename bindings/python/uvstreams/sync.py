@@ -27,18 +27,33 @@ from ._core import (_c, check, unpack, error, DEFAULT_LIMIT, READ,
                     READEXACTLY, READUNTIL, READLINE)
 
 __all__ = ('Stream', 'Server', 'connect', 'connect_unix', 'start_server',
-           'start_unix_server')
+           'start_unix_server', 'connect_read_pipe', 'connect_write_pipe',
+           'configure')
 
 _SLICE_MS = 200
 _engine = None
 _engine_lock = threading.Lock()
+_io_threads = 1
+
+
+def configure(*, io_threads=1):
+    """Sets the number of I/O threads (libuv loops) of the engine this
+    module uses, before its first use: connections, accepted or made, are
+    spread over them. RuntimeError once the engine runs."""
+    global _io_threads
+    if int(io_threads) < 1:
+        raise ValueError('io_threads must be >= 1')
+    with _engine_lock:
+        if _engine is not None:
+            raise RuntimeError('uvstreams.sync is already in use')
+        _io_threads = int(io_threads)
 
 
 def _get_engine():
     global _engine
     with _engine_lock:
         if _engine is None:
-            _engine = _core.new_engine(1)
+            _engine = _core.new_engine(_io_threads)
             atexit.register(_shutdown)
         return _engine
 
@@ -310,6 +325,17 @@ def connect(host, port, *, timeout=None, limit=DEFAULT_LIMIT, family=0,
             ssl if tls else None)
     finally:
         _core.free_options(opts)
+
+
+def connect_read_pipe(pipe, *, limit=DEFAULT_LIMIT):
+    """A read-only Stream owning a pipe (a file object or descriptor):
+    writes raise UvstreamsError (ENOTSUP)."""
+    return Stream(_core.adopt_pipe(_get_engine(), pipe, limit, False), limit)
+
+
+def connect_write_pipe(pipe, *, limit=DEFAULT_LIMIT):
+    """A write-only Stream owning a pipe (a file object or descriptor)."""
+    return Stream(_core.adopt_pipe(_get_engine(), pipe, limit, True), limit)
 
 
 def connect_unix(path, *, timeout=None, limit=DEFAULT_LIMIT, ssl=None,

@@ -14,19 +14,19 @@ for the handlers (up to shutdown_timeout, then cancel them).
 """
 
 import asyncio
+import collections
 import enum
-import os
 import warnings
 import weakref
 
 from asyncio import events
 
 from . import _core, streams
-from ._core import _c, unpack, DEFAULT_LIMIT
+from ._core import DEFAULT_LIMIT
 
 __all__ = ('Stream', 'StreamMode', 'StreamServer', 'UnixStreamServer',
            'connect', 'connect_unix', 'connect_read_pipe',
-           'connect_write_pipe')
+           'connect_write_pipe', 'connect_subprocess', 'SubprocessStreams')
 
 
 class StreamMode(enum.Flag):
@@ -247,17 +247,9 @@ def connect_unix(path=None, *, limit=DEFAULT_LIMIT, **kwds):
 
 
 def _pipe_stream(pipe, limit, mode):
-    """The engine adopts a duplicate of the pipe's descriptor; the pipe
-    object itself is closed (the stream owns the pipe from now on)."""
-    loop = events.get_running_loop()
-    hub = _core.hub_for(loop)
-    fd = os.dup(pipe.fileno())
-    pipe.close()
-    opts = _core.make_options(limit=limit)
-    try:
-        s = unpack(_c.uvs_stream_open_fd(hub.engine, fd, opts))
-    finally:
-        _core.free_options(opts)
+    """A one-way Stream owning the pipe (see _core.adopt_pipe)."""
+    hub = _core.hub_for(events.get_running_loop())
+    s = _core.adopt_pipe(hub.engine, pipe, limit, mode is StreamMode.WRITE)
     reader, writer = streams._streams(hub, s, limit, {'pipe': pipe})
     return _stream(mode, reader, writer)
 
@@ -274,6 +266,22 @@ def connect_write_pipe(pipe, *, limit=DEFAULT_LIMIT):
     async def go():
         return _pipe_stream(pipe, limit, StreamMode.WRITE)
     return _ContextManagerHelper(go())
+
+
+SubprocessStreams = collections.namedtuple('SubprocessStreams',
+                                           'stdin stdout stderr')
+
+
+async def connect_subprocess(proc, *, limit=DEFAULT_LIMIT):
+    """Streams on a subprocess.Popen's pipes: stdin as a WRITE Stream,
+    stdout and stderr as READ Streams (None where the child's stream is
+    not a pipe). The Streams own the pipes; wait for the process itself
+    with proc.wait() (in an executor) or os.waitpid."""
+    def adopt(pipe, mode):
+        return None if pipe is None else _pipe_stream(pipe, limit, mode)
+    return SubprocessStreams(adopt(proc.stdin, StreamMode.WRITE),
+                             adopt(proc.stdout, StreamMode.READ),
+                             adopt(proc.stderr, StreamMode.READ))
 
 
 class _BaseStreamServer:
