@@ -578,6 +578,7 @@ void Stream::on_close(uv_handle_t *h) {
 
 int Stream::close() {
   Lock lock(mu_);
+  user_closed_ = true;
   if (closing_)
     return 0;
   closing_ = true;
@@ -597,6 +598,7 @@ int Stream::close() {
 
 int Stream::abort() {
   Lock lock(mu_);
+  user_closed_ = true;
   if (transport_ == Transport::None) {
     closing_ = true;
     begin_close_locked(0, false);

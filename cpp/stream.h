@@ -200,6 +200,7 @@ private:
 
   HandleState handle_state_ = HandleState::None;
   bool closing_ = false;
+  bool user_closed_ = false; /* close() or abort(), not a loss */
   bool close_after_flush_ = false;
   bool lost_ = false;
   int lost_error_ = 0;

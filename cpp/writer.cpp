@@ -92,6 +92,10 @@ int Stream::write(const uvs_buf *bufs, size_t n) {
     return fail(UVS_ENOTSUP, "the stream is read-only");
   if (eof_requested_ && !closing_)
     return fail(UVS_EWRITEEOF, "cannot call write() after write_eof()");
+  /* asyncio: after a loss, writes are dropped (drain reports the loss);
+   * after our own close they are an error. */
+  if (lost_ && !user_closed_ && lost_error_ != UVS_ESHUTDOWN)
+    return 0;
   if (closing_ || lost_)
     return fail(UVS_ECLOSED, "the stream is closing or closed");
   if (total == 0)

@@ -412,7 +412,8 @@ UVS_API int uvs_stream_error(uvs_stream *s);
 
 /* Copies the bytes into the stream's write buffer (trying to send at once)
  * and returns without blocking. UVS_EWRITEEOF after write_eof, UVS_ECLOSED
- * after close or loss of the connection (the data is dropped). */
+ * after close or abort. After the connection was lost the data is dropped
+ * and 0 returned, as asyncio does: the next drain reports the loss. */
 UVS_API int uvs_stream_write(uvs_stream *s, const void *data, size_t len);
 /* writelines: gathers several buffers in one call. */
 UVS_API int uvs_stream_writev(uvs_stream *s, const uvs_buf *bufs, size_t n);

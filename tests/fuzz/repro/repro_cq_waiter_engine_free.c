@@ -14,12 +14,13 @@
 #include <uvstreams.h>
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <unistd.h>
 
 static uvs_cq *cq;
-static volatile int returned;
-static int rc = 99;
+static atomic_int returned; /* polled by main while the consumer runs */
+static atomic_int rc = 99;
 
 static void *consumer(void *arg) {
   (void)arg;
@@ -43,7 +44,7 @@ int main(void) {
   if (bad)
     printf("DEFECT: uvs_cq_next(-1) still blocked 2 s after uvs_engine_free\n");
   else
-    printf("ok: the consumer returned %s\n", uvs_err_name(rc));
+    printf("ok: the consumer returned %s\n", uvs_err_name(atomic_load(&rc)));
   uvs_cq_wakeup(cq); /* release it to exit cleanly */
   pthread_join(t, NULL);
   uvs_cq_free(cq);
