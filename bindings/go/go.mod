@@ -1,0 +1,3 @@
+module uvstreams
+
+go 1.19

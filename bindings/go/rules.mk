@@ -1,0 +1,71 @@
+# bindings/go/rules.mk - the Go binding, included by the top Makefile.
+#
+#   make go        $(BUILD)/go/mod/: a self-contained Go module "uvstreams"
+#                  (no external dependencies): the idiomatic package at its
+#                  root, the SWIG/cgo package generated from
+#                  bindings/uvstreams.i in internal/cuvs, the examples in
+#                  examples/, linked to $(BUILD)/lib with an rpath
+#   make test-go   go vet + go test (unit tests, examples), then the shared
+#                  conformance scenarios through tests/conformance/run.sh
+#
+# Go writes nothing outside $(BUILD)/go: its build cache, GOPATH and temporary
+# files live there, GOPROXY=off (no module downloads) and GOTOOLCHAIN=local.
+# There is no install target: Go has no conventional system location for
+# source packages; a program uses the module with a replace directive
+# (replace uvstreams => /path/to/build/go/mod) and the installed library.
+
+DEB_PACKAGES += golang-go swig
+
+GO_SRC := bindings/go
+GO_OUT := $(BUILD)/go
+GO_MOD := $(GO_OUT)/mod
+GO_CUVS := $(GO_MOD)/internal/cuvs
+GO := go
+GO_ENV = GOTOOLCHAIN=local GO111MODULE=on GOPROXY=off GOSUMDB=off \
+  GOFLAGS=-buildvcs=false CGO_ENABLED=1 \
+  GOCACHE=$(abspath $(GO_OUT)/cache) GOPATH=$(abspath $(GO_OUT)/path) \
+  GOTMPDIR=$(abspath $(GO_OUT)/tmp) \
+  CGO_CFLAGS="-I$(abspath include) $(OPT)" \
+  CGO_LDFLAGS="-L$(abspath $(BUILD)/lib) -Wl,-rpath,$(abspath $(BUILD)/lib)"
+SWIG_GO_FLAGS := -go -cgo -intgosize 64 -package cuvs -Iinclude -Ibindings
+
+# Hand-written sources, copied next to the generated ones.
+GO_SOURCES := $(GO_SRC)/go.mod $(wildcard $(GO_SRC)/*.go) \
+  $(wildcard $(GO_SRC)/conformance/*.go)
+GO_COPIES := $(patsubst $(GO_SRC)/%,$(GO_MOD)/%,$(GO_SOURCES))
+GO_EXAMPLE_SOURCES := $(wildcard examples/go/*/*.go)
+GO_EXAMPLE_COPIES := $(patsubst examples/go/%,$(GO_MOD)/examples/%,$(GO_EXAMPLE_SOURCES))
+GO_CONFORMANCE := $(GO_OUT)/conformance.test
+
+.PHONY: go test-go go-toolchain
+go-toolchain:
+	@command -v $(GO) >/dev/null 2>&1 || { echo "go: the Go toolchain ($(GO)) is not installed (Debian: golang-go)" >&2; exit 1; }
+	@command -v swig >/dev/null 2>&1 || { echo "go: swig is not installed" >&2; exit 1; }
+
+go: deps lib go-toolchain $(GO_CUVS)/uvstreams_c.go $(GO_COPIES) $(GO_EXAMPLE_COPIES)
+	@mkdir -p $(GO_OUT)/tmp
+	@$(if $(Q),echo "  GO   build $(GO_MOD)")
+	$(Q)cd $(GO_MOD) && $(GO_ENV) $(GO) build ./...
+
+$(GO_CUVS)/uvstreams_c.go: bindings/uvstreams.i $(GO_SRC)/go.i include/uvstreams.h
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  SWIG $< (go)")
+	$(Q)swig $(SWIG_GO_FLAGS) -outdir $(GO_CUVS) -o $(GO_CUVS)/uvstreams_c_wrap.c $<
+
+$(GO_MOD)/%: $(GO_SRC)/%
+	@mkdir -p $(dir $@)
+	$(Q)cp $< $@
+
+$(GO_MOD)/examples/%: examples/go/%
+	@mkdir -p $(dir $@)
+	$(Q)cp $< $@
+
+test-go: go conformance-peer
+	@$(if $(Q),echo "  GO   vet + test $(GO_MOD)")
+	$(Q)cd $(GO_MOD) && $(GO_ENV) $(GO) vet . ./conformance ./examples/... && $(GO_ENV) $(GO) test -count=1 .
+	$(Q)cd $(GO_MOD) && $(GO_ENV) $(GO) test -c -o $(abspath $(GO_CONFORMANCE)) ./conformance
+	$(Q)UVS_CONFORMANCE_PEER=$(BUILD)/conformance/peer \
+	  sh tests/conformance/run.sh go $(GO_CONFORMANCE) -test.v -test.count=1
+
+BINDINGS += go
+BINDING_TESTS += test-go

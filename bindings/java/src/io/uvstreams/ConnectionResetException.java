@@ -1,0 +1,15 @@
+package io.uvstreams;
+
+/**
+ * The connection was lost: reset or aborted by the peer, or a broken pipe
+ * (UVS_ECONNRESET, UVS_ECONNABORTED, UVS_EPIPE; asyncio's
+ * ConnectionResetError and BrokenPipeError).
+ */
+public class ConnectionResetException extends UVStreamsException {
+  private static final long serialVersionUID = 1L;
+
+  /** See {@link UVStreamsException#UVStreamsException}. */
+  public ConnectionResetException(int code, String codeName, String message) {
+    super(code, codeName, message);
+  }
+}

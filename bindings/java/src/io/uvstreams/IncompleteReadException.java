@@ -1,0 +1,32 @@
+package io.uvstreams;
+
+/**
+ * The end of the stream came before a read could complete (UVS_EINCOMPLETE,
+ * asyncio's IncompleteReadError): readExactly(n) or readUntil(separator)
+ * met EOF. The bytes read so far are not lost: they are {@link
+ * #getPartial()}.
+ */
+public class IncompleteReadException extends UVStreamsException {
+  private static final long serialVersionUID = 1L;
+
+  private final byte[] partial;
+  private final long expected;
+
+  /** expected is -1 when the read had no expected size (readUntil). */
+  public IncompleteReadException(int code, String codeName, String message,
+                                 byte[] partial, long expected) {
+    super(code, codeName, message);
+    this.partial = partial.clone();
+    this.expected = expected;
+  }
+
+  /** The bytes read before EOF (a copy). */
+  public byte[] getPartial() {
+    return partial.clone();
+  }
+
+  /** The size readExactly asked for, or -1 for readUntil (asyncio: None). */
+  public long getExpected() {
+    return expected;
+  }
+}

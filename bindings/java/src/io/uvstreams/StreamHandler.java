@@ -1,0 +1,12 @@
+package io.uvstreams;
+
+/**
+ * Serves one accepted connection, on a thread of its own ({@link
+ * Server#start}); the stream is closed when the handler returns.
+ */
+@FunctionalInterface
+public interface StreamHandler {
+  /** Handles the connection; an exception goes to the server's error
+   * handler ({@link Server#setErrorHandler}). */
+  void handle(Stream stream) throws Exception;
+}

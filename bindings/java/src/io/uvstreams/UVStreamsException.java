@@ -1,0 +1,32 @@
+package io.uvstreams;
+
+import java.io.IOException;
+
+/**
+ * An I/O error reported by uvstreams, with its code; the base class of the
+ * stream-level errors ({@link IncompleteReadException}, {@link
+ * LimitOverrunException}, {@link ConnectionResetException}).
+ */
+public class UVStreamsException extends IOException implements UVStreamsError {
+  private static final long serialVersionUID = 1L;
+
+  private final int code;
+  private final String codeName;
+
+  /** An exception for code (negative) named codeName ("ECONNRESET"). */
+  public UVStreamsException(int code, String codeName, String message) {
+    super(message);
+    this.code = code;
+    this.codeName = codeName;
+  }
+
+  @Override
+  public int getCode() {
+    return code;
+  }
+
+  @Override
+  public String getCodeName() {
+    return codeName;
+  }
+}

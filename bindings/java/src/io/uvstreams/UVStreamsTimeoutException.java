@@ -1,0 +1,33 @@
+package io.uvstreams;
+
+import java.net.SocketTimeoutException;
+
+/**
+ * A blocking call's timeout expired (UVS_ETIMEDOUT). It is a {@link
+ * SocketTimeoutException}, as for a java.net.Socket read; a read that times
+ * out consumes nothing, so the bytes arriving later go to the next read.
+ */
+public class UVStreamsTimeoutException extends SocketTimeoutException
+    implements UVStreamsError {
+  private static final long serialVersionUID = 1L;
+
+  private final int code;
+  private final String codeName;
+
+  /** See {@link UVStreamsException#UVStreamsException}. */
+  public UVStreamsTimeoutException(int code, String codeName, String message) {
+    super(message);
+    this.code = code;
+    this.codeName = codeName;
+  }
+
+  @Override
+  public int getCode() {
+    return code;
+  }
+
+  @Override
+  public String getCodeName() {
+    return codeName;
+  }
+}
