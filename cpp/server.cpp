@@ -512,8 +512,13 @@ void Server::close_on_loop(int err) {
     unclaimed.swap(queued_);
     for (auto &l : listeners_) {
       auto *h = reinterpret_cast<uv_handle_t *>(&l->poll);
-      if (!uv_is_closing(h))
-        uv_close(h, on_listener_closed);
+      if (uv_is_closing(h))
+        continue;
+      /* uv_close stops the poll at once, so the socket can go now: a
+       * connect made after close() returns is refused, not reset. */
+      uv_close(h, on_listener_closed);
+      ::close(l->fd);
+      l->fd = -1;
     }
     if (!unix_path_.empty() && cleanup_socket_) {
       struct stat st;
@@ -540,7 +545,6 @@ void Server::close_on_loop(int err) {
 void Server::on_listener_closed(uv_handle_t *h) {
   Listener *l = static_cast<Listener *>(h->data);
   Server *srv = l->owner;
-  ::close(l->fd); /* uv_poll does not own the descriptor */
   std::shared_ptr<Server> self;
   {
     Lock lock(srv->mu_);
