@@ -1,0 +1,86 @@
+# frozen_string_literal: true
+
+# Threads: a blocking call releases the GVL (other threads run meanwhile),
+# and an interrupt (Thread#raise, Thread#kill, Ctrl-C) ends a wait at once
+# without losing bytes.
+
+require_relative 'helper'
+require 'rbconfig'
+
+class ThreadsTest < Minitest::Test
+  include UVStreamsTestHelpers
+
+  # How many times the main thread counts while the block runs in a thread.
+  def count_while
+    thread = Thread.new { yield }
+    count = 0
+    count += 1 while thread.alive?
+    thread.join
+    count
+  end
+
+  def test_a_waiting_read_lets_other_threads_run
+    client, = connected_pair
+    count = count_while { assert_raises(UVStreams::TimeoutError) { client.readline(timeout: 0.5) } }
+    assert_operator count, :>, 100_000
+  end
+
+  def test_the_raw_blocking_calls_release_the_gvl
+    client, = connected_pair
+    count = count_while { assert_equal C::UVS_ETIMEDOUT, C.uvs_stream_readline(client.handle, 500)[0] }
+    assert_operator count, :>, 100_000
+  end
+
+  def test_reads_of_several_threads_at_once
+    pairs = Array.new(4) { connected_pair }
+    readers = pairs.map { |client, _| Thread.new { client.readline(timeout: 5) } }
+    pairs.each_with_index { |(_, peer), i| peer.write("line #{i}\n") }
+    assert_equal(Array.new(4) { |i| "line #{i}\n" }, readers.map(&:value))
+  end
+
+  def test_thread_raise_interrupts_a_read_and_loses_nothing
+    client, peer = connected_pair
+    reader = Thread.new { client.readline }
+    reader.report_on_exception = false
+    sleep 0.1 until reader.status == 'sleep'
+    took = elapsed do
+      reader.raise(RuntimeError, 'stop')
+      assert_raises(RuntimeError) { reader.join }
+    end
+    assert_operator took, :<, 1.0
+    peer.write("still there\n")
+    assert_equal "still there\n", client.readline(timeout: 5)
+  end
+
+  def test_thread_kill_interrupts_an_accept
+    server = listen
+    acceptor = Thread.new { server.accept }
+    sleep 0.05 until acceptor.status == 'sleep'
+    assert_operator elapsed { acceptor.kill.join }, :<, 1.0
+    UVStreams.connect('127.0.0.1', server.port, timeout: 5) do |client|
+      client.write("hi\n")
+      assert_equal "hi\n", server.accept(timeout: 5).readline(timeout: 5)
+    end
+  end
+
+  def test_ctrl_c_interrupts_a_waiting_main_thread
+    server = listen
+    script = <<~RUBY
+      require 'uvstreams'
+      s = UVStreams.connect('127.0.0.1', #{server.port})
+      puts 'ready'
+      $stdout.flush
+      begin
+        s.readline
+      rescue Interrupt
+        puts 'interrupted'
+      end
+    RUBY
+    IO.popen([RbConfig.ruby, "-I#{$LOAD_PATH.find { |d| File.exist?(File.join(d, 'uvstreams.rb')) }}", '-e', script]) do |io|
+      assert_equal "ready\n", io.gets
+      sleep 0.2
+      Process.kill('INT', io.pid)
+      assert_equal "interrupted\n", io.gets
+    end
+  end
+end
