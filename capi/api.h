@@ -12,12 +12,23 @@
 
 #include <new>
 #include <string>
+#include <type_traits>
 
 namespace uvs {
 
+/* Runs an API call: exceptions become codes, and a failure that recorded
+ * no detail of its own gets the code's message (never a stale one). */
 template <class F> auto guarded(F &&f) noexcept -> decltype(f()) {
   try {
-    return f();
+    if constexpr (std::is_same_v<decltype(f()), int>) {
+      uint64_t before = failures_on_this_thread();
+      int rc = f();
+      if (rc < 0 && failures_on_this_thread() == before)
+        fail(rc, error_message(rc));
+      return rc;
+    } else {
+      return f();
+    }
   } catch (const std::bad_alloc &) {
     return fail(UVS_ENOMEM, "out of memory");
   } catch (...) {

@@ -31,10 +31,12 @@ std::shared_ptr<Options> options_of(const uvs_options *o, int *rc) {
   return opts;
 }
 
-/* "connect to WHERE: reason" for uvs_last_error. */
+/* The op's detail for uvs_last_error: the connector's "connect to WHERE:
+ * reason" or the TLS reason; built here for a timeout or a cancel. */
 void connect_failed(const Op &op, int rc, const std::string &where) {
-  fail(rc, "connect to " + where + ": " +
-               (op.detail.empty() ? error_message(rc) : op.detail));
+  fail(rc, !op.detail.empty()
+               ? op.detail
+               : "connect to " + where + ": " + error_message(rc));
 }
 
 /* Blocking connect/accept share this tail: take the stream or report. */

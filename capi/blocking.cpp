@@ -23,7 +23,7 @@ int finish_blocking(const std::shared_ptr<Op> &op, int started,
   int rc = op->result();
   if (rc == UVS_ETIMEDOUT && op->detail.empty())
     return fail(rc, "timed out after " + std::to_string(timeout_ms) + " ms");
-  if (rc < 0 && rc != UVS_EINCOMPLETE && rc != UVS_ELIMIT)
+  if (rc < 0) /* the op's own detail: asyncio's limit messages, TLS... */
     return fail(rc, op->detail.empty() ? error_message(rc) : op->detail);
   return rc;
 }

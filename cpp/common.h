@@ -33,6 +33,9 @@ int fail_with(int code, const std::string &what);
 /* Clears the calling thread's detail message. */
 void clear_error();
 const char *last_error_detail();
+/* How many times fail() ran on this thread: tells whether a call that
+ * returned an error recorded its own detail. */
+uint64_t failures_on_this_thread();
 
 const char *error_message(int code);
 const char *error_name(int code);

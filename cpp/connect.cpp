@@ -356,6 +356,12 @@ void Connector::finish(int status) {
   engine_->untrack(loop_, this);
   if (status < 0 && op)
     op->stream.reset();
+  bool cancelled = status == UVS_ECANCELED || status == UVS_ETIMEDOUT ||
+                   status == UVS_ESHUTDOWN;
+  if (status < 0 && op && op->detail.empty() && !cancelled)
+    op->detail = "connect to " +
+                 (unix_ ? host_ : host_ + ":" + std::to_string(port_)) +
+                 ": " + error_message(status);
   if (op)
     op->complete(status);
   release_when_idle();

@@ -18,6 +18,7 @@ UVS_SYSTEM_ERRNO_MAP(UVS_CHECK_UV_CODE_)
 
 namespace {
 thread_local std::string tls_detail;
+thread_local uint64_t tls_failures; /* counts fail() calls on this thread */
 
 struct ErrorEntry {
   int code;
@@ -41,7 +42,12 @@ const ErrorEntry *find_error(int code) {
 
 int fail(int code, const std::string &detail) {
   tls_detail = detail;
+  ++tls_failures;
   return code;
+}
+
+uint64_t failures_on_this_thread() {
+  return tls_failures;
 }
 
 int fail_with(int code, const std::string &what) {

@@ -7,7 +7,8 @@
  */
 #include "handles.h"
 
-#include <mutex>
+#include <new>
+#include <thread>
 
 namespace uvs {
 
@@ -39,17 +40,51 @@ bool Registry::decode(uint64_t handle, Kind kind, uint32_t *slot,
   return true;
 }
 
-uint64_t Registry::add(Kind kind, std::shared_ptr<void> obj) {
-  std::unique_lock<std::shared_mutex> lock(mu_);
-  uint32_t index;
-  if (!free_.empty()) {
-    index = free_.back();
-    free_.pop_back();
-  } else {
-    index = static_cast<uint32_t>(slots_.size());
-    slots_.emplace_back();
+/* The slot's spinlock: held for a handful of instructions, contended only
+ * when threads use the same handle at the same moment. */
+class Registry::SlotLock {
+public:
+  explicit SlotLock(Slot &s) : s_(s) {
+    while (s_.busy.exchange(true, std::memory_order_acquire))
+      while (s_.busy.load(std::memory_order_relaxed))
+        std::this_thread::yield();
   }
-  Slot &s = slots_[index];
+  ~SlotLock() { s_.busy.store(false, std::memory_order_release); }
+  SlotLock(const SlotLock &) = delete;
+  SlotLock &operator=(const SlotLock &) = delete;
+
+private:
+  Slot &s_;
+};
+
+Registry::Slot *Registry::slot_at(uint32_t index) const {
+  if ((index >> kChunkBits) >= kMaxChunks)
+    return nullptr;
+  Slot *chunk = chunks_[index >> kChunkBits].load(std::memory_order_acquire);
+  return chunk ? &chunk[index & (kChunkSize - 1)] : nullptr;
+}
+
+uint64_t Registry::add(Kind kind, std::shared_ptr<void> obj) {
+  uint32_t index;
+  {
+    std::lock_guard<std::mutex> lock(alloc_mu_);
+    if (!free_.empty()) {
+      index = free_.back();
+      free_.pop_back();
+    } else {
+      index = next_unused_;
+      if ((index >> kChunkBits) >= kMaxChunks)
+        throw std::bad_alloc(); /* guarded() reports UVS_ENOMEM */
+      if ((index & (kChunkSize - 1)) == 0) {
+        owned_chunks_.push_back(std::make_unique<Slot[]>(kChunkSize));
+        chunks_[index >> kChunkBits].store(owned_chunks_.back().get(),
+                                           std::memory_order_release);
+      }
+      ++next_unused_;
+    }
+  }
+  Slot &s = *slot_at(index);
+  SlotLock lock(s);
   s.kind = kind;
   s.obj = std::move(obj);
   return encode(index, s.generation, kind);
@@ -59,35 +94,38 @@ std::shared_ptr<void> Registry::find(uint64_t handle, Kind kind) {
   uint32_t index, generation;
   if (!decode(handle, kind, &index, &generation))
     return nullptr;
-  std::shared_lock<std::shared_mutex> lock(mu_);
-  if (index >= slots_.size())
+  Slot *s = slot_at(index);
+  if (!s)
     return nullptr;
-  const Slot &s = slots_[index];
-  if (!s.obj || s.kind != kind ||
-      (s.generation & kGenerationMask) != generation)
+  SlotLock lock(*s);
+  if (!s->obj || s->kind != kind ||
+      (s->generation & kGenerationMask) != generation)
     return nullptr;
-  return s.obj;
+  return s->obj;
 }
 
 std::shared_ptr<void> Registry::remove(uint64_t handle, Kind kind) {
   uint32_t index, generation;
   if (!decode(handle, kind, &index, &generation))
     return nullptr;
-  std::unique_lock<std::shared_mutex> lock(mu_);
-  if (index >= slots_.size())
+  Slot *s = slot_at(index);
+  if (!s)
     return nullptr;
-  Slot &s = slots_[index];
-  if (!s.obj || s.kind != kind ||
-      (s.generation & kGenerationMask) != generation)
-    return nullptr;
-  std::shared_ptr<void> obj = std::move(s.obj);
-  s.obj.reset();
-  s.generation = (s.generation + 1) & kGenerationMask;
-  if (s.generation == 0)
-    s.generation = 1;
+  std::shared_ptr<void> obj;
+  {
+    SlotLock lock(*s);
+    if (!s->obj || s->kind != kind ||
+        (s->generation & kGenerationMask) != generation)
+      return nullptr;
+    obj = std::move(s->obj);
+    s->obj.reset();
+    s->generation = (s->generation + 1) & kGenerationMask;
+    if (s->generation == 0)
+      s->generation = 1;
+  }
+  std::lock_guard<std::mutex> lock(alloc_mu_);
   free_.push_back(index);
-  lock.unlock();
-  return obj;
+  return obj; /* destroyed by the caller, outside every lock */
 }
 
 } // namespace uvs

@@ -3,16 +3,22 @@
  *
  * A public handle (uvs_stream *, uvs_op *, ...) is never a pointer to the
  * object: it encodes (kind, generation, slot) in a pointer-sized integer.
- * Looking a handle up checks all three under a reader lock and returns a
- * shared_ptr, so a NULL, freed (stale), closed or wrong-type handle yields an
- * error instead of a use-after-free, and an object stays alive for the whole
- * call even if another thread frees its handle meanwhile.
+ * Looking a handle up checks all three under the slot's own spinlock and
+ * returns a shared_ptr, so a NULL, freed (stale), closed or wrong-type handle
+ * yields an error instead of a use-after-free, and an object stays alive for
+ * the whole call even if another thread frees its handle meanwhile.
+ *
+ * Lookups are the hottest path of the C API (several per request), so they
+ * take no global lock: slots live in fixed chunks that never move once
+ * published, and each slot has a one-byte spinlock held for a few
+ * instructions. Only add/remove share a mutex, for the free list.
  */
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
-#include <shared_mutex>
+#include <mutex>
 #include <vector>
 
 namespace uvs {
@@ -40,15 +46,24 @@ public:
 
 private:
   struct Slot {
+    std::atomic<bool> busy{false}; /* spinlock over the fields below */
     uint32_t generation = 1;
     Kind kind = Kind::Options;
     std::shared_ptr<void> obj;
   };
+  static constexpr uint32_t kChunkBits = 12; /* 4096 slots a chunk */
+  static constexpr uint32_t kChunkSize = 1u << kChunkBits;
+  static constexpr uint32_t kMaxChunks = 4096; /* 16 M live handles */
+  class SlotLock;
+
   static bool decode(uint64_t handle, Kind kind, uint32_t *slot,
                      uint32_t *generation);
+  Slot *slot_at(uint32_t index) const;
 
-  std::shared_mutex mu_;
-  std::vector<Slot> slots_;
+  std::atomic<Slot *> chunks_[kMaxChunks] = {};
+  std::mutex alloc_mu_; /* add/remove: free list, chunk creation */
+  std::vector<std::unique_ptr<Slot[]>> owned_chunks_;
+  uint32_t next_unused_ = 0;
   std::vector<uint32_t> free_;
 };
 

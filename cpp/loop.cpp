@@ -124,9 +124,17 @@ char *Loop::scratch() {
 int Loop::call(const std::function<int()> &fn) {
   if (on_loop())
     return fn();
-  auto done = std::make_shared<std::promise<int>>();
-  std::future<int> result = done->get_future();
-  bool queued = dispatch([&fn, done] { done->set_value(fn()); });
+  /* The detail message is the loop thread's: carried back to the caller. */
+  struct Outcome {
+    int rc;
+    std::string detail;
+  };
+  auto done = std::make_shared<std::promise<Outcome>>();
+  std::future<Outcome> result = done->get_future();
+  bool queued = dispatch([&fn, done] {
+    int rc = fn();
+    done->set_value({rc, rc < 0 ? last_error_detail() : ""});
+  });
   if (!queued)
     return fail(UVS_ESHUTDOWN, "engine is shut down");
   if (!threaded_) {
@@ -137,7 +145,10 @@ int Loop::call(const std::function<int()> &fn) {
         result.wait_for(std::chrono::milliseconds(1));
     }
   }
-  return result.get();
+  Outcome out = result.get();
+  if (out.rc < 0)
+    fail(out.rc, out.detail.empty() ? error_message(out.rc) : out.detail);
+  return out.rc;
 }
 
 bool Loop::drive_for(int64_t ms) {

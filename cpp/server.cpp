@@ -489,13 +489,18 @@ int Server::close() {
     Lock lock(mu_);
     if (closed_)
       return 0;
-    /* Visible at once, even if the loop does the rest a little later. */
+    /* Visible at once to every thread. */
     closed_ = true;
     close_status_ = UVS_ECLOSED;
     serving_ = false;
   }
+  /* Done on the loop before returning, as asyncio's close(): the sockets
+   * (and a Unix socket's file) are gone when it returns. */
   std::shared_ptr<Server> self = shared_from_this();
-  loop_->dispatch([self] { self->close_on_loop(UVS_ECLOSED); });
+  loop_->call([self] {
+    self->close_on_loop(UVS_ECLOSED);
+    return 0;
+  });
   return 0;
 }
 

@@ -230,8 +230,12 @@ int TlsConfig::load_cert_pem(const void *cert, size_t cert_len, const void *key,
   std::lock_guard<std::mutex> lock(mu_);
   if (int rc = check_mutable())
     return rc;
-  if (!cert || !cert_len || !key || !key_len)
-    return fail(UVS_EINVAL, "empty certificate or key PEM data");
+  if (!cert || !cert_len)
+    return fail(UVS_EINVAL, "empty certificate PEM data");
+  if (!key || !key_len) { /* as with files: the key follows the chain */
+    key = cert;
+    key_len = cert_len;
+  }
   BioPtr cbio(BIO_new_mem_buf(cert, int(cert_len)));
   X509Ptr leaf(PEM_read_bio_X509(cbio.get(), nullptr, nullptr, nullptr));
   if (!leaf || SSL_CTX_use_certificate(ctx_, leaf.get()) != 1)

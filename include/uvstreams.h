@@ -298,8 +298,9 @@ UVS_API int uvs_op_data(uvs_op *op, const void **data, size_t *len);
  * not a valid handle or has not completed); data/len as uvs_op_data (empty
  * for other kinds). */
 UVS_API int uvs_op_read_result(uvs_op *op, const void **data, size_t *len);
-/* UVS_ELIMIT: LimitOverrunError.consumed (-1 when not applicable: these two
- * return values are counts, not error codes). */
+/* UVS_ELIMIT: LimitOverrunError.consumed, also for readline (whose asyncio
+ * ValueError does not carry it); -1 when not applicable: these two return
+ * values are counts, not error codes. */
 UVS_API int64_t uvs_op_consumed(uvs_op *op);
 /* UVS_EINCOMPLETE: IncompleteReadError.expected (-1 for readuntil). */
 UVS_API int64_t uvs_op_expected(uvs_op *op);
@@ -557,8 +558,8 @@ UVS_API int uvs_tls_config_load_ca_file(uvs_tls_config *c, const char *path);
 UVS_API int uvs_tls_config_load_ca_dir(uvs_tls_config *c, const char *path);
 UVS_API int uvs_tls_config_load_ca_pem(uvs_tls_config *c, const void *pem,
                                        size_t len);
-/* Certificate chain and private key (key_path NULL: in the cert file);
- * password may be NULL. */
+/* Certificate chain and private key (key_path NULL, or key NULL/0 bytes:
+ * the key is in the certificate file or PEM); password may be NULL. */
 UVS_API int uvs_tls_config_load_cert_file(uvs_tls_config *c,
                                           const char *cert_path,
                                           const char *key_path,

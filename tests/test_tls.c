@@ -2274,8 +2274,19 @@ static void test_config_bad_input(void **state) {
   assert_true(uvs_last_error()[0] != '\0');
   assert_uvs_rc(uvs_tls_config_load_cert_pem(c, cert, clen, "garbage", 7, NULL),
                 UVS_ETLS);
+  /* no key: it must then follow the chain in the certificate PEM */
   assert_uvs_rc(uvs_tls_config_load_cert_pem(c, cert, clen, NULL, 0, NULL),
+                UVS_ETLS);
+  assert_uvs_rc(uvs_tls_config_load_cert_pem(c, NULL, 0, key, klen, NULL),
                 UVS_EINVAL);
+  char *both = malloc(clen + klen);
+  assert_non_null(both);
+  memcpy(both, cert, clen);
+  memcpy(both + clen, key, klen);
+  assert_uvs_rc(uvs_tls_config_load_cert_pem(c, both, clen + klen, NULL, 0,
+                                             NULL),
+                0);
+  free(both);
   /* Settings out of range. */
   assert_uvs_rc(uvs_tls_config_set_verify(c, 3), UVS_EINVAL);
   assert_uvs_rc(uvs_tls_config_set_verify(c, -1), UVS_EINVAL);
