@@ -782,6 +782,19 @@ def _connect_options(limit, tls, server_hostname, handshake_timeout,
     return opts
 
 
+def _prologue(limit, ssl, server_hostname, handshake_timeout,
+              shutdown_timeout, server_side):
+    """What every opening function checks first, in asyncio's order: the
+    TLS arguments, then the limit. Returns (loop, hub, TLS config or None)."""
+    loop = events.get_running_loop()
+    hub = _core.hub_for(loop)
+    _tls.check_arguments(ssl, server_hostname, handshake_timeout,
+                         shutdown_timeout)
+    if limit <= 0:
+        raise ValueError('Limit cannot be <= 0')
+    return loop, hub, _tls.resolve(ssl, server_side) if ssl else None
+
+
 async def open_connection(host=None, port=None, *, limit=DEFAULT_LIMIT,
                           ssl=None, family=0, proto=0, flags=0, sock=None,
                           local_addr=None, server_hostname=None,
@@ -790,13 +803,9 @@ async def open_connection(host=None, port=None, *, limit=DEFAULT_LIMIT,
                           happy_eyeballs_delay=None, interleave=None,
                           all_errors=False):
     """Connects by TCP and returns (StreamReader, StreamWriter)."""
-    loop = events.get_running_loop()
-    hub = _core.hub_for(loop)
-    _tls.check_arguments(ssl, server_hostname, ssl_handshake_timeout,
-                         ssl_shutdown_timeout)
-    if limit <= 0:
-        raise ValueError('Limit cannot be <= 0')
-    tls = _tls.resolve(ssl, False) if ssl else None
+    loop, hub, tls = _prologue(
+        limit, ssl, server_hostname, ssl_handshake_timeout, ssl_shutdown_timeout,
+        server_side=False)
     if tls is not None and server_hostname is None and (
             sock is not None or not host):
         raise ValueError('You must set server_hostname when using ssl '
@@ -837,13 +846,9 @@ async def open_unix_connection(path=None, *, limit=DEFAULT_LIMIT, ssl=None,
                                ssl_handshake_timeout=None,
                                ssl_shutdown_timeout=None):
     """Connects to a Unix socket and returns (StreamReader, StreamWriter)."""
-    loop = events.get_running_loop()
-    hub = _core.hub_for(loop)
-    _tls.check_arguments(ssl, server_hostname, ssl_handshake_timeout,
-                         ssl_shutdown_timeout)
-    if limit <= 0:
-        raise ValueError('Limit cannot be <= 0')
-    tls = _tls.resolve(ssl, False) if ssl else None
+    _, hub, tls = _prologue(
+        limit, ssl, server_hostname, ssl_handshake_timeout, ssl_shutdown_timeout,
+        server_side=False)
     if tls is not None and server_hostname is None:
         raise ValueError('you have to pass server_hostname when using ssl')
     if sock is not None:
@@ -1098,13 +1103,9 @@ async def start_server(client_connected_cb, host=None, port=None, *,
                        keep_alive=None, ssl_handshake_timeout=None,
                        ssl_shutdown_timeout=None, start_serving=True):
     """Starts a TCP server calling client_connected_cb(reader, writer)."""
-    loop = events.get_running_loop()
-    hub = _core.hub_for(loop)
-    _tls.check_arguments(ssl, None, ssl_handshake_timeout,
-                         ssl_shutdown_timeout)
-    if limit <= 0:
-        raise ValueError('Limit cannot be <= 0')
-    tls = _tls.resolve(ssl, True) if ssl else None
+    _, hub, tls = _prologue(
+        limit, ssl, None, ssl_handshake_timeout, ssl_shutdown_timeout,
+        server_side=True)
     if sock is not None:
         if host is not None or port is not None:
             raise ValueError(
@@ -1138,13 +1139,9 @@ async def start_unix_server(client_connected_cb, path=None, *,
                             ssl_shutdown_timeout=None, start_serving=True,
                             cleanup_socket=True):
     """Starts a Unix-socket server calling client_connected_cb."""
-    loop = events.get_running_loop()
-    hub = _core.hub_for(loop)
-    _tls.check_arguments(ssl, None, ssl_handshake_timeout,
-                         ssl_shutdown_timeout)
-    if limit <= 0:
-        raise ValueError('Limit cannot be <= 0')
-    tls = _tls.resolve(ssl, True) if ssl else None
+    _, hub, tls = _prologue(
+        limit, ssl, None, ssl_handshake_timeout, ssl_shutdown_timeout,
+        server_side=True)
     if sock is not None:
         if path is not None:
             raise ValueError('path and sock can not be specified '
