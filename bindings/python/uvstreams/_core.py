@@ -208,7 +208,8 @@ def adopt_pipe(engine, pipe, limit, write):
         pipe.close()
     opts = make_options(limit=limit)
     try:
-        adopt = _c.uvs_connect_write_pipe if write else _c.uvs_connect_read_pipe
+        adopt = (_c.uvs_connect_write_pipe if write
+                 else _c.uvs_connect_read_pipe)
         return unpack(adopt(engine, fd, opts))
     finally:
         free_options(opts)

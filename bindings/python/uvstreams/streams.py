@@ -804,7 +804,8 @@ async def open_connection(host=None, port=None, *, limit=DEFAULT_LIMIT,
                           all_errors=False):
     """Connects by TCP and returns (StreamReader, StreamWriter)."""
     loop, hub, tls = _prologue(
-        limit, ssl, server_hostname, ssl_handshake_timeout, ssl_shutdown_timeout,
+        limit, ssl, server_hostname, ssl_handshake_timeout,
+        ssl_shutdown_timeout,
         server_side=False)
     if tls is not None and server_hostname is None and (
             sock is not None or not host):
@@ -847,7 +848,8 @@ async def open_unix_connection(path=None, *, limit=DEFAULT_LIMIT, ssl=None,
                                ssl_shutdown_timeout=None):
     """Connects to a Unix socket and returns (StreamReader, StreamWriter)."""
     _, hub, tls = _prologue(
-        limit, ssl, server_hostname, ssl_handshake_timeout, ssl_shutdown_timeout,
+        limit, ssl, server_hostname, ssl_handshake_timeout,
+        ssl_shutdown_timeout,
         server_side=False)
     if tls is not None and server_hostname is None:
         raise ValueError('you have to pass server_hostname when using ssl')
