@@ -540,7 +540,8 @@ local function open(opts, what, start)
   local rc = c.uvs_op_result(op.h)
   if rc < 0 then
     local err = op_error(op.h, rc, "", what, timeout)
-    if rc ~= c.UVS_ETIMEDOUT then
+    -- the library names the connection itself, except for a TLS failure
+    if rc ~= c.UVS_ETIMEDOUT and err.message:sub(1, #what + 1) ~= what .. ":" then
       err.message = what .. ": " .. err.message
     end
     error(err)

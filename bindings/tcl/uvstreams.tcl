@@ -76,7 +76,10 @@ proc ::uvstreams::Failed {op rc partial what} {
     } elseif {$rc == $::uvstreams_c::UVS_ELIMIT} {
         lappend extra consumed [uvs_op_consumed $op]
     }
-    Fail $rc "$what: $detail" {*}$extra
+    if {[string first "$what:" $detail] != 0} {
+        set detail "$what: $detail" ;# unless the library named it already
+    }
+    Fail $rc $detail {*}$extra
 }
 
 # ---- options --------------------------------------------------------------
