@@ -4,11 +4,11 @@
  *
  *   loadgen pingpong [--host H] --port P [--conns N] [--size S]
  *                    [--duration SEC] [--warmup SEC] [--requests R]
- *                    [--sync] [--stall SEC]
+ *                    [--sync] [--stall SEC] [--tls]
  *   loadgen stream   [--host H] --port P [--bytes B] [--warmup-bytes B]
  *                    [--chunk B] [--sync] [--stall SEC]
  *   loadgen idle     [--host H] --port P [--conns N] [--size S]
- *                    [--batch K] [--stall SEC]
+ *                    [--batch K] [--stall SEC] [--tls]
  *
  * pingpong: N connections; each sends a message of S bytes and waits for the
  *   whole echo before sending the next (closed loop), for SEC seconds (or R
@@ -35,6 +35,15 @@
  * in flight, print "done" and wait again. A driver samples the server's CPU
  * time at those two points, which then covers exactly the measured requests.
  *
+ * --tls (pingpong, idle): every connection speaks TLS (OpenSSL, the
+ * library's defaults: TLS 1.3 where the server has it; the server's
+ * certificate is not verified, the bench makes a throwaway one). Each
+ * handshake is completed right after its connect, before any request, so
+ * the measured phase holds nothing but application data; the SSL objects
+ * are non-blocking on the same epoll loop (SSL_read/SSL_write instead of
+ * recv/send, "would block" either way waiting for the socket as before).
+ * The result names the negotiated version and cipher ("tls").
+ *
  * The result is one JSON line on stdout. Any failure (connect, echo mismatch,
  * connection closed by the server, no progress for --stall seconds, default
  * 20) prints a message on stderr and a JSON line with "error", and exits 1.
@@ -47,6 +56,9 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -77,8 +89,9 @@ static struct {
   int batch;
   int sync;
   double stall;
+  int tls;
 } opt = {MODE_PINGPONG, "127.0.0.1", -1, 10, 1024, 5.0, 0.5, 0,
-         (uint64_t)1 << 30, 0, 128 * 1024, 64, 0, 20.0};
+         (uint64_t)1 << 30, 0, 128 * 1024, 64, 0, 20.0, 0};
 
 static const char *mode_name(void) {
   return opt.mode == MODE_PINGPONG ? "pingpong"
@@ -168,6 +181,77 @@ static int connect_one(void) {
   return fd;
 }
 
+/* ---- TLS ----------------------------------------------------------------- */
+
+static SSL_CTX *tls_ctx;      /* with --tls */
+static char tls_desc[96] = ""; /* "VERSION CIPHER" of the first connection */
+
+static const char *tls_error(void) {
+  static char buf[256];
+  unsigned long e = ERR_get_error();
+  if (e == 0) return errno ? strerror(errno) : "no OpenSSL error queued";
+  ERR_error_string_n(e, buf, sizeof buf);
+  ERR_clear_error();
+  return buf;
+}
+
+/* Partial writes (one record at a time, so a full socket only holds back
+ * what did not fit) and a peer's EOF without close_notify read as an EOF
+ * (the servers' business, not a load generator failure). */
+static void tls_init(void) {
+  tls_ctx = SSL_CTX_new(TLS_client_method());
+  if (tls_ctx == NULL) fail("SSL_CTX_new: %s", tls_error());
+  SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_NONE, NULL);
+  SSL_CTX_set_mode(tls_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+                                SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  SSL_CTX_set_options(tls_ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+  SSL_CTX_set_session_cache_mode(tls_ctx, SSL_SESS_CACHE_OFF);
+}
+
+/* The client handshake on non-blocking fd, waiting with poll() for what
+ * OpenSSL asks for; at most --stall seconds. */
+static SSL *tls_connect(int fd, int id) {
+  uint64_t deadline = now_ns() + (uint64_t)(opt.stall * 1e9);
+  SSL *ssl = SSL_new(tls_ctx);
+  if (ssl == NULL || SSL_set_fd(ssl, fd) != 1)
+    fail("SSL_new: %s", tls_error());
+  SSL_set_connect_state(ssl);
+  for (;;) {
+    struct pollfd p = {fd, 0, 0};
+    int64_t left;
+    int rc = SSL_do_handshake(ssl), err = SSL_get_error(ssl, rc);
+    if (rc == 1) break;
+    if (err == SSL_ERROR_WANT_READ)
+      p.events = POLLIN;
+    else if (err == SSL_ERROR_WANT_WRITE)
+      p.events = POLLOUT;
+    else
+      fail("TLS handshake on connection %d: %s", id, tls_error());
+    left = (int64_t)(deadline - now_ns()) / 1000000;
+    if (left <= 0 || poll(&p, 1, (int)left) == 0)
+      fail("TLS handshake on connection %d: no progress for %.0f s", id,
+           opt.stall);
+  }
+  if (tls_desc[0] == '\0')
+    snprintf(tls_desc, sizeof tls_desc, "%s %s", SSL_get_version(ssl),
+             SSL_get_cipher_name(ssl));
+  return ssl;
+}
+
+/* SSL_read/SSL_write's outcome as recv/send's: bytes (> 0), 0 at EOF, -1
+ * with errno EAGAIN when the socket must be waited for. */
+static ssize_t tls_result(SSL *ssl, int rc, const char *what, int id) {
+  int err;
+  if (rc > 0) return rc;
+  err = SSL_get_error(ssl, rc);
+  if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+    errno = EAGAIN;
+    return -1;
+  }
+  if (err == SSL_ERROR_ZERO_RETURN) return 0;
+  fail("%s on connection %d: %s", what, id, tls_error());
+}
+
 static void raise_fd_limit(void) {
   struct rlimit rl;
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
@@ -180,6 +264,7 @@ static void raise_fd_limit(void) {
 
 struct conn {
   int fd;
+  SSL *ssl; /* with --tls */
   int id;
   int want_out; /* EPOLLOUT registered */
   int busy;     /* a request is in flight */
@@ -241,10 +326,23 @@ static void set_out(struct conn *c, int want) {
   c->want_out = want;
 }
 
+/* send() / recv() of a connection, plain or TLS: bytes, 0 at EOF (recv),
+ * or -1 with errno. */
+static ssize_t conn_send(struct conn *c, const char *buf, size_t len) {
+  if (c->ssl == NULL) return send(c->fd, buf, len, MSG_NOSIGNAL);
+  return tls_result(c->ssl, SSL_write(c->ssl, buf, (int)len), "SSL_write",
+                    c->id);
+}
+
+static ssize_t conn_recv(struct conn *c, char *buf, size_t len) {
+  if (c->ssl == NULL) return recv(c->fd, buf, len, 0);
+  return tls_result(c->ssl, SSL_read(c->ssl, buf, (int)len), "SSL_read",
+                    c->id);
+}
+
 static void send_some(struct conn *c) {
   while (c->tx_off < opt.size) {
-    ssize_t n = send(c->fd, c->tx + c->tx_off, opt.size - c->tx_off,
-                     MSG_NOSIGNAL);
+    ssize_t n = conn_send(c, c->tx + c->tx_off, opt.size - c->tx_off);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN) break;
@@ -293,9 +391,11 @@ static void recv_some(struct conn *c) {
   for (;;) {
     ssize_t n;
     if (!c->busy) {
-      /* Nothing asked for: anything readable is an extra byte or EOF. */
+      /* Nothing asked for: anything readable is an extra byte or EOF
+       * (or, with TLS, a record the library takes itself: a session
+       * ticket). */
       char b;
-      n = recv(c->fd, &b, 1, MSG_PEEK);
+      n = conn_recv(c, &b, 1);
       if (n == 0) fail("server closed connection %d", c->id);
       if (n > 0) fail("server sent unrequested bytes on connection %d", c->id);
       if (errno == EINTR) continue;
@@ -303,7 +403,7 @@ static void recv_some(struct conn *c) {
         fail("recv on connection %d: %s", c->id, strerror(errno));
       return;
     }
-    n = recv(c->fd, c->rx + c->rx_off, opt.size - c->rx_off, 0);
+    n = conn_recv(c, c->rx + c->rx_off, opt.size - c->rx_off);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN) return;
@@ -385,6 +485,7 @@ static void open_conns(int n, size_t size) {
     for (j = i; j < i + k; j++) {
       struct epoll_event ev;
       conns[j].fd = connect_one();
+      if (tls_ctx != NULL) conns[j].ssl = tls_connect(conns[j].fd, j);
       ev.events = EPOLLIN;
       ev.data.ptr = &conns[j];
       if (epoll_ctl(epfd, EPOLL_CTL_ADD, conns[j].fd, &ev) < 0)
@@ -397,6 +498,10 @@ static void open_conns(int n, size_t size) {
 static void close_conns(int n) {
   int i;
   for (i = 0; i < n; i++) {
+    if (conns[i].ssl != NULL) {
+      SSL_shutdown(conns[i].ssl); /* close_notify, if the socket takes it */
+      SSL_free(conns[i].ssl);
+    }
     close(conns[i].fd);
     free(conns[i].tx);
     free(conns[i].rx);
@@ -435,11 +540,12 @@ static int do_pingpong(void) {
   printf("{\"mode\":\"pingpong\",\"host\":\"%s\",\"port\":%d,\"conns\":%d,"
          "\"size\":%zu,\"seconds\":%.6f,\"requests\":%llu,\"rps\":%.1f,"
          "\"mib_s\":%.3f,\"p50_us\":%.2f,\"p90_us\":%.2f,\"p99_us\":%.2f,"
-         "\"max_us\":%.2f,\"client_cpu_s\":%.4f}\n",
+         "\"max_us\":%.2f,\"client_cpu_s\":%.4f,\"tls\":\"%s\"}\n",
          opt.host, opt.port, opt.conns, opt.size, secs,
          (unsigned long long)reqs, (double)reqs / secs,
          (double)reqs * (double)opt.size / (1024.0 * 1024.0) / secs,
-         pct_us(0.50), pct_us(0.90), pct_us(0.99), pct_us(1.0), cpu1 - cpu0);
+         pct_us(0.50), pct_us(0.90), pct_us(0.99), pct_us(1.0), cpu1 - cpu0,
+         tls_desc);
   free(lat);
   return 0;
 }
@@ -598,7 +704,8 @@ static void usage(FILE *f) {
           "               [--duration SEC] [--warmup SEC] [--requests R]"
           " [--bytes B]\n"
           "               [--warmup-bytes B] [--chunk B] [--batch K]"
-          " [--stall SEC] [--sync]\n");
+          " [--stall SEC] [--sync]\n"
+          "               [--tls]\n");
 }
 
 /* A byte count with an optional K/M/G suffix (powers of 1024). */
@@ -644,6 +751,10 @@ static int parse_args(int argc, char **argv) {
       opt.sync = 1;
       continue;
     }
+    if (strcmp(a, "--tls") == 0) {
+      opt.tls = 1;
+      continue;
+    }
     if (val == NULL) return -1;
     i++;
     if (strcmp(a, "--host") == 0)
@@ -678,7 +789,7 @@ static int parse_args(int argc, char **argv) {
     } else
       return -1;
   }
-  if (opt.port < 0) return -1;
+  if (opt.port < 0 || (opt.tls && opt.mode == MODE_STREAM)) return -1;
   if (opt.mode == MODE_PINGPONG && opt.requests == 0 && opt.duration <= 0)
     return -1;
   return 0;
@@ -695,6 +806,7 @@ int main(int argc, char **argv) {
   }
   signal(SIGPIPE, SIG_IGN);
   raise_fd_limit();
+  if (opt.tls) tls_init();
   resolve();
   switch (opt.mode) {
   case MODE_PINGPONG: return do_pingpong();

@@ -14,6 +14,9 @@
 # strace: strace -c -f over the same measured phase (attached at "warm",
 #   detached at "done"); prints the syscall table and syscalls per request.
 #
+# LOADGEN_ARGS adds load generator options, e.g. LOADGEN_ARGS=--tls against
+# a TLS server (echo-server --tls-cert C --tls-key K).
+#
 # Needs `make -f Makefile -f bench/rules.mk bench-build` (and the examples)
 # first. Instruction counts are repeatable on a noisy machine; times are not.
 set -eu
@@ -53,7 +56,8 @@ port=$(sed -n 's/^serving on .*:\([0-9]*\)$/\1/p' "$srvout" | head -1)
 
 # The load generator talks to us through a FIFO (its stdin) and a pipe.
 "$loadgen" pingpong --port "$port" --conns "$conns" --size "$size" \
-  --requests "$requests" --warmup 0.5 --sync --stall 120 <"$fifo" >"$out/loadgen.out" &
+  --requests "$requests" --warmup 0.5 --sync --stall 120 ${LOADGEN_ARGS:-} \
+  <"$fifo" >"$out/loadgen.out" &
 lpid=$!
 exec 3>"$fifo"
 wait_for() {

@@ -2,6 +2,7 @@
 
     /usr/bin/python3 bench/pyservers.py KIND [--loop asyncio|uvloop]
         [--handler read|readline] [--host H] [--port P] [--workers N]
+        [--tls-cert PEM --tls-key PEM]
 
 KIND:
   asyncio-streams  asyncio.start_server (on --loop asyncio: the stock
@@ -19,6 +20,13 @@ Handlers (the same code for every asyncio-style server):
             await writer.drain()   (the server's limit is 1 MiB so that
             100 KiB lines fit; asyncio's default of 64 KiB would refuse them)
 
+--tls-cert/--tls-key (asyncio-streams, uvstreams): serve TLS, the same way
+each library is asked to in an application: asyncio/uvloop with
+ssl.create_default_context(Purpose.CLIENT_AUTH) + load_cert_chain,
+uvstreams with uvstreams.create_default_context (its recording twin, so
+the certificate chain carries over to the engine). The handlers are the
+same.
+
 Prints "serving on HOST:PORT" once listening; SIGTERM or SIGINT exits 0.
 The descriptor limit is raised to its hard maximum (10,000 idle clients).
 """
@@ -29,6 +37,7 @@ import os
 import resource
 import signal
 import socket
+import ssl
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -77,7 +86,16 @@ async def echo_readline(reader, writer):
         writer.close()
 
 
-def run_async(kind, loop_name, handler_name, host, port):
+def server_tls_context(api, cert, key):
+    """The server's TLS context, made the library's own way."""
+    make = (api.create_default_context if api is not asyncio
+            else ssl.create_default_context)
+    ctx = make(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert, key)
+    return ctx
+
+
+def run_async(kind, loop_name, handler_name, host, port, tls=None):
     if kind == 'uvstreams':
         import uvstreams as api
     else:
@@ -90,6 +108,8 @@ def run_async(kind, loop_name, handler_name, host, port):
     asyncio.set_event_loop(loop)
     handler = echo_readline if handler_name == 'readline' else echo_read
     kwargs = {'limit': LINE_LIMIT} if handler_name == 'readline' else {}
+    if tls:
+        kwargs['ssl'] = server_tls_context(api, *tls)
 
     async def main():
         stop = asyncio.Event()
@@ -164,7 +184,14 @@ def main():
     p.add_argument('--workers', type=int, default=256,
                    help='thread pool size of the threaded servers '
                         '(one thread per connection is needed)')
+    p.add_argument('--tls-cert', help='certificate chain, PEM (with --tls-key)')
+    p.add_argument('--tls-key', help='private key, PEM')
     a = p.parse_args()
+    tls = (a.tls_cert, a.tls_key) if a.tls_cert or a.tls_key else None
+    if tls and not all(tls):
+        p.error('--tls-cert and --tls-key go together')
+    if tls and a.kind not in ('asyncio-streams', 'uvstreams'):
+        p.error(f'--tls-cert: not implemented for {a.kind}')
     raise_fd_limit()
     if a.kind in ('uvstreams-sync', 'plain-threads'):
         # The signals are taken by sigwait in the main thread; blocked
@@ -178,7 +205,7 @@ def main():
         # Handler threads may still be blocked in reads: leave at once.
         sys.stdout.flush()
         os._exit(0)
-    run_async(a.kind, a.loop, a.handler, a.host, a.port)
+    run_async(a.kind, a.loop, a.handler, a.host, a.port, tls)
 
 
 if __name__ == '__main__':

@@ -9,6 +9,7 @@
 #   make bench-build     just the C programs ($(BUILD)/bench/loadgen, bare_echo)
 #   BENCH_ARGS="..."     extra arguments for bench/run.py (see --help), e.g.
 #                        BENCH_ARGS="--rounds 5 --only bare,c-cq"
+#                        or BENCH_ARGS="--only tls" (the TLS rows only)
 #
 # Results: a table on stdout, JSON and PNG charts in bench/results/ (QUICK:
 # bench/results/quick/). The uvstreams Python rows need `make python`; it is
@@ -32,7 +33,7 @@ bench-build: $(BENCH_OUT)/loadgen $(BENCH_OUT)/bare_echo
 $(BENCH_OUT)/loadgen: bench/loadgen.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC   $@")
-	$(Q)$(CC) $(BENCH_CFLAGS) $< -o $@
+	$(Q)$(CC) $(BENCH_CFLAGS) $< -o $@ -lssl -lcrypto
 
 $(BENCH_OUT)/bare_echo: bench/bare_echo.c
 	@mkdir -p $(dir $@)

@@ -3,8 +3,9 @@
 
     /usr/bin/python3 bench/run.py [--quick] [--build build] [--out bench/results]
         [--rounds N] [--duration SEC] [--warmup SEC] [--sizes 1024,10240,102400]
-        [--conns 10,100] [--only KEY,KEY...] [--idle-conns N]
+        [--conns 10,100] [--only KEY,KEY...|tls] [--idle-conns N]
         [--stream-bytes BYTES] [--no-idle] [--no-stream] [--no-charts]
+        [--tls-sizes 1024,...] [--tls-conns 10,...] [--no-tls]
         [--extra KEY=COMMAND] [--no-snapshot] [--list]
 
 Every measurement starts its server fresh, warms it up, then measures with
@@ -22,6 +23,17 @@ is often the bottleneck, so throughput alone hides the server's cost.
 The programs run from a private copy of the build (library, echo-server,
 bench programs, Python package), so that others rebuilding the shared tree
 during the run cannot mix versions; --no-snapshot runs them in place.
+
+The TLS rows (keys tls-*; --only tls selects them all) are the same echo
+over TLS: the C echo-server with --tls-cert/--tls-key, uvstreams in Python
+on both loops, asyncio+ssl and uvloop+ssl streams, against loadgen --tls
+(OpenSSL; every handshake done before the warm-up, so the figure is the
+cost of moving application data through TLS). The certificate (ECDSA
+P-256, self-signed, for 127.0.0.1) is made by the openssl command in a
+temporary directory at the start of the run. They run at --tls-sizes x
+--tls-conns (--quick: 1 KiB x 10 connections only), interleaved with the
+others, and have a table of their own with ratios to uvloop+ssl and
+asyncio+ssl.
 
 The exit status is non-zero if any server fails to start, dies, or echoes
 wrongly (the load generator checks every byte). The numbers are never
@@ -64,26 +76,33 @@ class Server:
     asyncio-style rows (the uvloop reference has the same handler)."""
 
     def __init__(self, key, label, group, argv, python=False, uvstreams=False,
-                 handler='read'):
+                 handler='read', tls=False):
         self.key, self.label, self.group = key, label, group
         self.argv, self.python, self.uvstreams = argv, python, uvstreams
-        self.handler = handler
+        self.handler, self.tls = handler, tls
         self.unavailable = None  # reason, when the row cannot run
 
     @property
     def uvloop_ref(self):
-        return 'uvloop-readline' if self.handler == 'readline' else 'uvloop-read'
+        return ('tls-' if self.tls else '') + f'uvloop-{self.handler}'
 
     @property
     def asyncio_ref(self):
-        return ('asyncio-readline' if self.handler == 'readline'
-                else 'asyncio-read')
+        return ('tls-' if self.tls else '') + f'asyncio-{self.handler}'
+
+    def runs_at(self, size, conns, args):
+        """Whether this row is measured at (size, conns)."""
+        return not self.tls or (size in args.tls_sizes
+                                and conns in args.tls_conns)
 
 
-def make_servers(b):
+def make_servers(b, tls_dir):
     """The rows, with the programs taken from b (a build directory or its
-    snapshot, see snapshot_build)."""
+    snapshot, see snapshot_build); the TLS rows' certificate and key are
+    tls_dir's cert.pem and key.pem (see make_certificate)."""
     py = [PYTHON, os.path.join(HERE, 'pyservers.py')]
+    tls = ['--tls-cert', os.path.join(tls_dir, 'cert.pem'),
+           '--tls-key', os.path.join(tls_dir, 'key.pem')]
     s = [
         Server('bare', 'bare libuv (C floor)', 'c',
                [os.path.join(b, 'bench', 'bare_echo'), '--port', '0']),
@@ -113,7 +132,46 @@ def make_servers(b):
                     py + ['uvstreams-sync'], python=True, uvstreams=True))
     s.append(Server('plain-threads', 'plain socket thread pool (py)',
                     'threads', py + ['plain-threads'], python=True))
+    s.append(Server('tls-c-cq', 'TLS: uvstreams C echo-server cq', 'c',
+                    [os.path.join(b, 'examples', 'echo-server'), '--port',
+                     '0', '--mode', 'cq'] + tls, tls=True))
+    for kind, loop, key, label, group, uvs in (
+            ('asyncio-streams', 'asyncio', 'tls-asyncio-read',
+             'TLS: asyncio+ssl streams, read', 'asyncio', False),
+            ('asyncio-streams', 'uvloop', 'tls-uvloop-read',
+             'TLS: uvloop+ssl streams, read', 'uvloop', False),
+            ('uvstreams', 'asyncio', 'tls-uvs-asyncio-read',
+             'TLS: uvstreams py on asyncio, read', 'uvstreams', True),
+            ('uvstreams', 'uvloop', 'tls-uvs-uvloop-read',
+             'TLS: uvstreams py on uvloop, read', 'uvstreams', True)):
+        s.append(Server(key, label, group,
+                        py + [kind, '--loop', loop, '--handler', 'read'] + tls,
+                        python=True, uvstreams=uvs, tls=True))
     return s
+
+
+TLS_KEYS = ('tls-c-cq', 'tls-uvs-asyncio-read', 'tls-uvs-uvloop-read',
+            'tls-uvloop-read', 'tls-asyncio-read')
+
+
+def make_certificate(tls_dir):
+    """A self-signed ECDSA P-256 certificate for 127.0.0.1 and localhost
+    (the load generator does not verify it) in tls_dir; None, or the reason
+    it could not be made."""
+    argv = ['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt',
+            'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
+            '-keyout', os.path.join(tls_dir, 'key.pem'),
+            '-out', os.path.join(tls_dir, 'cert.pem'),
+            '-subj', '/CN=localhost',
+            '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1']
+    try:
+        p = subprocess.run(argv, capture_output=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f'cannot make a certificate with the openssl command: {e}'
+    if p.returncode != 0:
+        return ('openssl req failed: '
+                + p.stderr.decode(errors='replace').strip()[-200:])
+    return None
 
 
 # Rows of the idle-memory and large-transfer parts.
@@ -419,7 +477,8 @@ class Bench:
             r = self._sync_run(
                 srv, ['pingpong', '--host', srv.host, '--port', str(srv.port),
                       '--conns', str(conns), '--size', str(size),
-                      '--duration', str(a.duration), '--warmup', str(a.warmup)],
+                      '--duration', str(a.duration), '--warmup', str(a.warmup)]
+                + (['--tls'] if spec.tls else []),
                 f'{what} {spec.key}', 60 + a.duration + a.warmup)
             r['cpu_us_per_req'] = (r['server_cpu_s'] * 1e6 / r['requests']
                                    if r['requests'] else None)
@@ -535,9 +594,14 @@ def summarize(runs, servers, args):
         for conns in args.conns:
             rows = by.get(('pingpong', size, conns), {})
             for s in servers:
+                if not s.runs_at(size, conns, args):
+                    continue
                 rr = rows.get(s.key, {})
                 row = {'server': s.key, 'size': size, 'conns': conns,
                        'rounds': len(rr)}
+                if s.tls:
+                    row['tls'] = ', '.join(sorted({r.get('tls') or '?'
+                                                   for r in rr.values()}))
                 for f in ('rps', 'mib_s', 'p50_us', 'p99_us',
                           'cpu_us_per_req', 'other_cpu_cores'):
                     row[f] = median(r.get(f) for r in rr.values())
@@ -627,6 +691,18 @@ def targets(summary, servers, args):
                     add(f'{key}: CPU/req vs asyncio streams read @ '
                         f'{size // KIB} KiB', '<= 0.30', lambda v: v <= 0.30,
                         per_conns(key, size, 'cpu_vs_asyncio'))
+    for key in ('tls-c-cq', 'tls-uvs-asyncio-read', 'tls-uvs-uvloop-read'):
+        if key not in spec:
+            continue
+        for size in args.tls_sizes:
+            for ref, field in (('uvloop+ssl', 'cpu_vs_uvloop'),
+                               ('asyncio+ssl', 'cpu_vs_asyncio')):
+                vals = []
+                for c in args.tls_conns:
+                    r = find_row(summary, key, size, c)
+                    vals.append((f'{c} conns', r.get(field) if r else None))
+                add(f'{key}: CPU/req vs {ref} streams read @ '
+                    f'{size // KIB} KiB', '< 1.00', lambda v: v < 1.0, vals)
     if 'uvs-sync' in spec:
         for size in args.sizes:
             add(f'uvs-sync: req/s vs plain-socket threads @ {size // KIB} KiB',
@@ -673,13 +749,14 @@ def print_tables(summary, tgts, servers, args, avail_note):
            f'{"req/s":>7s}')
     hdr2 = (f'{"":38s}{"":9s}{"":8s}{"":9s}{"":9s}{"/req":>9s}{"xuvloop":>8s}'
             f'{"xbare":>7s}{"xuvloop":>8s}{"xbare":>7s}')
-    for size in args.sizes:
+    plain = [s for s in servers if not s.tls]
+    for size in args.sizes if plain else ():
         for conns in args.conns:
             print()
             print(f'== {size // KIB} KiB messages, {conns} connections ==')
             print(hdr)
             print(hdr2)
-            for s in servers:
+            for s in plain:  # the TLS rows have their own table, below
                 r = find_row(summary, s.key, size, conns)
                 name = s.label[:37]
                 if s.unavailable:
@@ -696,6 +773,7 @@ def print_tables(summary, tgts, servers, args, avail_note):
                       f'{fmt(r["cpu_vs_bare"], ".2f", 7)}'
                       f'{fmt(r["rps_vs_uvloop"], ".2f", 8)}'
                       f'{fmt(r["rps_vs_bare"], ".2f", 7)}')
+    print_tls_tables(summary, servers, args)
     if summary['stream']:
         print()
         print(f'== one large transfer ({args.stream_bytes >> 20} MiB echoed '
@@ -742,6 +820,40 @@ def print_tables(summary, tgts, servers, args, avail_note):
                     cells.append(f'{label}: {v:.2f} {verdict}')
             print(f'  {t["target"]:{width}s} {t["limit"]:>9s}   '
                   + ';  '.join(cells))
+
+
+def print_tls_tables(summary, servers, args):
+    """The TLS rows: one table per measured size and connection count,
+    with CPU per request as ratios to uvloop+ssl and asyncio+ssl."""
+    rows = [s for s in servers if s.tls]
+    if not rows:
+        return
+    for size in args.tls_sizes:
+        for conns in args.tls_conns:
+            if size not in args.sizes or conns not in args.conns:
+                continue
+            print()
+            print(f'== TLS echo: {size // KIB} KiB messages, {conns} '
+                  'connections (x = ratio of server CPU per request) ==')
+            print(f'{"server":38s}{"req/s":>9s}{"p50 us":>9s}{"CPU us":>9s}'
+                  f'{"x uvloop":>10s}{"x asyncio":>10s}{"x bare":>8s}  '
+                  'negotiated')
+            print(f'{"":38s}{"":9s}{"":9s}{"/req":>9s}{"+ssl":>10s}'
+                  f'{"+ssl":>10s}{"(plain)":>8s}')
+            for s in rows:
+                r = find_row(summary, s.key, size, conns)
+                name = s.label[:37]
+                if s.unavailable:
+                    print(f'{name:38s}unavailable: {s.unavailable}')
+                elif r is None or r['rounds'] == 0:
+                    print(f'{name:38s}FAILED (see errors below)')
+                else:
+                    print(f'{name:38s}{fmt(r["rps"], ",.0f")}'
+                          f'{fmt(r["p50_us"], ".0f")}'
+                          f'{fmt(r["cpu_us_per_req"], ".2f")}'
+                          f'{fmt(r["cpu_vs_uvloop"], ".2f", 10)}'
+                          f'{fmt(r["cpu_vs_asyncio"], ".2f", 10)}'
+                          f'{fmt(r["cpu_vs_bare"], ".2f", 8)}  {r["tls"]}')
 
 
 # ---- charts -------------------------------------------------------------------------
@@ -918,7 +1030,15 @@ def parse_args(argv):
     p.add_argument('--warmup', type=float, help='warm-up seconds')
     p.add_argument('--sizes', type=int_list, help='message sizes, bytes')
     p.add_argument('--conns', type=int_list, help='connection counts')
-    p.add_argument('--only', help='comma-separated server keys')
+    p.add_argument('--only', help='comma-separated server keys; "tls" '
+                        'stands for every TLS row')
+    p.add_argument('--tls-sizes', type=int_list,
+                   help='message sizes of the TLS rows (each also in '
+                        '--sizes; default: all, --quick: the first)')
+    p.add_argument('--tls-conns', type=int_list,
+                   help='connection counts of the TLS rows (default: all, '
+                        '--quick: the first)')
+    p.add_argument('--no-tls', action='store_true', help='no TLS rows')
     p.add_argument('--idle-conns', type=int)
     p.add_argument('--stream-bytes', type=int)
     p.add_argument('--no-idle', action='store_true')
@@ -947,6 +1067,10 @@ def parse_args(argv):
     for k, v in defaults.items():
         if getattr(a, k) is None:
             setattr(a, k, v)
+    if a.tls_sizes is None:
+        a.tls_sizes = a.sizes[:1] if a.quick else a.sizes
+    if a.tls_conns is None:
+        a.tls_conns = a.conns[:1] if a.quick else a.conns
     if a.out is None:
         a.out = os.path.join(HERE, 'results', 'quick' if a.quick else '')
     return a
@@ -955,13 +1079,19 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     args.bindir = os.path.join(ROOT, args.build)
-    servers = make_servers(args.bindir)
+    tls_dir = tempfile.mkdtemp(prefix='uvstreams-bench-tls-')
+    atexit.register(shutil.rmtree, tls_dir, True)
+    servers = make_servers(args.bindir, tls_dir)
     if args.list:
         for s in servers:
             print(f'{s.key:22s} {s.label}')
         return 0
+    if args.no_tls:
+        servers = [s for s in servers if not s.tls]
     if args.only:
         keep = set(args.only.split(','))
+        if 'tls' in keep:
+            keep = (keep - {'tls'}) | set(TLS_KEYS)
         unknown = keep - {s.key for s in servers}
         if unknown:
             log(f'unknown server key(s): {", ".join(sorted(unknown))} '
@@ -989,8 +1119,8 @@ def main(argv=None):
             log(f'cannot copy the build for the run: {e}')
             return 1
         atexit.register(shutil.rmtree, args.bindir, True)
-        builtin = {s.key for s in make_servers(args.bindir)}
-        fresh = {s.key: s for s in make_servers(args.bindir)}
+        fresh = {s.key: s for s in make_servers(args.bindir, tls_dir)}
+        builtin = set(fresh)
         for s in servers:
             if s.key in builtin:
                 s.argv = fresh[s.key].argv
@@ -1005,11 +1135,15 @@ def main(argv=None):
             return 1
     uvs_reason = check_uvstreams(bench.env)
     uvloop_reason = check_uvloop()
+    tls_reason = (make_certificate(tls_dir) if any(s.tls for s in servers)
+                  else None)
     for s in servers:
         if s.uvstreams and uvs_reason:
             s.unavailable = uvs_reason
         elif 'uvloop' in s.argv and uvloop_reason:
             s.unavailable = uvloop_reason
+        elif s.tls and tls_reason:
+            s.unavailable = tls_reason
     avail_note = None
     if uvs_reason:
         avail_note = (f'uvstreams Python rows UNAVAILABLE: {uvs_reason} '
@@ -1028,7 +1162,8 @@ def main(argv=None):
                 log(f'round {rnd + 1}/{args.rounds}: {size // KIB} KiB x '
                     f'{conns} connections')
                 for s in active:
-                    bench.pingpong(s, rnd, size, conns)
+                    if s.runs_at(size, conns, args):
+                        bench.pingpong(s, rnd, size, conns)
         if not args.no_stream:
             log(f'round {rnd + 1}/{args.rounds}: large transfer')
             for s in active:

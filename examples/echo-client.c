@@ -34,7 +34,8 @@ static int parse_port(const char *s, int *out) {
   long v;
   errno = 0;
   v = strtol(s, &end, 10);
-  if (errno != 0 || end == s || *end != '\0' || v <= 0 || v > 65535) return -1;
+  if (errno != 0 || end == s || *end != '\0' || v <= 0 || v > 65535)
+    return -1;
   *out = (int)v;
   return 0;
 }
@@ -46,11 +47,14 @@ static int exchange(uvs_stream *s, const char *message) {
   int rc;
   printf("Send: '%s'\n", message);
   rc = uvs_stream_write(s, message, strlen(message));
-  if (rc < 0) return fail("write", rc);
+  if (rc < 0)
+    return fail("write", rc);
   rc = uvs_stream_drain(s, TIMEOUT_MS);
-  if (rc < 0) return fail("drain", rc);
+  if (rc < 0)
+    return fail("drain", rc);
   rc = uvs_stream_read(s, 100, TIMEOUT_MS, &data, &len);
-  if (rc < 0) return fail("read", rc);
+  if (rc < 0)
+    return fail("read", rc);
   printf("Received: '%.*s'\n", (int)len, (const char *)data);
   uvs_free(data);
   return 0;
@@ -60,20 +64,25 @@ static int close_stream(uvs_stream *s) {
   int rc;
   printf("Close the connection\n");
   rc = uvs_stream_close(s);
-  if (rc < 0) return fail("close", rc);
+  if (rc < 0)
+    return fail("close", rc);
   rc = uvs_stream_wait_closed(s, TIMEOUT_MS);
-  if (rc < 0) return fail("wait_closed", rc);
+  if (rc < 0)
+    return fail("wait_closed", rc);
   return 0;
 }
 
 static int run(uvs_engine *e, const char *host, int port, const char *msg) {
   uvs_stream *s;
   int status, rc = uvs_connect_tcp(e, host, port, NULL, TIMEOUT_MS, &s);
-  if (rc < 0) return fail("connect", rc);
+  if (rc < 0)
+    return fail("connect", rc);
   status = exchange(s, msg);
-  if (status == 0) status = close_stream(s);
+  if (status == 0)
+    status = close_stream(s);
   rc = uvs_stream_free(s);
-  if (rc < 0 && status == 0) status = fail("uvs_stream_free", rc);
+  if (rc < 0 && status == 0)
+    status = fail("uvs_stream_free", rc);
   return status;
 }
 
@@ -85,10 +94,13 @@ int main(int argc, char **argv) {
     return 2;
   }
   rc = uvs_engine_new(NULL, &e);
-  if (rc < 0) return fail("uvs_engine_new", rc);
+  if (rc < 0)
+    return fail("uvs_engine_new", rc);
   status = run(e, argv[1], port, argv[3]);
   rc = uvs_engine_free(e);
-  if (rc < 0 && status == 0) status = fail("uvs_engine_free", rc);
-  if (fflush(stdout) != 0) status = 1;
+  if (rc < 0 && status == 0)
+    status = fail("uvs_engine_free", rc);
+  if (fflush(stdout) != 0)
+    status = 1;
   return status;
 }

@@ -2,6 +2,7 @@
  * echo-server - the asyncio docs' TCP echo server, written two ways.
  *
  *   echo-server [--host H] [--port P] [--unix PATH] [--mode cq|threads]
+ *               [--tls-cert PEM --tls-key PEM]
  *
  * --mode cq (the default) drives a host-driven engine (io_threads = 0) from
  * one thread: poll() waits on the completion queue's descriptor and on a
@@ -17,6 +18,10 @@
  * --mode threads uses an engine with its own I/O thread and the blocking
  * calls: the main thread accepts with a short timeout (to notice signals)
  * and one detached thread per connection reads, writes and drains.
+ *
+ * --tls-cert/--tls-key serve TLS (the server's certificate chain and key,
+ * PEM): the engine does the handshake before handing a connection over,
+ * so both modes read and write plaintext exactly as without TLS.
  *
  * Both print "serving on HOST:PORT" (the port read back from the server, so
  * --port 0 works) or "serving on PATH", and on SIGINT/SIGTERM close the
@@ -53,6 +58,8 @@ struct config {
   int port;
   const char *unix_path; /* non-NULL: listen on this Unix socket instead */
   int threads;           /* 0: --mode cq, 1: --mode threads */
+  const char *tls_cert;  /* non-NULL with tls_key: serve TLS */
+  const char *tls_key;
 };
 
 /* ---- common helpers ------------------------------------------------------ */
@@ -73,13 +80,15 @@ static void report(const char *what, int err) {
 static void check_free(int *first, const char *what, int rc) {
   if (rc < 0) {
     report(what, rc);
-    if (*first == 0) *first = rc;
+    if (*first == 0)
+      *first = rc;
   }
 }
 
 static void usage(FILE *f) {
   fprintf(f, "usage: echo-server [--host H] [--port P] [--unix PATH] "
-             "[--mode cq|threads]\n");
+             "[--mode cq|threads]\n"
+             "                   [--tls-cert PEM --tls-key PEM]\n");
 }
 
 static int parse_port(const char *s, int *out) {
@@ -87,7 +96,8 @@ static int parse_port(const char *s, int *out) {
   long v;
   errno = 0;
   v = strtol(s, &end, 10);
-  if (errno != 0 || end == s || *end != '\0' || v < 0 || v > 65535) return -1;
+  if (errno != 0 || end == s || *end != '\0' || v < 0 || v > 65535)
+    return -1;
   *out = (int)v;
   return 0;
 }
@@ -104,6 +114,10 @@ static int parse_option(struct config *cfg, const char *name,
     cfg->threads = 0;
   else if (strcmp(name, "--mode") == 0 && strcmp(value, "threads") == 0)
     cfg->threads = 1;
+  else if (strcmp(name, "--tls-cert") == 0)
+    cfg->tls_cert = value;
+  else if (strcmp(name, "--tls-key") == 0)
+    cfg->tls_key = value;
   else
     return -1;
   return 0;
@@ -116,9 +130,10 @@ static int parse_args(int argc, char **argv, struct config *cfg) {
       usage(stdout);
       exit(0);
     }
-    if (i + 1 >= argc || parse_option(cfg, argv[i], argv[i + 1]) < 0) return -1;
+    if (i + 1 >= argc || parse_option(cfg, argv[i], argv[i + 1]) < 0)
+      return -1;
   }
-  return 0;
+  return (cfg->tls_cert == NULL) == (cfg->tls_key == NULL) ? 0 : -1;
 }
 
 /* Async-signal-safe: sets the flag (threads mode) and wakes poll() (cq). */
@@ -165,8 +180,10 @@ static int open_signal_pipe(void) {
 }
 
 static void close_signal_pipe(void) {
-  if (sig_pipe[0] >= 0 && close(sig_pipe[0]) < 0) perror("echo-server: close");
-  if (sig_pipe[1] >= 0 && close(sig_pipe[1]) < 0) perror("echo-server: close");
+  if (sig_pipe[0] >= 0 && close(sig_pipe[0]) < 0)
+    perror("echo-server: close");
+  if (sig_pipe[1] >= 0 && close(sig_pipe[1]) < 0)
+    perror("echo-server: close");
   sig_pipe[0] = sig_pipe[1] = -1;
 }
 
@@ -178,7 +195,8 @@ static void raise_fd_limit(void) {
     return;
   }
   rl.rlim_cur = rl.rlim_max;
-  if (setrlimit(RLIMIT_NOFILE, &rl) < 0) perror("echo-server: setrlimit");
+  if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+    perror("echo-server: setrlimit");
 }
 
 static int new_engine(int io_threads, uvs_engine **out) {
@@ -189,9 +207,29 @@ static int new_engine(int io_threads, uvs_engine **out) {
     return rc;
   }
   rc = uvs_options_set_int(o, "io_threads", io_threads);
-  if (rc == 0) rc = uvs_engine_new(o, out);
-  if (rc < 0) report("uvs_engine_new", rc);
+  if (rc == 0)
+    rc = uvs_engine_new(o, out);
+  if (rc < 0)
+    report("uvs_engine_new", rc);
   check_free(&rc, "uvs_options_free", uvs_options_free(o));
+  return rc;
+}
+
+/* A server-side TLS configuration with the certificate and key loaded, set
+ * in o (which keeps its own reference). */
+static int add_tls(uvs_options *o, const struct config *cfg) {
+  uvs_tls_config *tls;
+  int rc = uvs_tls_config_new(UVS_TLS_SERVER, &tls);
+  if (rc < 0) {
+    report("uvs_tls_config_new", rc);
+    return rc;
+  }
+  rc = uvs_tls_config_load_cert_file(tls, cfg->tls_cert, cfg->tls_key, NULL);
+  if (rc < 0)
+    report("loading the TLS certificate and key", rc);
+  if (rc == 0)
+    rc = uvs_options_set_tls(o, tls);
+  check_free(&rc, "uvs_tls_config_free", uvs_tls_config_free(tls));
   return rc;
 }
 
@@ -204,11 +242,14 @@ static int listen_on(uvs_engine *e, const struct config *cfg,
     return rc;
   }
   rc = uvs_options_set_int(o, "backlog", BACKLOG);
+  if (rc == 0 && cfg->tls_cert != NULL)
+    rc = add_tls(o, cfg);
   if (rc == 0 && cfg->unix_path != NULL)
     rc = uvs_server_listen_unix(e, cfg->unix_path, o, out);
   else if (rc == 0)
     rc = uvs_server_listen_tcp(e, cfg->host, cfg->port, o, out);
-  if (rc < 0) report("listen", rc);
+  if (rc < 0)
+    report("listen", rc);
   check_free(&rc, "uvs_options_free", uvs_options_free(o));
   return rc;
 }
@@ -313,7 +354,8 @@ static struct conn *conn_get(struct cq_server *sv) {
 static void conn_link(struct cq_server *sv, struct conn *c) {
   c->prev = NULL;
   c->next = sv->active;
-  if (sv->active != NULL) sv->active->prev = c;
+  if (sv->active != NULL)
+    sv->active->prev = c;
   sv->active = c;
   sv->nactive++;
 }
@@ -323,7 +365,8 @@ static void conn_unlink(struct cq_server *sv, struct conn *c) {
     c->prev->next = c->next;
   else
     sv->active = c->next;
-  if (c->next != NULL) c->next->prev = c->prev;
+  if (c->next != NULL)
+    c->next->prev = c->prev;
   sv->nactive--;
 }
 
@@ -331,7 +374,8 @@ static void conn_unlink(struct cq_server *sv, struct conn *c) {
  * the record back in the pool. Neither of its ops is pending here. */
 static void conn_release(struct cq_server *sv, struct conn *c) {
   int rc = uvs_stream_free(c->stream);
-  if (rc < 0) report("uvs_stream_free", rc);
+  if (rc < 0)
+    report("uvs_stream_free", rc);
   c->stream = NULL;
   conn_unlink(sv, c);
   c->next = sv->pool;
@@ -352,19 +396,24 @@ static int on_read_done(struct conn *c) {
   const void *data;
   size_t len;
   int rc = uvs_op_result(c->read_op);
-  if (rc < 0) return rc;
+  if (rc < 0)
+    return rc;
   rc = uvs_op_data(c->read_op, &data, &len);
-  if (rc < 0) return rc;
-  if (len == 0) return UVS_EOF; /* the client is done sending */
+  if (rc < 0)
+    return rc;
+  if (len == 0)
+    return UVS_EOF; /* the client is done sending */
   rc = uvs_stream_write(c->stream, data, len);
-  if (rc < 0) return rc;
+  if (rc < 0)
+    return rc;
   return uvs_stream_drain_start(c->stream, c->drain_op);
 }
 
 /* A drain completed: start the next read. */
 static int on_drain_done(struct conn *c) {
   int rc = uvs_op_result(c->drain_op);
-  if (rc < 0) return rc;
+  if (rc < 0)
+    return rc;
   return uvs_stream_read_start(c->stream, READ_SIZE, c->read_op);
 }
 
@@ -378,7 +427,8 @@ static void conn_run(struct cq_server *sv, struct conn *c, int done) {
     rc = done == TAG_READ ? on_read_done(c) : on_drain_done(c);
     done = done == TAG_READ ? TAG_DRAIN : TAG_READ;
   } while (rc == UVS_COMPLETED);
-  if (rc < 0) conn_release(sv, c); /* EOF, reset, closed by shutdown... */
+  if (rc < 0)
+    conn_release(sv, c); /* EOF, reset, closed by shutdown... */
 }
 
 static void conn_open(struct cq_server *sv, uvs_stream *s) {
@@ -386,7 +436,8 @@ static void conn_open(struct cq_server *sv, uvs_stream *s) {
   struct conn *c = conn_get(sv);
   if (c == NULL) {
     rc = uvs_stream_free(s);
-    if (rc < 0) report("uvs_stream_free", rc);
+    if (rc < 0)
+      report("uvs_stream_free", rc);
     return;
   }
   c->stream = s;
@@ -421,12 +472,15 @@ static int on_accept_done(struct cq_server *sv) {
 static void accept_loop(struct cq_server *sv) {
   for (;;) {
     int rc = uvs_server_accept_start(sv->server, sv->accept_op);
-    if (rc == UVS_PENDING) return;
+    if (rc == UVS_PENDING)
+      return;
     if (rc < 0) {
-      if (rc != UVS_ECLOSED) report("uvs_server_accept_start", rc);
+      if (rc != UVS_ECLOSED)
+        report("uvs_server_accept_start", rc);
       return;
     }
-    if (on_accept_done(sv) < 0) return;
+    if (on_accept_done(sv) < 0)
+      return;
   }
 }
 
@@ -467,7 +521,8 @@ static int poll_once(struct cq_server *sv, int cap_ms, int *signalled) {
     report("uvs_engine_timeout", timeout);
     return timeout;
   }
-  if (cap_ms >= 0 && (timeout < 0 || timeout > cap_ms)) timeout = cap_ms;
+  if (cap_ms >= 0 && (timeout < 0 || timeout > cap_ms))
+    timeout = cap_ms;
   fds[0].fd = sv->cq_fd;
   fds[1].fd = sig_pipe[0];
   fds[0].events = fds[1].events = POLLIN;
@@ -486,7 +541,8 @@ static int poll_once(struct cq_server *sv, int cap_ms, int *signalled) {
 
 static int cq_setup(struct cq_server *sv, const struct config *cfg) {
   int rc = new_engine(0, &sv->engine);
-  if (rc < 0) return rc;
+  if (rc < 0)
+    return rc;
   rc = uvs_cq_new(sv->engine, &sv->cq);
   if (rc < 0) {
     report("uvs_cq_new", rc);
@@ -526,10 +582,12 @@ static int cq_shutdown(struct cq_server *sv) {
               sv->nactive);
       return -1;
     }
-    if ((rc = poll_once(sv, 100, &signalled)) < 0) return rc;
+    if ((rc = poll_once(sv, 100, &signalled)) < 0)
+      return rc;
   }
   rc = uvs_op_result(sv->closed_op);
-  if (rc < 0) report("uvs_server_wait_closed", rc);
+  if (rc < 0)
+    report("uvs_server_wait_closed", rc);
   return rc;
 }
 
@@ -552,7 +610,8 @@ static int cq_teardown(struct cq_server *sv) {
     check_free(&first, "uvs_op_free", uvs_op_free(sv->accept_op));
   if (sv->server != NULL)
     check_free(&first, "uvs_server_free", uvs_server_free(sv->server));
-  if (sv->cq != NULL) check_free(&first, "uvs_cq_free", uvs_cq_free(sv->cq));
+  if (sv->cq != NULL)
+    check_free(&first, "uvs_cq_free", uvs_cq_free(sv->cq));
   if (sv->engine != NULL)
     check_free(&first, "uvs_engine_free", uvs_engine_free(sv->engine));
   return first;
@@ -563,13 +622,18 @@ static int run_cq(const struct config *cfg) {
   int rc, signalled = 0;
   memset(&sv, 0, sizeof sv);
   rc = open_signal_pipe();
-  if (rc == 0) rc = cq_setup(&sv, cfg);
-  if (rc == 0) rc = print_serving(sv.server, cfg);
-  if (rc == 0) accept_loop(&sv);
+  if (rc == 0)
+    rc = cq_setup(&sv, cfg);
+  if (rc == 0)
+    rc = print_serving(sv.server, cfg);
+  if (rc == 0)
+    accept_loop(&sv);
   while (rc == 0 && !signalled)
     rc = poll_once(&sv, -1, &signalled);
-  if (rc == 0) rc = cq_shutdown(&sv);
-  if (cq_teardown(&sv) < 0 && rc == 0) rc = -1;
+  if (rc == 0)
+    rc = cq_shutdown(&sv);
+  if (cq_teardown(&sv) < 0 && rc == 0)
+    rc = -1;
   close_signal_pipe();
   return rc;
 }
@@ -586,7 +650,8 @@ static struct {
 static void workers_add(long d) {
   pthread_mutex_lock(&workers.mu);
   workers.n += d;
-  if (workers.n == 0) pthread_cond_broadcast(&workers.cv);
+  if (workers.n == 0)
+    pthread_cond_broadcast(&workers.cv);
   pthread_mutex_unlock(&workers.mu);
 }
 
@@ -623,7 +688,8 @@ static void echo_blocking(uvs_stream *s) {
     }
     rc = uvs_stream_write(s, data, len);
     uvs_free(data);
-    if (rc < 0 || uvs_stream_drain(s, -1) < 0) return;
+    if (rc < 0 || uvs_stream_drain(s, -1) < 0)
+      return;
   }
 }
 
@@ -632,7 +698,8 @@ static void *conn_thread(void *arg) {
   int rc;
   echo_blocking(s);
   rc = uvs_stream_free(s);
-  if (rc < 0) report("uvs_stream_free", rc);
+  if (rc < 0)
+    report("uvs_stream_free", rc);
   workers_add(-1);
   return NULL;
 }
@@ -647,14 +714,18 @@ static int spawn_conn_thread(uvs_stream *s) {
   if (sigemptyset(&block) < 0 || sigaddset(&block, SIGINT) < 0 ||
       sigaddset(&block, SIGTERM) < 0)
     return -1;
-  if ((err = pthread_attr_init(&attr)) != 0) return -err;
+  if ((err = pthread_attr_init(&attr)) != 0)
+    return -err;
   err = pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  if (err == 0) err = pthread_attr_setstacksize(&attr, THREAD_STACK);
-  if (err == 0) err = pthread_sigmask(SIG_BLOCK, &block, &old);
+  if (err == 0)
+    err = pthread_attr_setstacksize(&attr, THREAD_STACK);
+  if (err == 0)
+    err = pthread_sigmask(SIG_BLOCK, &block, &old);
   if (err == 0) {
     workers_add(1);
     err = pthread_create(&tid, &attr, conn_thread, s);
-    if (err != 0) workers_add(-1);
+    if (err != 0)
+      workers_add(-1);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
   }
   pthread_attr_destroy(&attr);
@@ -668,7 +739,8 @@ static void accept_blocking(uvs_server *srv) {
   int rc;
   while (!stop_requested) {
     rc = uvs_server_accept(srv, ACCEPT_TIMEOUT_MS, &s);
-    if (rc == UVS_ETIMEDOUT) continue;
+    if (rc == UVS_ETIMEDOUT)
+      continue;
     if (rc < 0) {
       report("uvs_server_accept", rc);
       continue;
@@ -681,7 +753,8 @@ static void accept_blocking(uvs_server *srv) {
 static int threads_shutdown(uvs_server *srv) {
   long left;
   int rc = uvs_server_close(srv);
-  if (rc == 0) rc = uvs_server_close_clients(srv);
+  if (rc == 0)
+    rc = uvs_server_close_clients(srv);
   if (rc < 0) {
     report("closing the server", rc);
     return rc;
@@ -698,28 +771,34 @@ static int run_threads(const struct config *cfg) {
   uvs_engine *e = NULL;
   uvs_server *srv = NULL;
   int first = 0, rc = new_engine(1, &e);
-  if (rc == 0) rc = listen_on(e, cfg, &srv);
-  if (rc == 0) rc = print_serving(srv, cfg);
+  if (rc == 0)
+    rc = listen_on(e, cfg, &srv);
+  if (rc == 0)
+    rc = print_serving(srv, cfg);
   if (rc == 0) {
     accept_blocking(srv);
     rc = threads_shutdown(srv);
   }
-  if (srv != NULL) check_free(&first, "uvs_server_free", uvs_server_free(srv));
-  if (e != NULL) check_free(&first, "uvs_engine_free", uvs_engine_free(e));
+  if (srv != NULL)
+    check_free(&first, "uvs_server_free", uvs_server_free(srv));
+  if (e != NULL)
+    check_free(&first, "uvs_engine_free", uvs_engine_free(e));
   return rc < 0 ? rc : first;
 }
 
 int main(int argc, char **argv) {
-  struct config cfg = {"127.0.0.1", 8888, NULL, 0};
+  struct config cfg = {"127.0.0.1", 8888, NULL, 0, NULL, NULL};
   int rc;
   if (parse_args(argc, argv, &cfg) < 0) {
     usage(stderr);
     return 2;
   }
   raise_fd_limit();
-  if (install_signals() < 0) return 1;
+  if (install_signals() < 0)
+    return 1;
   rc = cfg.threads ? run_threads(&cfg) : run_cq(&cfg);
-  if (rc < 0) return 1;
+  if (rc < 0)
+    return 1;
   printf("closed\n");
   return fflush(stdout) == 0 ? 0 : 1;
 }

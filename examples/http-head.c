@@ -47,12 +47,15 @@ static int fail(const char *what, int err) {
 static int parse_port(const char *s, size_t n, int *out) {
   long v = 0;
   size_t i;
-  if (n == 0 || n > 5) return -1;
+  if (n == 0 || n > 5)
+    return -1;
   for (i = 0; i < n; i++) {
-    if (s[i] < '0' || s[i] > '9') return -1;
+    if (s[i] < '0' || s[i] > '9')
+      return -1;
     v = v * 10 + (s[i] - '0');
   }
-  if (v <= 0 || v > 65535) return -1;
+  if (v <= 0 || v > 65535)
+    return -1;
   *out = (int)v;
   return 0;
 }
@@ -63,16 +66,19 @@ static int parse_authority(const char *s, size_t n, struct url *u) {
   size_t hlen;
   if (n > 0 && s[0] == '[') {
     const char *close = memchr(s, ']', n);
-    if (close == NULL) return -1;
+    if (close == NULL)
+      return -1;
     host = s + 1;
     hlen = (size_t)(close - host);
     colon = close + 1 < s + n ? close + 1 : NULL;
-    if (colon != NULL && *colon != ':') return -1;
+    if (colon != NULL && *colon != ':')
+      return -1;
   } else {
     colon = memchr(s, ':', n);
     hlen = colon != NULL ? (size_t)(colon - s) : n;
   }
-  if (hlen == 0 || hlen >= sizeof u->host) return -1;
+  if (hlen == 0 || hlen >= sizeof u->host)
+    return -1;
   memcpy(u->host, host, hlen);
   u->host[hlen] = '\0';
   u->port = u->default_port;
@@ -120,9 +126,11 @@ static int send_request(uvs_stream *s, const struct url *u) {
     parts[rc].len = strlen(parts[rc].base);
   parts[1].len = u->path_len;
   rc = uvs_stream_writev(s, parts, 5);
-  if (rc < 0) return fail("write", rc);
+  if (rc < 0)
+    return fail("write", rc);
   rc = uvs_stream_drain(s, TIMEOUT_MS);
-  if (rc < 0) return fail("drain", rc);
+  if (rc < 0)
+    return fail("drain", rc);
   return 0;
 }
 
@@ -133,7 +141,8 @@ static int print_headers(uvs_stream *s) {
   int rc;
   for (;;) {
     rc = uvs_stream_readline(s, TIMEOUT_MS, &data, &len);
-    if (rc < 0) return fail("readline", rc);
+    if (rc < 0)
+      return fail("readline", rc);
     if (len == 0) { /* EOF */
       uvs_free(data);
       return 0;
@@ -141,7 +150,8 @@ static int print_headers(uvs_stream *s) {
     while (len > 0 &&
            (((char *)data)[len - 1] == '\n' || ((char *)data)[len - 1] == '\r'))
       len--;
-    if (len > 0) printf("HTTP header> %.*s\n", (int)len, (const char *)data);
+    if (len > 0)
+      printf("HTTP header> %.*s\n", (int)len, (const char *)data);
     uvs_free(data);
     if (len == 0) /* the empty line: end of the headers */
       return 0;
@@ -154,7 +164,8 @@ static int print_headers(uvs_stream *s) {
 static int tls_options(const char *cafile, uvs_options **out) {
   uvs_tls_config *tls = NULL;
   int rc = uvs_tls_config_new(UVS_TLS_CLIENT, &tls);
-  if (rc < 0) return fail("TLS configuration", rc);
+  if (rc < 0)
+    return fail("TLS configuration", rc);
   if (cafile != NULL && (rc = uvs_tls_config_load_ca_file(tls, cafile)) < 0)
     rc = fail("--cafile", rc);
   else if ((rc = uvs_options_new(out)) < 0 ||
@@ -169,20 +180,27 @@ static int head(uvs_engine *e, const struct url *u, const char *cafile) {
   uvs_options *opts = NULL;
   int status, rc;
   if (u->tls && tls_options(cafile, &opts) != 0) {
-    if (opts != NULL) uvs_options_free(opts);
+    if (opts != NULL)
+      uvs_options_free(opts);
     return 1;
   }
   rc = uvs_connect_tcp(e, u->host, u->port, opts, TIMEOUT_MS, &s);
-  if (opts != NULL) uvs_options_free(opts);
-  if (rc < 0) return fail("connect", rc);
+  if (opts != NULL)
+    uvs_options_free(opts);
+  if (rc < 0)
+    return fail("connect", rc);
   status = send_request(s, u);
-  if (status == 0) status = print_headers(s);
+  if (status == 0)
+    status = print_headers(s);
   /* Ignore the body, close the connection. */
   rc = uvs_stream_close(s);
-  if (rc == 0) rc = uvs_stream_wait_closed(s, TIMEOUT_MS);
-  if (rc < 0 && status == 0) status = fail("close", rc);
+  if (rc == 0)
+    rc = uvs_stream_wait_closed(s, TIMEOUT_MS);
+  if (rc < 0 && status == 0)
+    status = fail("close", rc);
   rc = uvs_stream_free(s);
-  if (rc < 0 && status == 0) status = fail("uvs_stream_free", rc);
+  if (rc < 0 && status == 0)
+    status = fail("uvs_stream_free", rc);
   return status;
 }
 
@@ -205,16 +223,20 @@ int main(int argc, char **argv) {
     argv += 2;
     argc -= 2;
   }
-  if (argc != 2 || parse_url(argv[1], &u) < 0) return usage();
+  if (argc != 2 || parse_url(argv[1], &u) < 0)
+    return usage();
   if (cafile != NULL && !u.tls) {
     fprintf(stderr, "http-head: --cafile needs an https:// URL\n");
     return 2;
   }
   rc = uvs_engine_new(NULL, &e);
-  if (rc < 0) return fail("uvs_engine_new", rc);
+  if (rc < 0)
+    return fail("uvs_engine_new", rc);
   status = head(e, &u, cafile);
   rc = uvs_engine_free(e);
-  if (rc < 0 && status == 0) status = fail("uvs_engine_free", rc);
-  if (fflush(stdout) != 0) status = 1;
+  if (rc < 0 && status == 0)
+    status = fail("uvs_engine_free", rc);
+  if (fflush(stdout) != 0)
+    status = 1;
   return status;
 }

@@ -34,7 +34,8 @@ static int read_abc(uvs_stream *s, int wsock, uvs_op *op) {
   const void *data;
   size_t len;
   int rc = uvs_stream_read_start(s, 100, op);
-  if (rc < 0) return fail("uvs_stream_read_start", rc);
+  if (rc < 0)
+    return fail("uvs_stream_read_start", rc);
   if (send(wsock, "abc", 3, 0) != 3) {
     perror("socketpair-read: send");
     return 1;
@@ -42,9 +43,11 @@ static int read_abc(uvs_stream *s, int wsock, uvs_op *op) {
   if (rc == UVS_PENDING && (rc = uvs_op_wait(op, TIMEOUT_MS)) < 0)
     return fail("uvs_op_wait", rc);
   rc = uvs_op_result(op);
-  if (rc < 0) return fail("read", rc);
+  if (rc < 0)
+    return fail("read", rc);
   rc = uvs_op_data(op, &data, &len);
-  if (rc < 0) return fail("uvs_op_data", rc);
+  if (rc < 0)
+    return fail("uvs_op_data", rc);
   printf("Received: '%.*s'\n", (int)len, (const char *)data);
   return 0;
 }
@@ -53,7 +56,8 @@ static int run(uvs_engine *e, int rsock, int wsock) {
   uvs_stream *s;
   uvs_op *op;
   int status, rc = uvs_stream_open_fd(e, rsock, NULL, &s);
-  if (rc < 0) return fail("uvs_stream_open_fd", rc);
+  if (rc < 0)
+    return fail("uvs_stream_open_fd", rc);
   rc = uvs_op_new(NULL, 0, &op);
   if (rc < 0) {
     status = fail("uvs_op_new", rc);
@@ -63,10 +67,13 @@ static int run(uvs_engine *e, int rsock, int wsock) {
       status = fail("uvs_op_free", rc);
   }
   rc = uvs_stream_close(s);
-  if (rc == 0) rc = uvs_stream_wait_closed(s, TIMEOUT_MS);
-  if (rc < 0 && status == 0) status = fail("close", rc);
+  if (rc == 0)
+    rc = uvs_stream_wait_closed(s, TIMEOUT_MS);
+  if (rc < 0 && status == 0)
+    status = fail("close", rc);
   rc = uvs_stream_free(s);
-  if (rc < 0 && status == 0) status = fail("uvs_stream_free", rc);
+  if (rc < 0 && status == 0)
+    status = fail("uvs_stream_free", rc);
   return status;
 }
 
@@ -89,7 +96,9 @@ int main(void) {
     status = 1;
   }
   rc = uvs_engine_free(e);
-  if (rc < 0 && status == 0) status = fail("uvs_engine_free", rc);
-  if (fflush(stdout) != 0) status = 1;
+  if (rc < 0 && status == 0)
+    status = fail("uvs_engine_free", rc);
+  if (fflush(stdout) != 0)
+    status = 1;
   return status;
 }

@@ -29,6 +29,12 @@ The engine does TLS itself (OpenSSL 3 on memory BIOs), configured by a
   ``uvstreams.create_default_context()`` or a TLSConfig for those. The
   engine always trusts the system store as well as the loaded CAs, and
   with ``check_hostname = False`` it sends no SNI.
+
+Extra info ``ssl_object`` is a read-only ``TLSObject``: the queries of
+``ssl.SSLObject`` that describe an established session
+(``selected_alpn_protocol()``, ``version()``, ``cipher()``,
+``getpeercert()``, ``compression()``), answered by the engine; there is
+nothing to wrap or unwrap on the Python side.
 """
 
 import os
@@ -37,7 +43,7 @@ import tempfile
 
 from ._core import _c, check, unpack
 
-__all__ = ('TLSConfig', 'SSLContext', 'create_default_context')
+__all__ = ('TLSConfig', 'SSLContext', 'create_default_context', 'TLSObject')
 
 _VERSIONS = {ssl.TLSVersion.TLSv1_2: _c.UVS_TLS1_2,
              ssl.TLSVersion.TLSv1_3: _c.UVS_TLS1_3}
@@ -417,29 +423,70 @@ def _decode_der(der):
         os.unlink(path)
 
 
+def _get_str(s, key):
+    rc, value = _c.uvs_stream_get_str(s, key)
+    return value if rc >= 0 and value else None
+
+
+def _cipher(s):
+    cipher, version = _get_str(s, 'tls.cipher'), _get_str(s, 'tls.version')
+    if cipher is None or version is None:
+        return None
+    return (cipher, version, _bits(cipher))
+
+
+def _peercert(s, cache, binary_form=False):
+    """The peer's certificate as getpeercert(binary_form) gives it."""
+    if 'der' not in cache:
+        rc, der = _c.uvs_stream_get_bytes(s, 'tls.peer_cert_der')
+        cache['der'] = bytes(der) if rc >= 0 and der else None
+    der = cache['der']
+    if binary_form or der is None:
+        return der
+    if 'peercert' not in cache:
+        rc, verified = _c.uvs_stream_get_int(s, 'tls.verified')
+        # the ssl module: {} for a certificate it did not validate
+        cache['peercert'] = _decode_der(der) if verified == 1 else {}
+    return cache['peercert']
+
+
+class TLSObject:
+    """get_extra_info('ssl_object') of a uvstreams TLS stream: the
+    read-only queries of ssl.SSLObject, answered by the engine's session
+    (valid while the stream is open)."""
+
+    def __init__(self, s, cache):
+        self._s, self._cache = s, cache
+
+    def selected_alpn_protocol(self):
+        return _get_str(self._s, 'tls.alpn')
+
+    def version(self):
+        return _get_str(self._s, 'tls.version')
+
+    def cipher(self):
+        return _cipher(self._s)
+
+    def getpeercert(self, binary_form=False):
+        return _peercert(self._s, self._cache, binary_form)
+
+    def compression(self):
+        return None
+
+
 def extra_info(s, name, context, cache):
     """get_extra_info(name) of TLS stream s; cache is a dict kept with the
-    stream. 'ssl_object' is None: the TLS session lives in the engine."""
+    stream."""
     if name == 'sslcontext':
         return context
-    if name in ('ssl_object', 'compression'):
+    if name == 'compression':
         return None
+    if name == 'ssl_object':
+        return TLSObject(s, cache)  # not cached: no cycle through cache
     if name == 'cipher':
-        rc, cipher = _c.uvs_stream_get_str(s, 'tls.cipher')
-        rc2, version = _c.uvs_stream_get_str(s, 'tls.version')
-        if rc < 0 or rc2 < 0:
-            return None
-        return (cipher, version, _bits(cipher))
+        return _cipher(s)
     if name == 'peercert':
-        if 'peercert' not in cache:
-            rc, der = _c.uvs_stream_get_bytes(s, 'tls.peer_cert_der')
-            if rc < 0 or not der:
-                cache['peercert'] = None
-            else:
-                rc, verified = _c.uvs_stream_get_int(s, 'tls.verified')
-                # the ssl module: {} for a certificate it did not validate
-                cache['peercert'] = _decode_der(der) if verified == 1 else {}
-        return cache['peercert']
+        return _peercert(s, cache)
     return None
 
 
