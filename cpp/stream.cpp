@@ -641,8 +641,10 @@ int Stream::start_wait_closed(const std::shared_ptr<Op> &op) {
 
 void Stream::cancel_op(const std::shared_ptr<Op> &op, int status) {
   Lock lock(mu_);
-  if (cancel_tls_op_locked(op, status))
-    return;
+  if (cancel_tls_op_locked(op, status)) {
+    lock.unlock();
+    return post(task_tls_abort);
+  }
   if (read_op_ == op) {
     read_op_.reset();
   } else {

@@ -164,6 +164,8 @@ private:
   void tls_finish_locked(int status, const std::string &detail);
   void arm_tls_timer_locked(int64_t ms);
   void disarm_tls_timer_locked();
+  /* true: op was the TLS timer or start_tls op; the caller then posts
+   * task_tls_abort after releasing the mutex. */
   bool cancel_tls_op_locked(const std::shared_ptr<Op> &op, int status);
   /* true: the caller must get the ciphertext flushed. */
   bool write_tls_locked(const uvs_buf *bufs, size_t n);

@@ -182,10 +182,10 @@ bool Stream::cancel_tls_op_locked(const std::shared_ptr<Op> &op, int status) {
     tls_timer_.reset();
     op->complete(status);
   }
-  /* A start_tls op completes through the handshake callback. */
+  /* A start_tls op completes through the handshake callback; the caller
+   * posts task_tls_abort once it has released the mutex (a host-driven
+   * loop may run the task at once, on this thread). */
   tls_abort_status_ = status;
-  if (loop_)
-    loop_->dispatch(Loop::Task{task_tls_abort, shared_from_this()});
   return true;
 }
 
