@@ -15,8 +15,10 @@
  *   Ctrl-C gets through;
  * - a handful of uvs_py_* helpers fuse the hot paths of the asyncio layer
  *   into one call each: start a read and return its bytes when it completed
- *   at once; fetch a completed op's result; run the engine and resolve the
- *   futures waiting for what completed (uvs_py_dispatch); write or drain.
+ *   at once, or else the future (registered for the dispatcher) that the
+ *   coroutine awaits directly; fetch a completed op's result; run the engine
+ *   and resolve the futures waiting for what completed (uvs_py_dispatch);
+ *   write; drain (the same: done at once, or a registered future).
  *   Calls made from the host thread wake the engine themselves (its
  *   descriptor turns readable), so only the dispatcher tells the "kicker"
  *   the Hub registered when libuv wants to run again (its next timer).
@@ -528,6 +530,35 @@ PyObject *uvs_py_read(uvs_stream *s, uvs_op *op, int kind, int64_t n,
   return uvs_py_read_result(op, kind);
 }
 
+/* fut = create_future(), registered as futures[op] for the dispatcher. */
+static PyObject *uvs_py_register(uvs_op *op, PyObject *create_future,
+                                 PyObject *futures) {
+  if (!PyDict_Check(futures))
+    return PyErr_Format(PyExc_TypeError, "futures must be a dict");
+  PyObject *key = uvs_py_handle(op);
+  if (!key)
+    return NULL;
+  PyObject *fut = PyObject_CallNoArgs(create_future);
+  if (fut && PyDict_SetItem(futures, key, fut) < 0)
+    Py_CLEAR(fut);
+  Py_DECREF(key);
+  return fut;
+}
+
+/* uvs_py_read for the asyncio layer: while the read is pending, a future
+ * from create_future() registered as futures[op] (resolved with the bytes
+ * by the dispatcher) instead of None, so the coroutine awaits it directly;
+ * None still when futures is None (a reader fed from Python). */
+PyObject *uvs_py_start_read(uvs_stream *s, uvs_op *op, int kind, int64_t n,
+                            PyObject *sep, PyObject *create_future,
+                            PyObject *futures) {
+  PyObject *data = uvs_py_read(s, op, kind, n, sep);
+  if (data != Py_None || futures == Py_None)
+    return data;
+  Py_DECREF(data);
+  return uvs_py_register(op, create_future, futures);
+}
+
 /* Runs a host-driven engine, delivers every completion (futures[op] is
  * resolved and removed, else callbacks[op]() is called), then tells the
  * kicker when the engine wants to run again. The asyncio loop calls it
@@ -574,17 +605,19 @@ PyObject *uvs_py_write(uvs_stream *s, PyObject *data) {
   return PyLong_FromLong(rc);
 }
 
-/* Starts a drain on op: True when it completed at once (no waiting), False
- * while it is pending; raises on failure. */
-PyObject *uvs_py_drain(uvs_stream *s, uvs_op *op) {
+/* Starts a drain on op: None when it completed at once (no waiting), else
+ * a future from create_future() registered as futures[op] (resolved with
+ * None: the owner fetches the result); raises on failure. */
+PyObject *uvs_py_drain(uvs_stream *s, uvs_op *op, PyObject *create_future,
+                       PyObject *futures) {
   int rc = uvs_stream_drain_start(s, op);
   if (rc == UVS_PENDING)
-    Py_RETURN_FALSE;
+    return uvs_py_register(op, create_future, futures);
   if (rc < 0)
     return uvs_py_raise(rc, NULL, UVS_OP_DRAIN, uvs_last_error());
   rc = uvs_op_result(op);
   if (rc < 0)
     return uvs_py_raise(rc, op, UVS_OP_DRAIN, "");
-  Py_RETURN_TRUE;
+  Py_RETURN_NONE;
 }
 %}
