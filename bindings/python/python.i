@@ -377,17 +377,32 @@ static PyObject *uvs_py_read_result(uvs_op *op, int kind) {
 
 static PyObject *uvs_py_str_done, *uvs_py_str_set_result, *uvs_py_str_set_exception;
 
+/* After set_result/set_exception failed: 0, the error cleared, when fut
+ * was already done (its task cancelled it: the outcome is dropped, the
+ * bytes stay in the op for uvs_op_unread), else -1 with the error. */
+static int uvs_py_unless_done(PyObject *fut) {
+  PyObject *type, *exc, *tb;
+  PyErr_Fetch(&type, &exc, &tb);
+  PyObject *done = PyObject_CallMethodNoArgs(fut, uvs_py_str_done);
+  int is_done = done ? PyObject_IsTrue(done) : -1;
+  Py_XDECREF(done);
+  if (is_done == 1) {
+    Py_XDECREF(type);
+    Py_XDECREF(exc);
+    Py_XDECREF(tb);
+    return 0;
+  }
+  if (is_done < 0)
+    PyErr_Clear();
+  PyErr_Restore(type, exc, tb);
+  return -1;
+}
+
 /* Resolves a waiting future with a completed op: a read's bytes (or its
  * exception), None for other kinds (their owner fetches the result, so a
- * connection is never taken for a task that is gone). */
+ * connection is never taken for a task that is gone). A future already
+ * done is left alone. */
 static int uvs_py_resolve(PyObject *fut, uvs_op *op) {
-  PyObject *done = PyObject_CallMethodNoArgs(fut, uvs_py_str_done);
-  if (!done)
-    return -1;
-  int is_done = PyObject_IsTrue(done);
-  Py_DECREF(done);
-  if (is_done)
-    return is_done < 0 ? -1 : 0;
   PyObject *value, *r;
   int kind = uvs_op_kind(op);
   if (uvs_py_is_read(kind)) {
@@ -408,8 +423,11 @@ static int uvs_py_resolve(PyObject *fut, uvs_op *op) {
     value = exc;
   }
   Py_XDECREF(value);
-  Py_XDECREF(r);
-  return r ? 0 : -1;
+  if (r) {
+    Py_DECREF(r);
+    return 0;
+  }
+  return uvs_py_unless_done(fut);
 }
 
 /* One completion: the future waiting for op (popped from futures), else the
@@ -529,7 +547,9 @@ PyObject *uvs_py_read(uvs_stream *s, uvs_op *op, int kind, int64_t n,
     return uvs_py_raise(rc, NULL, kind, uvs_last_error());
   return uvs_py_read_result(op, kind);
 }
+%}
 
+%{
 /* fut = create_future(), registered as futures[op] for the dispatcher. */
 static PyObject *uvs_py_register(uvs_op *op, PyObject *create_future,
                                  PyObject *futures) {
@@ -549,9 +569,10 @@ static PyObject *uvs_py_register(uvs_op *op, PyObject *create_future,
  * from create_future() registered as futures[op] (resolved with the bytes
  * by the dispatcher) instead of None, so the coroutine awaits it directly;
  * None still when futures is None (a reader fed from Python). */
-PyObject *uvs_py_start_read(uvs_stream *s, uvs_op *op, int kind, int64_t n,
-                            PyObject *sep, PyObject *create_future,
-                            PyObject *futures) {
+static PyObject *uvs_py_start_read(uvs_stream *s, uvs_op *op, int kind,
+                                   int64_t n, PyObject *sep,
+                                   PyObject *create_future,
+                                   PyObject *futures) {
   PyObject *data = uvs_py_read(s, op, kind, n, sep);
   if (data != Py_None || futures == Py_None)
     return data;
@@ -564,8 +585,8 @@ PyObject *uvs_py_start_read(uvs_stream *s, uvs_op *op, int kind, int64_t n,
  * kicker when the engine wants to run again. The asyncio loop calls it
  * directly as the completion queue's reader callback. An exception from a
  * callback is raised after every completion was delivered. */
-PyObject *uvs_py_dispatch(uvs_engine *e, uvs_cq *cq, PyObject *futures,
-                          PyObject *callbacks) {
+static PyObject *uvs_py_dispatch(uvs_engine *e, uvs_cq *cq,
+                                 PyObject *futures, PyObject *callbacks) {
   uvs_op *ops[256];
   PyObject *type = NULL, *exc = NULL, *tb = NULL;
   int n;
@@ -596,7 +617,7 @@ PyObject *uvs_py_dispatch(uvs_engine *e, uvs_cq *cq, PyObject *futures,
 }
 
 /* Writes a bytes-like object: 0, or the status of a refused write. */
-PyObject *uvs_py_write(uvs_stream *s, PyObject *data) {
+static PyObject *uvs_py_write(uvs_stream *s, PyObject *data) {
   Py_buffer view;
   if (uvs_py_get_view(data, &view) < 0)
     return NULL;
@@ -608,8 +629,8 @@ PyObject *uvs_py_write(uvs_stream *s, PyObject *data) {
 /* Starts a drain on op: None when it completed at once (no waiting), else
  * a future from create_future() registered as futures[op] (resolved with
  * None: the owner fetches the result); raises on failure. */
-PyObject *uvs_py_drain(uvs_stream *s, uvs_op *op, PyObject *create_future,
-                       PyObject *futures) {
+static PyObject *uvs_py_drain(uvs_stream *s, uvs_op *op,
+                              PyObject *create_future, PyObject *futures) {
   int rc = uvs_stream_drain_start(s, op);
   if (rc == UVS_PENDING)
     return uvs_py_register(op, create_future, futures);
@@ -620,4 +641,100 @@ PyObject *uvs_py_drain(uvs_stream *s, uvs_op *op, PyObject *create_future,
     return uvs_py_raise(rc, op, UVS_OP_DRAIN, "");
   Py_RETURN_NONE;
 }
+
+/* ---- METH_FASTCALL entry points ----------------------------------------- */
+
+/* SWIG's -builtin wrappers are METH_VARARGS: each call packs its arguments
+ * into a tuple and unpacks them again. The four helpers called on every
+ * echo take a vector instead (same names, arguments and results). */
+
+static int uvs_py_nargs(const char *name, Py_ssize_t nargs, Py_ssize_t want) {
+  if (nargs == want)
+    return 0;
+  PyErr_Format(PyExc_TypeError, "%s() takes %zd arguments (%zd given)", name,
+               want, nargs);
+  return -1;
+}
+
+/* A handle argument as the typemaps take it: an int, None for NULL. */
+static int uvs_py_arg_handle(PyObject *o, void **h) {
+  if (o == Py_None) {
+    *h = NULL;
+    return 0;
+  }
+  *h = PyLong_AsVoidPtr(o);
+  return *h || !PyErr_Occurred() ? 0 : -1;
+}
+
+/* The first count arguments as handles (each one a void * slot). */
+static int uvs_py_arg_handles(PyObject *const *args, int count, void **h) {
+  for (int i = 0; i < count; ++i)
+    if (uvs_py_arg_handle(args[i], &h[i]) < 0)
+      return -1;
+  return 0;
+}
+
+static PyObject *uvs_py_fast_start_read(PyObject *self, PyObject *const *args,
+                                        Py_ssize_t nargs) {
+  void *h[2];
+  (void)self;
+  if (uvs_py_nargs("uvs_py_start_read", nargs, 7) < 0 ||
+      uvs_py_arg_handles(args, 2, h) < 0)
+    return NULL;
+  long kind = PyLong_AsLong(args[2]);
+  if (kind == -1 && PyErr_Occurred())
+    return NULL;
+  long long n = PyLong_AsLongLong(args[3]);
+  if (n == -1 && PyErr_Occurred())
+    return NULL;
+  return uvs_py_start_read((uvs_stream *)h[0], (uvs_op *)h[1], (int)kind,
+                           (int64_t)n, args[4], args[5], args[6]);
+}
+
+static PyObject *uvs_py_fast_dispatch(PyObject *self, PyObject *const *args,
+                                      Py_ssize_t nargs) {
+  void *h[2];
+  (void)self;
+  if (uvs_py_nargs("uvs_py_dispatch", nargs, 4) < 0 ||
+      uvs_py_arg_handles(args, 2, h) < 0)
+    return NULL;
+  return uvs_py_dispatch((uvs_engine *)h[0], (uvs_cq *)h[1], args[2],
+                         args[3]);
+}
+
+static PyObject *uvs_py_fast_write(PyObject *self, PyObject *const *args,
+                                   Py_ssize_t nargs) {
+  void *h[1];
+  (void)self;
+  if (uvs_py_nargs("uvs_py_write", nargs, 2) < 0 ||
+      uvs_py_arg_handles(args, 1, h) < 0)
+    return NULL;
+  return uvs_py_write((uvs_stream *)h[0], args[1]);
+}
+
+static PyObject *uvs_py_fast_drain(PyObject *self, PyObject *const *args,
+                                   Py_ssize_t nargs) {
+  void *h[2];
+  (void)self;
+  if (uvs_py_nargs("uvs_py_drain", nargs, 4) < 0 ||
+      uvs_py_arg_handles(args, 2, h) < 0)
+    return NULL;
+  return uvs_py_drain((uvs_stream *)h[0], (uvs_op *)h[1], args[2], args[3]);
+}
+
+static PyMethodDef uvs_py_fast_methods[] = {
+    {"uvs_py_start_read", (PyCFunction)(void (*)(void))uvs_py_fast_start_read,
+     METH_FASTCALL, "start a read: its bytes, or the future awaiting them"},
+    {"uvs_py_dispatch", (PyCFunction)(void (*)(void))uvs_py_fast_dispatch,
+     METH_FASTCALL, "run the engine and deliver its completions"},
+    {"uvs_py_write", (PyCFunction)(void (*)(void))uvs_py_fast_write,
+     METH_FASTCALL, "write a bytes-like object"},
+    {"uvs_py_drain", (PyCFunction)(void (*)(void))uvs_py_fast_drain,
+     METH_FASTCALL, "start a drain: None, or the future awaiting it"},
+    {NULL, NULL, 0, NULL}};
+%}
+
+%init %{
+  if (PyModule_AddFunctions(m, uvs_py_fast_methods) < 0)
+    return NULL;
 %}
