@@ -398,15 +398,25 @@ static int uvs_py_unless_done(PyObject *fut) {
   return -1;
 }
 
+/* A completed read's bytes, or its exception (the kind, which picks
+ * asyncio's exception, is asked for only then). */
+static PyObject *uvs_py_completed_read(uvs_op *op) {
+  const void *data = NULL;
+  size_t len = 0;
+  int rc = uvs_op_read_result(op, &data, &len);
+  if (rc >= 0)
+    return PyBytes_FromStringAndSize((const char *)data, (Py_ssize_t)len);
+  return uvs_py_read_result(op, uvs_op_kind(op));
+}
+
 /* Resolves a waiting future with a completed op: a read's bytes (or its
  * exception), None for other kinds (their owner fetches the result, so a
  * connection is never taken for a task that is gone). A future already
  * done is left alone. */
-static int uvs_py_resolve(PyObject *fut, uvs_op *op) {
+static int uvs_py_resolve(PyObject *fut, uvs_op *op, int is_read) {
   PyObject *value, *r;
-  int kind = uvs_op_kind(op);
-  if (uvs_py_is_read(kind)) {
-    value = uvs_py_read_result(op, kind);
+  if (is_read) {
+    value = uvs_py_completed_read(op);
   } else {
     value = Py_None;
     Py_INCREF(value);
@@ -430,34 +440,45 @@ static int uvs_py_resolve(PyObject *fut, uvs_op *op) {
   return uvs_py_unless_done(fut);
 }
 
-/* One completion: the future waiting for op (popped from futures), else the
- * callback registered for op. */
-static int uvs_py_deliver(uvs_op *op, PyObject *futures, PyObject *callbacks) {
+/* Pops the future waiting[key] and resolves it with op: 1 when there was
+ * one, 0 when not, -1 on error. */
+static int uvs_py_resolve_waiting(PyObject *waiting, PyObject *key,
+                                  uvs_op *op, int is_read) {
+  PyObject *fut = PyDict_GetItemWithError(waiting, key);
+  if (!fut)
+    return PyErr_Occurred() ? -1 : 0;
+  Py_INCREF(fut);
+  int rc = PyDict_DelItem(waiting, key);
+  if (rc == 0)
+    rc = uvs_py_resolve(fut, op, is_read);
+  Py_DECREF(fut);
+  return rc < 0 ? -1 : 1;
+}
+
+/* Calls callbacks[key]() if there is one: 0, or -1 on error. */
+static int uvs_py_callback(PyObject *callbacks, PyObject *key) {
+  PyObject *cb = PyDict_GetItemWithError(callbacks, key);
+  if (!cb)
+    return PyErr_Occurred() ? -1 : 0;
+  PyObject *r = PyObject_CallNoArgs(cb);
+  Py_XDECREF(r);
+  return r ? 0 : -1;
+}
+
+/* One completion: the future waiting for op (popped from reads, else from
+ * futures), else the callback registered for op. */
+static int uvs_py_deliver(uvs_op *op, PyObject *reads, PyObject *futures,
+                          PyObject *callbacks) {
   PyObject *key = uvs_py_handle(op);
   if (!key)
     return -1;
-  int rc = 0;
-  PyObject *fut = PyDict_GetItemWithError(futures, key);
-  if (fut) {
-    Py_INCREF(fut);
-    rc = PyDict_DelItem(futures, key);
-    if (rc == 0)
-      rc = uvs_py_resolve(fut, op);
-    Py_DECREF(fut);
-  } else if (!PyErr_Occurred()) {
-    PyObject *cb = PyDict_GetItemWithError(callbacks, key);
-    if (cb) {
-      PyObject *r = PyObject_CallNoArgs(cb);
-      Py_XDECREF(r);
-      rc = r ? 0 : -1;
-    } else if (PyErr_Occurred()) {
-      rc = -1;
-    }
-  } else {
-    rc = -1;
-  }
+  int rc = uvs_py_resolve_waiting(reads, key, op, 1);
+  if (rc == 0)
+    rc = uvs_py_resolve_waiting(futures, key, op, 0);
+  if (rc == 0)
+    rc = uvs_py_callback(callbacks, key);
   Py_DECREF(key);
-  return rc;
+  return rc < 0 ? -1 : 0;
 }
 %}
 
@@ -550,42 +571,43 @@ PyObject *uvs_py_read(uvs_stream *s, uvs_op *op, int kind, int64_t n,
 %}
 
 %{
-/* fut = create_future(), registered as futures[op] for the dispatcher. */
+/* fut = create_future(), registered as waiting[op] for the dispatcher. */
 static PyObject *uvs_py_register(uvs_op *op, PyObject *create_future,
-                                 PyObject *futures) {
-  if (!PyDict_Check(futures))
-    return PyErr_Format(PyExc_TypeError, "futures must be a dict");
+                                 PyObject *waiting) {
+  if (!PyDict_Check(waiting))
+    return PyErr_Format(PyExc_TypeError, "expected a dict of futures");
   PyObject *key = uvs_py_handle(op);
   if (!key)
     return NULL;
   PyObject *fut = PyObject_CallNoArgs(create_future);
-  if (fut && PyDict_SetItem(futures, key, fut) < 0)
+  if (fut && PyDict_SetItem(waiting, key, fut) < 0)
     Py_CLEAR(fut);
   Py_DECREF(key);
   return fut;
 }
 
 /* uvs_py_read for the asyncio layer: while the read is pending, a future
- * from create_future() registered as futures[op] (resolved with the bytes
- * by the dispatcher) instead of None, so the coroutine awaits it directly;
- * None still when futures is None (a reader fed from Python). */
+ * from create_future() registered as reads[op] (resolved with the bytes by
+ * the dispatcher) instead of None, so the coroutine awaits it directly;
+ * None still when reads is None (a reader fed from Python). */
 static PyObject *uvs_py_start_read(uvs_stream *s, uvs_op *op, int kind,
                                    int64_t n, PyObject *sep,
                                    PyObject *create_future,
-                                   PyObject *futures) {
+                                   PyObject *reads) {
   PyObject *data = uvs_py_read(s, op, kind, n, sep);
-  if (data != Py_None || futures == Py_None)
+  if (data != Py_None || reads == Py_None)
     return data;
   Py_DECREF(data);
-  return uvs_py_register(op, create_future, futures);
+  return uvs_py_register(op, create_future, reads);
 }
 
-/* Runs a host-driven engine, delivers every completion (futures[op] is
- * resolved and removed, else callbacks[op]() is called), then tells the
+/* Runs a host-driven engine, delivers every completion (reads[op] is
+ * resolved with the read's outcome and removed, else futures[op] with None,
+ * else callbacks[op]() is called), then tells the
  * kicker when the engine wants to run again. The asyncio loop calls it
  * directly as the completion queue's reader callback. An exception from a
  * callback is raised after every completion was delivered. */
-static PyObject *uvs_py_dispatch(uvs_engine *e, uvs_cq *cq,
+static PyObject *uvs_py_dispatch(uvs_engine *e, uvs_cq *cq, PyObject *reads,
                                  PyObject *futures, PyObject *callbacks) {
   uvs_op *ops[256];
   PyObject *type = NULL, *exc = NULL, *tb = NULL;
@@ -599,7 +621,7 @@ static PyObject *uvs_py_dispatch(uvs_engine *e, uvs_cq *cq,
       return uvs_py_raise(n, NULL, 0, uvs_last_error());
     }
     for (int i = 0; i < n; ++i) {
-      if (uvs_py_deliver(ops[i], futures, callbacks) < 0) {
+      if (uvs_py_deliver(ops[i], reads, futures, callbacks) < 0) {
         if (!type)
           PyErr_Fetch(&type, &exc, &tb);
         else
@@ -695,11 +717,11 @@ static PyObject *uvs_py_fast_dispatch(PyObject *self, PyObject *const *args,
                                       Py_ssize_t nargs) {
   void *h[2];
   (void)self;
-  if (uvs_py_nargs("uvs_py_dispatch", nargs, 4) < 0 ||
+  if (uvs_py_nargs("uvs_py_dispatch", nargs, 5) < 0 ||
       uvs_py_arg_handles(args, 2, h) < 0)
     return NULL;
   return uvs_py_dispatch((uvs_engine *)h[0], (uvs_cq *)h[1], args[2],
-                         args[3]);
+                         args[3], args[4]);
 }
 
 static PyObject *uvs_py_fast_write(PyObject *self, PyObject *const *args,

@@ -117,15 +117,15 @@ class StreamReader:
         self._conn = conn
         self._s = conn.s
         self._limit = limit
-        self._futures = hub.futures
+        self._reads = hub.reads
         self._create_future = hub.create_future
         self._exception = None
         self._transport = None
         self._paused = False
         # fed from Python: reads never stay pending in the engine (its op
         # has no queue) and wait on _waiter, as asyncio's; a connection's
-        # pending read waits on a future registered in hub.futures
-        self._waits = None if fed else hub.futures
+        # pending read waits on a future registered in hub.reads
+        self._waits = None if fed else hub.reads
         self._waiter = None
         self._op = unpack(_c.uvs_op_new(None, 0)) if fed else hub.new_op()
 
@@ -145,8 +145,8 @@ class StreamReader:
             info.append(f'limit={self._limit}')
         if self._waiter is not None:
             info.append(f'waiter={self._waiter!r}')
-        elif self._op in self._futures:
-            info.append(f'waiter={self._futures[self._op]!r}')
+        elif self._op in self._reads:
+            info.append(f'waiter={self._reads[self._op]!r}')
         exc = self.exception()
         if exc is not None:
             info.append(f'exception={exc!r}')
@@ -175,7 +175,7 @@ class StreamReader:
             self._waiter = None
             if not waiter.cancelled():
                 waiter.set_exception(exc)
-        elif self._op in self._futures:
+        elif self._op in self._reads:
             # a connection's pending read: delivered before we return
             self._hub.run()
 
