@@ -382,6 +382,24 @@ def test_read_cancelled_while_its_completion_is_queued(loop, run):
     run(go())
 
 
+def test_set_exception_is_raised_without_internal_context(loop, run):
+    """drain() and a read raise the object given to set_exception() as
+    asyncio does: not chained to any exception of the implementation."""
+    async def go():
+        a, b = socket.socketpair()
+        reader, writer = await uvstreams.open_connection(sock=a)
+        reader.set_exception(ValueError('boom'))
+        with pytest.raises(ValueError) as info:
+            await writer.drain()
+        assert info.value.__context__ is None
+        with pytest.raises(ValueError) as info:
+            await reader.read(10)
+        assert info.value.__context__ is None
+        writer.close()
+        b.close()
+    run(go())
+
+
 def test_connection_refused(loop, run):
     sock = socket.socket()
     sock.bind(('127.0.0.1', 0))

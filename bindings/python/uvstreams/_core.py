@@ -10,10 +10,10 @@ runs host-driven engines inside asyncio loops.
 queue whose descriptor the loop watches: ``add_reader`` calls the
 extension's dispatcher, which lets the engine do its I/O and resolves the
 futures of the operations that completed (keyed by op handle: a read's
-future gets its bytes, the others None). A call made
-from Python that gives libuv work wakes the engine itself (the descriptor
-turns readable); after each run the dispatcher tells the Hub's ``rearm``
-(the registered "kicker") when the engine's next timer is due.
+future gets its bytes, the others None). A call made from Python that
+gives libuv work wakes the engine itself (the descriptor turns readable);
+after each run the dispatcher tells the Hub's ``rearm`` (the registered
+"kicker") when the engine's next timer is due.
 """
 
 import asyncio
@@ -285,9 +285,8 @@ class Hub:
     its completions (servers' accept loops)."""
 
     __slots__ = ('loop', 'engine', 'cq', 'fd', 'reads', 'futures',
-                 'callbacks',
-                 'create_future', '_kicked', '_timer', '_timer_when',
-                 '_closed', '__weakref__')
+                 'callbacks', 'create_future', '_kicked', '_timer',
+                 '_timer_when', '_closed', '__weakref__')
 
     def __init__(self, loop):
         self.loop = loop

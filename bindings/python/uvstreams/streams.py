@@ -561,15 +561,18 @@ class StreamWriter:
         try:
             fut = _drain(self._s, op, self._create_future, self._futures)
         except Redirect as e:
-            return await self._redirected_drain(e.code)
-        if fut is not None:
-            try:
-                await fut
-            except BaseException:
-                self._op = None
-                self._hub.release(op)
-                raise
-            _result(op)
+            code = e.code
+        else:
+            if fut is not None:
+                try:
+                    await fut
+                except BaseException:
+                    self._op = None
+                    self._hub.release(op)
+                    raise
+                _result(op)
+            return
+        await self._redirected_drain(code)
 
     async def _redirected_drain(self, code):
         """The reader's set_exception() object, or a second drain while one
