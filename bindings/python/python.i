@@ -571,34 +571,33 @@ PyObject *uvs_py_read(uvs_stream *s, uvs_op *op, int kind, int64_t n,
 %}
 
 %{
-/* fut = create_future(), registered as waiting[op] for the dispatcher. */
-static PyObject *uvs_py_register(uvs_op *op, PyObject *create_future,
+/* fut = create_future(), registered as waiting[key] for the dispatcher;
+ * key is the op's handle as the caller passed it (an int equal to the one
+ * the dispatcher makes from the completed op). */
+static PyObject *uvs_py_register(PyObject *key, PyObject *create_future,
                                  PyObject *waiting) {
   if (!PyDict_Check(waiting))
     return PyErr_Format(PyExc_TypeError, "expected a dict of futures");
-  PyObject *key = uvs_py_handle(op);
-  if (!key)
-    return NULL;
   PyObject *fut = PyObject_CallNoArgs(create_future);
   if (fut && PyDict_SetItem(waiting, key, fut) < 0)
     Py_CLEAR(fut);
-  Py_DECREF(key);
   return fut;
 }
 
-/* uvs_py_read for the asyncio layer: while the read is pending, a future
- * from create_future() registered as reads[op] (resolved with the bytes by
- * the dispatcher) instead of None, so the coroutine awaits it directly;
- * None still when reads is None (a reader fed from Python). */
-static PyObject *uvs_py_start_read(uvs_stream *s, uvs_op *op, int kind,
-                                   int64_t n, PyObject *sep,
+/* uvs_py_read for the asyncio layer (key: op's handle object): while the
+ * read is pending, a future from create_future() registered as reads[op]
+ * (resolved with the bytes by the dispatcher) instead of None, so the
+ * coroutine awaits it directly; None still when reads is None (a reader
+ * fed from Python). */
+static PyObject *uvs_py_start_read(uvs_stream *s, uvs_op *op, PyObject *key,
+                                   int kind, int64_t n, PyObject *sep,
                                    PyObject *create_future,
                                    PyObject *reads) {
   PyObject *data = uvs_py_read(s, op, kind, n, sep);
   if (data != Py_None || reads == Py_None)
     return data;
   Py_DECREF(data);
-  return uvs_py_register(op, create_future, reads);
+  return uvs_py_register(key, create_future, reads);
 }
 
 /* Runs a host-driven engine, delivers every completion (reads[op] is
@@ -648,14 +647,15 @@ static PyObject *uvs_py_write(uvs_stream *s, PyObject *data) {
   return PyLong_FromLong(rc);
 }
 
-/* Starts a drain on op: None when it completed at once (no waiting), else
- * a future from create_future() registered as futures[op] (resolved with
- * None: the owner fetches the result); raises on failure. */
-static PyObject *uvs_py_drain(uvs_stream *s, uvs_op *op,
+/* Starts a drain on op (key: its handle object): None when it completed
+ * at once (no waiting), else a future from create_future() registered as
+ * futures[op] (resolved with None: the owner fetches the result); raises
+ * on failure. */
+static PyObject *uvs_py_drain(uvs_stream *s, uvs_op *op, PyObject *key,
                               PyObject *create_future, PyObject *futures) {
   int rc = uvs_stream_drain_start(s, op);
   if (rc == UVS_PENDING)
-    return uvs_py_register(op, create_future, futures);
+    return uvs_py_register(key, create_future, futures);
   if (rc < 0)
     return uvs_py_raise(rc, NULL, UVS_OP_DRAIN, uvs_last_error());
   rc = uvs_op_result(op);
@@ -709,8 +709,8 @@ static PyObject *uvs_py_fast_start_read(PyObject *self, PyObject *const *args,
   long long n = PyLong_AsLongLong(args[3]);
   if (n == -1 && PyErr_Occurred())
     return NULL;
-  return uvs_py_start_read((uvs_stream *)h[0], (uvs_op *)h[1], (int)kind,
-                           (int64_t)n, args[4], args[5], args[6]);
+  return uvs_py_start_read((uvs_stream *)h[0], (uvs_op *)h[1], args[1],
+                           (int)kind, (int64_t)n, args[4], args[5], args[6]);
 }
 
 static PyObject *uvs_py_fast_dispatch(PyObject *self, PyObject *const *args,
@@ -741,7 +741,8 @@ static PyObject *uvs_py_fast_drain(PyObject *self, PyObject *const *args,
   if (uvs_py_nargs("uvs_py_drain", nargs, 4) < 0 ||
       uvs_py_arg_handles(args, 2, h) < 0)
     return NULL;
-  return uvs_py_drain((uvs_stream *)h[0], (uvs_op *)h[1], args[2], args[3]);
+  return uvs_py_drain((uvs_stream *)h[0], (uvs_op *)h[1], args[1], args[2],
+                      args[3]);
 }
 
 static PyMethodDef uvs_py_fast_methods[] = {
