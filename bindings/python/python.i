@@ -18,7 +18,10 @@
  *   at once, or else the future (registered for the dispatcher) that the
  *   coroutine awaits directly; fetch a completed op's result; run the engine
  *   and resolve the futures waiting for what completed (uvs_py_dispatch);
- *   write; drain (the same: done at once, or a registered future).
+ *   write; drain (the same: done at once, or a registered future). The
+ *   four called on every echo (uvs_py_start_read, uvs_py_dispatch,
+ *   uvs_py_write, uvs_py_drain) are METH_FASTCALL functions added to the
+ *   module at init, not SWIG wrappers (no argument tuple per call).
  *   Calls made from the host thread wake the engine themselves (its
  *   descriptor turns readable), so only the dispatcher tells the "kicker"
  *   the Hub registered when libuv wants to run again (its next timer).
