@@ -15,8 +15,13 @@
  *   Ctrl-C gets through;
  * - a handful of uvs_py_* helpers fuse the hot paths of the asyncio layer
  *   into one call each: start a read and return its bytes when it completed
- *   at once; fetch a completed op's result; run the engine and resolve the
- *   futures waiting for what completed (uvs_py_dispatch); write or drain.
+ *   at once, or else the future (registered for the dispatcher) that the
+ *   coroutine awaits directly; fetch a completed op's result; run the engine
+ *   and resolve the futures waiting for what completed (uvs_py_dispatch);
+ *   write; drain (the same: done at once, or a registered future). The
+ *   four called on every echo (uvs_py_start_read, uvs_py_dispatch,
+ *   uvs_py_write, uvs_py_drain) are METH_FASTCALL functions added to the
+ *   module at init, not SWIG wrappers (no argument tuple per call).
  *   Calls made from the host thread wake the engine themselves (its
  *   descriptor turns readable), so only the dispatcher tells the "kicker"
  *   the Hub registered when libuv wants to run again (its next timer).
@@ -375,21 +380,46 @@ static PyObject *uvs_py_read_result(uvs_op *op, int kind) {
 
 static PyObject *uvs_py_str_done, *uvs_py_str_set_result, *uvs_py_str_set_exception;
 
+/* After set_result/set_exception failed: 0, the error cleared, when fut
+ * was already done (its task cancelled it: the outcome is dropped, the
+ * bytes stay in the op for uvs_op_unread), else -1 with the error. */
+static int uvs_py_unless_done(PyObject *fut) {
+  PyObject *type, *exc, *tb;
+  PyErr_Fetch(&type, &exc, &tb);
+  PyObject *done = PyObject_CallMethodNoArgs(fut, uvs_py_str_done);
+  int is_done = done ? PyObject_IsTrue(done) : -1;
+  Py_XDECREF(done);
+  if (is_done == 1) {
+    Py_XDECREF(type);
+    Py_XDECREF(exc);
+    Py_XDECREF(tb);
+    return 0;
+  }
+  if (is_done < 0)
+    PyErr_Clear();
+  PyErr_Restore(type, exc, tb);
+  return -1;
+}
+
+/* A completed read's bytes, or its exception (the kind, which picks
+ * asyncio's exception, is asked for only then). */
+static PyObject *uvs_py_completed_read(uvs_op *op) {
+  const void *data = NULL;
+  size_t len = 0;
+  int rc = uvs_op_read_result(op, &data, &len);
+  if (rc >= 0)
+    return PyBytes_FromStringAndSize((const char *)data, (Py_ssize_t)len);
+  return uvs_py_read_result(op, uvs_op_kind(op));
+}
+
 /* Resolves a waiting future with a completed op: a read's bytes (or its
  * exception), None for other kinds (their owner fetches the result, so a
- * connection is never taken for a task that is gone). */
-static int uvs_py_resolve(PyObject *fut, uvs_op *op) {
-  PyObject *done = PyObject_CallMethodNoArgs(fut, uvs_py_str_done);
-  if (!done)
-    return -1;
-  int is_done = PyObject_IsTrue(done);
-  Py_DECREF(done);
-  if (is_done)
-    return is_done < 0 ? -1 : 0;
+ * connection is never taken for a task that is gone). A future already
+ * done is left alone. */
+static int uvs_py_resolve(PyObject *fut, uvs_op *op, int is_read) {
   PyObject *value, *r;
-  int kind = uvs_op_kind(op);
-  if (uvs_py_is_read(kind)) {
-    value = uvs_py_read_result(op, kind);
+  if (is_read) {
+    value = uvs_py_completed_read(op);
   } else {
     value = Py_None;
     Py_INCREF(value);
@@ -406,38 +436,52 @@ static int uvs_py_resolve(PyObject *fut, uvs_op *op) {
     value = exc;
   }
   Py_XDECREF(value);
+  if (r) {
+    Py_DECREF(r);
+    return 0;
+  }
+  return uvs_py_unless_done(fut);
+}
+
+/* Pops the future waiting[key] and resolves it with op: 1 when there was
+ * one, 0 when not, -1 on error. */
+static int uvs_py_resolve_waiting(PyObject *waiting, PyObject *key,
+                                  uvs_op *op, int is_read) {
+  PyObject *fut = PyDict_GetItemWithError(waiting, key);
+  if (!fut)
+    return PyErr_Occurred() ? -1 : 0;
+  Py_INCREF(fut);
+  int rc = PyDict_DelItem(waiting, key);
+  if (rc == 0)
+    rc = uvs_py_resolve(fut, op, is_read);
+  Py_DECREF(fut);
+  return rc < 0 ? -1 : 1;
+}
+
+/* Calls callbacks[key]() if there is one: 0, or -1 on error. */
+static int uvs_py_callback(PyObject *callbacks, PyObject *key) {
+  PyObject *cb = PyDict_GetItemWithError(callbacks, key);
+  if (!cb)
+    return PyErr_Occurred() ? -1 : 0;
+  PyObject *r = PyObject_CallNoArgs(cb);
   Py_XDECREF(r);
   return r ? 0 : -1;
 }
 
-/* One completion: the future waiting for op (popped from futures), else the
- * callback registered for op. */
-static int uvs_py_deliver(uvs_op *op, PyObject *futures, PyObject *callbacks) {
+/* One completion: the future waiting for op (popped from reads, else from
+ * futures), else the callback registered for op. */
+static int uvs_py_deliver(uvs_op *op, PyObject *reads, PyObject *futures,
+                          PyObject *callbacks) {
   PyObject *key = uvs_py_handle(op);
   if (!key)
     return -1;
-  int rc = 0;
-  PyObject *fut = PyDict_GetItemWithError(futures, key);
-  if (fut) {
-    Py_INCREF(fut);
-    rc = PyDict_DelItem(futures, key);
-    if (rc == 0)
-      rc = uvs_py_resolve(fut, op);
-    Py_DECREF(fut);
-  } else if (!PyErr_Occurred()) {
-    PyObject *cb = PyDict_GetItemWithError(callbacks, key);
-    if (cb) {
-      PyObject *r = PyObject_CallNoArgs(cb);
-      Py_XDECREF(r);
-      rc = r ? 0 : -1;
-    } else if (PyErr_Occurred()) {
-      rc = -1;
-    }
-  } else {
-    rc = -1;
-  }
+  int rc = uvs_py_resolve_waiting(reads, key, op, 1);
+  if (rc == 0)
+    rc = uvs_py_resolve_waiting(futures, key, op, 0);
+  if (rc == 0)
+    rc = uvs_py_callback(callbacks, key);
   Py_DECREF(key);
-  return rc;
+  return rc < 0 ? -1 : 0;
 }
 %}
 
@@ -527,14 +571,46 @@ PyObject *uvs_py_read(uvs_stream *s, uvs_op *op, int kind, int64_t n,
     return uvs_py_raise(rc, NULL, kind, uvs_last_error());
   return uvs_py_read_result(op, kind);
 }
+%}
 
-/* Runs a host-driven engine, delivers every completion (futures[op] is
- * resolved and removed, else callbacks[op]() is called), then tells the
+%{
+/* fut = create_future(), registered as waiting[key] for the dispatcher;
+ * key is the op's handle as the caller passed it (an int equal to the one
+ * the dispatcher makes from the completed op). */
+static PyObject *uvs_py_register(PyObject *key, PyObject *create_future,
+                                 PyObject *waiting) {
+  if (!PyDict_Check(waiting))
+    return PyErr_Format(PyExc_TypeError, "expected a dict of futures");
+  PyObject *fut = PyObject_CallNoArgs(create_future);
+  if (fut && PyDict_SetItem(waiting, key, fut) < 0)
+    Py_CLEAR(fut);
+  return fut;
+}
+
+/* uvs_py_read for the asyncio layer (key: op's handle object): while the
+ * read is pending, a future from create_future() registered as reads[op]
+ * (resolved with the bytes by the dispatcher) instead of None, so the
+ * coroutine awaits it directly; None still when reads is None (a reader
+ * fed from Python). */
+static PyObject *uvs_py_start_read(uvs_stream *s, uvs_op *op, PyObject *key,
+                                   int kind, int64_t n, PyObject *sep,
+                                   PyObject *create_future,
+                                   PyObject *reads) {
+  PyObject *data = uvs_py_read(s, op, kind, n, sep);
+  if (data != Py_None || reads == Py_None)
+    return data;
+  Py_DECREF(data);
+  return uvs_py_register(key, create_future, reads);
+}
+
+/* Runs a host-driven engine, delivers every completion (reads[op] is
+ * resolved with the read's outcome and removed, else futures[op] with None,
+ * else callbacks[op]() is called), then tells the
  * kicker when the engine wants to run again. The asyncio loop calls it
  * directly as the completion queue's reader callback. An exception from a
  * callback is raised after every completion was delivered. */
-PyObject *uvs_py_dispatch(uvs_engine *e, uvs_cq *cq, PyObject *futures,
-                          PyObject *callbacks) {
+static PyObject *uvs_py_dispatch(uvs_engine *e, uvs_cq *cq, PyObject *reads,
+                                 PyObject *futures, PyObject *callbacks) {
   uvs_op *ops[256];
   PyObject *type = NULL, *exc = NULL, *tb = NULL;
   int n;
@@ -547,7 +623,7 @@ PyObject *uvs_py_dispatch(uvs_engine *e, uvs_cq *cq, PyObject *futures,
       return uvs_py_raise(n, NULL, 0, uvs_last_error());
     }
     for (int i = 0; i < n; ++i) {
-      if (uvs_py_deliver(ops[i], futures, callbacks) < 0) {
+      if (uvs_py_deliver(ops[i], reads, futures, callbacks) < 0) {
         if (!type)
           PyErr_Fetch(&type, &exc, &tb);
         else
@@ -565,7 +641,7 @@ PyObject *uvs_py_dispatch(uvs_engine *e, uvs_cq *cq, PyObject *futures,
 }
 
 /* Writes a bytes-like object: 0, or the status of a refused write. */
-PyObject *uvs_py_write(uvs_stream *s, PyObject *data) {
+static PyObject *uvs_py_write(uvs_stream *s, PyObject *data) {
   Py_buffer view;
   if (uvs_py_get_view(data, &view) < 0)
     return NULL;
@@ -574,17 +650,117 @@ PyObject *uvs_py_write(uvs_stream *s, PyObject *data) {
   return PyLong_FromLong(rc);
 }
 
-/* Starts a drain on op: True when it completed at once (no waiting), False
- * while it is pending; raises on failure. */
-PyObject *uvs_py_drain(uvs_stream *s, uvs_op *op) {
+/* Starts a drain on op (key: its handle object): None when it completed
+ * at once (no waiting), else a future from create_future() registered as
+ * futures[op] (resolved with None: the owner fetches the result); raises
+ * on failure. */
+static PyObject *uvs_py_drain(uvs_stream *s, uvs_op *op, PyObject *key,
+                              PyObject *create_future, PyObject *futures) {
   int rc = uvs_stream_drain_start(s, op);
   if (rc == UVS_PENDING)
-    Py_RETURN_FALSE;
+    return uvs_py_register(key, create_future, futures);
   if (rc < 0)
     return uvs_py_raise(rc, NULL, UVS_OP_DRAIN, uvs_last_error());
   rc = uvs_op_result(op);
   if (rc < 0)
     return uvs_py_raise(rc, op, UVS_OP_DRAIN, "");
-  Py_RETURN_TRUE;
+  Py_RETURN_NONE;
 }
+
+/* ---- METH_FASTCALL entry points ----------------------------------------- */
+
+/* SWIG's -builtin wrappers are METH_VARARGS: each call packs its arguments
+ * into a tuple and unpacks them again. The four helpers called on every
+ * echo take a vector instead (same names, arguments and results). */
+
+static int uvs_py_nargs(const char *name, Py_ssize_t nargs, Py_ssize_t want) {
+  if (nargs == want)
+    return 0;
+  PyErr_Format(PyExc_TypeError, "%s() takes %zd arguments (%zd given)", name,
+               want, nargs);
+  return -1;
+}
+
+/* A handle argument as the typemaps take it: an int, None for NULL. */
+static int uvs_py_arg_handle(PyObject *o, void **h) {
+  if (o == Py_None) {
+    *h = NULL;
+    return 0;
+  }
+  *h = PyLong_AsVoidPtr(o);
+  return *h || !PyErr_Occurred() ? 0 : -1;
+}
+
+/* The first count arguments as handles (each one a void * slot). */
+static int uvs_py_arg_handles(PyObject *const *args, int count, void **h) {
+  for (int i = 0; i < count; ++i)
+    if (uvs_py_arg_handle(args[i], &h[i]) < 0)
+      return -1;
+  return 0;
+}
+
+static PyObject *uvs_py_fast_start_read(PyObject *self, PyObject *const *args,
+                                        Py_ssize_t nargs) {
+  void *h[2];
+  (void)self;
+  if (uvs_py_nargs("uvs_py_start_read", nargs, 7) < 0 ||
+      uvs_py_arg_handles(args, 2, h) < 0)
+    return NULL;
+  long kind = PyLong_AsLong(args[2]);
+  if (kind == -1 && PyErr_Occurred())
+    return NULL;
+  long long n = PyLong_AsLongLong(args[3]);
+  if (n == -1 && PyErr_Occurred())
+    return NULL;
+  return uvs_py_start_read((uvs_stream *)h[0], (uvs_op *)h[1], args[1],
+                           (int)kind, (int64_t)n, args[4], args[5], args[6]);
+}
+
+static PyObject *uvs_py_fast_dispatch(PyObject *self, PyObject *const *args,
+                                      Py_ssize_t nargs) {
+  void *h[2];
+  (void)self;
+  if (uvs_py_nargs("uvs_py_dispatch", nargs, 5) < 0 ||
+      uvs_py_arg_handles(args, 2, h) < 0)
+    return NULL;
+  return uvs_py_dispatch((uvs_engine *)h[0], (uvs_cq *)h[1], args[2],
+                         args[3], args[4]);
+}
+
+static PyObject *uvs_py_fast_write(PyObject *self, PyObject *const *args,
+                                   Py_ssize_t nargs) {
+  void *h[1];
+  (void)self;
+  if (uvs_py_nargs("uvs_py_write", nargs, 2) < 0 ||
+      uvs_py_arg_handles(args, 1, h) < 0)
+    return NULL;
+  return uvs_py_write((uvs_stream *)h[0], args[1]);
+}
+
+static PyObject *uvs_py_fast_drain(PyObject *self, PyObject *const *args,
+                                   Py_ssize_t nargs) {
+  void *h[2];
+  (void)self;
+  if (uvs_py_nargs("uvs_py_drain", nargs, 4) < 0 ||
+      uvs_py_arg_handles(args, 2, h) < 0)
+    return NULL;
+  return uvs_py_drain((uvs_stream *)h[0], (uvs_op *)h[1], args[1], args[2],
+                      args[3]);
+}
+
+static PyMethodDef uvs_py_fast_methods[] = {
+    {"uvs_py_start_read", (PyCFunction)(void (*)(void))uvs_py_fast_start_read,
+     METH_FASTCALL, "start a read: its bytes, or the future awaiting them"},
+    {"uvs_py_dispatch", (PyCFunction)(void (*)(void))uvs_py_fast_dispatch,
+     METH_FASTCALL, "run the engine and deliver its completions"},
+    {"uvs_py_write", (PyCFunction)(void (*)(void))uvs_py_fast_write,
+     METH_FASTCALL, "write a bytes-like object"},
+    {"uvs_py_drain", (PyCFunction)(void (*)(void))uvs_py_fast_drain,
+     METH_FASTCALL, "start a drain: None, or the future awaiting it"},
+    {NULL, NULL, 0, NULL}};
+%}
+
+%init %{
+  if (PyModule_AddFunctions(m, uvs_py_fast_methods) < 0)
+    return NULL;
 %}

@@ -362,6 +362,44 @@ def test_cancelled_read_loses_no_data_over_tcp(loop, run):
     run(go())
 
 
+def test_read_cancelled_while_its_completion_is_queued(loop, run):
+    """The dispatcher finds the read's future already cancelled (its task
+    has not run yet): the bytes are not lost, the next read gets them."""
+    async def go():
+        a, b = socket.socketpair()
+        reader, writer = await uvstreams.open_connection(sock=a)
+        task = asyncio.ensure_future(reader.read(100))
+        await asyncio.sleep(0)  # the read is now pending in the engine
+        b.sendall(b'hello')
+        task.cancel()
+        uvstreams._core.hub_for(asyncio.get_running_loop()).run()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert await reader.read(100) == b'hello'
+        writer.close()
+        await writer.wait_closed()
+        b.close()
+    run(go())
+
+
+def test_set_exception_is_raised_without_internal_context(loop, run):
+    """drain() and a read raise the object given to set_exception() as
+    asyncio does: not chained to any exception of the implementation."""
+    async def go():
+        a, b = socket.socketpair()
+        reader, writer = await uvstreams.open_connection(sock=a)
+        reader.set_exception(ValueError('boom'))
+        with pytest.raises(ValueError) as info:
+            await writer.drain()
+        assert info.value.__context__ is None
+        with pytest.raises(ValueError) as info:
+            await reader.read(10)
+        assert info.value.__context__ is None
+        writer.close()
+        b.close()
+    run(go())
+
+
 def test_connection_refused(loop, run):
     sock = socket.socket()
     sock.bind(('127.0.0.1', 0))

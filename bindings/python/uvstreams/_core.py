@@ -9,10 +9,11 @@ runs host-driven engines inside asyncio loops.
 ``Hub`` is the per-event-loop engine (io_threads=0) with one completion
 queue whose descriptor the loop watches: ``add_reader`` calls the
 extension's dispatcher, which lets the engine do its I/O and resolves the
-futures of the operations that completed (keyed by op handle). A call made
-from Python that gives libuv work wakes the engine itself (the descriptor
-turns readable); after each run the dispatcher tells the Hub's ``rearm``
-(the registered "kicker") when the engine's next timer is due.
+futures of the operations that completed (keyed by op handle: a read's
+future gets its bytes, the others None). A call made from Python that
+gives libuv work wakes the engine itself (the descriptor turns readable);
+after each run the dispatcher tells the Hub's ``rearm`` (the registered
+"kicker") when the engine's next timer is due.
 """
 
 import asyncio
@@ -277,14 +278,15 @@ def new_engine(io_threads):
 class Hub:
     """One host-driven engine and completion queue serving one asyncio loop.
 
-    futures maps an op handle to the future of the task waiting for it (a
-    read's future gets the bytes, other kinds None); callbacks maps an op
-    handle to a function called on each of its completions (servers' accept
-    loops)."""
+    reads maps a read's op handle to the future of the task waiting for
+    its bytes (or its exception), futures maps any other op handle to the
+    future of the task waiting for it (it gets None: the task fetches the
+    result); callbacks maps an op handle to a function called on each of
+    its completions (servers' accept loops)."""
 
-    __slots__ = ('loop', 'engine', 'cq', 'fd', 'futures', 'callbacks',
-                 'create_future', '_kicked', '_timer', '_timer_when',
-                 '_closed', '__weakref__')
+    __slots__ = ('loop', 'engine', 'cq', 'fd', 'reads', 'futures',
+                 'callbacks', 'create_future', '_kicked', '_timer',
+                 '_timer_when', '_closed', '__weakref__')
 
     def __init__(self, loop):
         self.loop = loop
@@ -292,6 +294,7 @@ class Hub:
         self.engine = new_engine(0)
         self.cq = unpack(_c.uvs_cq_new(self.engine))
         self.fd = check(_c.uvs_cq_fd(self.cq))
+        self.reads = {}
         self.futures = {}
         self.callbacks = {}
         self._kicked = False
@@ -303,14 +306,14 @@ class Hub:
         ref = weakref.ref(self)
         _c.uvs_py_set_kicker(self.engine, lambda ms: _rearm_ref(ref, ms))
         loop.add_reader(self.fd, _c.uvs_py_dispatch, self.engine, self.cq,
-                        self.futures, self.callbacks)
+                        self.reads, self.futures, self.callbacks)
 
     def new_op(self):
         """A new operation bound to the queue."""
         return unpack(_c.uvs_op_new(self.cq, 0))
 
     def waiter(self, op):
-        """A future resolved when op completes."""
+        """A future resolved (with None) when op, not a read, completes."""
         fut = self.create_future()
         self.futures[op] = fut
         return fut
@@ -319,7 +322,7 @@ class Hub:
         """For a read whose waiting task is cancelled: cancels op and gives
         back the bytes it may have delivered unconsumed. The op stays usable:
         restarting it drops a completion still queued for it."""
-        self.futures.pop(op, None)
+        self.reads.pop(op, None)
         _c.uvs_op_cancel(op)
         _c.uvs_op_unread(op)
 
@@ -332,7 +335,8 @@ class Hub:
         """Lets the engine run and delivers what completed (the loop calls
         the dispatcher directly when the queue's descriptor is readable)."""
         self._kicked = False
-        _dispatch(self.engine, self.cq, self.futures, self.callbacks)
+        _dispatch(self.engine, self.cq, self.reads, self.futures,
+                  self.callbacks)
 
     def kick(self):
         if not self._kicked and not self._closed:

@@ -49,6 +49,7 @@ __all__ = ('StreamReader', 'StreamWriter', 'StreamReaderProtocol', 'Server',
 logger = logging.getLogger('uvstreams')
 
 _read = _c.uvs_py_read
+_start = _c.uvs_py_start_read
 _result = _c.uvs_py_result
 _write = _c.uvs_py_write
 _drain = _c.uvs_py_drain
@@ -116,14 +117,15 @@ class StreamReader:
         self._conn = conn
         self._s = conn.s
         self._limit = limit
-        self._futures = hub.futures
+        self._reads = hub.reads
         self._create_future = hub.create_future
         self._exception = None
         self._transport = None
         self._paused = False
         # fed from Python: reads never stay pending in the engine (its op
-        # has no queue) and wait on _waiter, as asyncio's
-        self._fed_reader = fed
+        # has no queue) and wait on _waiter, as asyncio's; a connection's
+        # pending read waits on a future registered in hub.reads
+        self._waits = None if fed else hub.reads
         self._waiter = None
         self._op = unpack(_c.uvs_op_new(None, 0)) if fed else hub.new_op()
 
@@ -143,8 +145,8 @@ class StreamReader:
             info.append(f'limit={self._limit}')
         if self._waiter is not None:
             info.append(f'waiter={self._waiter!r}')
-        elif self._op in self._futures:
-            info.append(f'waiter={self._futures[self._op]!r}')
+        elif self._op in self._reads:
+            info.append(f'waiter={self._reads[self._op]!r}')
         exc = self.exception()
         if exc is not None:
             info.append(f'exception={exc!r}')
@@ -173,7 +175,7 @@ class StreamReader:
             self._waiter = None
             if not waiter.cancelled():
                 waiter.set_exception(exc)
-        elif self._op in self._futures:
+        elif self._op in self._reads:
             # a connection's pending read: delivered before we return
             self._hub.run()
 
@@ -268,23 +270,12 @@ class StreamReader:
                 return data
             _c.uvs_op_cancel(op)
 
-    async def _wait(self, kind, n, sep):
-        """Waits for the pending read on our op and returns its bytes (a
-        connection's reader; readers fed from Python use _wait_for_data)."""
-        if self._fed_reader:
-            return await self._wait_for_data(kind, n, sep)
-        if self._paused:
-            self._resume_before_wait()
-        op = self._op
-        fut = self._create_future()
-        self._futures[op] = fut
-        try:
-            return await fut
-        except BaseException:
-            if not fut.done() or fut.cancelled() or fut.exception() is None:
-                # cancelled: delivered bytes go back
-                self._hub.abandon(op)
-            raise
+    def _abandon(self, fut):
+        """The task awaiting a connection's pending read stopped waiting
+        (cancelled): unless the read itself failed, the engine forgets it
+        and delivered bytes go back."""
+        if not fut.done() or fut.cancelled() or fut.exception() is None:
+            self._hub.abandon(self._op)
 
     async def _redirected(self, code, kind, n, sep):
         """A read that found our op busy (another task waits: this one may
@@ -302,45 +293,73 @@ class StreamReader:
         return data
 
     # The four read methods are spelled out rather than sharing a helper
-    # coroutine: a read served from the buffer then costs one C call and no
-    # extra coroutine frame.
+    # coroutine: a read then costs one C call and no extra coroutine frame,
+    # whether the buffer serves it or it awaits the future that call made.
 
     async def read(self, n=-1):
         try:
-            data = _read(self._s, self._op, READ, n, None)
+            data = _start(self._s, self._op, READ, n, None,
+                          self._create_future, self._waits)
+            if data.__class__ is bytes:
+                return data
             if data is None:
-                data = await self._wait(READ, n, None)
-            return data
+                return await self._wait_for_data(READ, n, None)
+            try:
+                return await data
+            except BaseException:
+                self._abandon(data)
+                raise
         except Redirect as e:
             code = e.code
         return await self._redirected(code, READ, n, None)
 
     async def readline(self):
         try:
-            data = _read(self._s, self._op, READLINE, 0, None)
+            data = _start(self._s, self._op, READLINE, 0, None,
+                          self._create_future, self._waits)
+            if data.__class__ is bytes:
+                return data
             if data is None:
-                data = await self._wait(READLINE, 0, None)
-            return data
+                return await self._wait_for_data(READLINE, 0, None)
+            try:
+                return await data
+            except BaseException:
+                self._abandon(data)
+                raise
         except Redirect as e:
             code = e.code
         return await self._redirected(code, READLINE, 0, None)
 
     async def readexactly(self, n):
         try:
-            data = _read(self._s, self._op, READEXACTLY, n, None)
+            data = _start(self._s, self._op, READEXACTLY, n, None,
+                          self._create_future, self._waits)
+            if data.__class__ is bytes:
+                return data
             if data is None:
-                data = await self._wait(READEXACTLY, n, None)
-            return data
+                return await self._wait_for_data(READEXACTLY, n, None)
+            try:
+                return await data
+            except BaseException:
+                self._abandon(data)
+                raise
         except Redirect as e:
             code = e.code
         return await self._redirected(code, READEXACTLY, n, None)
 
     async def readuntil(self, separator=b'\n'):
         try:
-            data = _read(self._s, self._op, READUNTIL, 0, separator)
+            data = _start(self._s, self._op, READUNTIL, 0, separator,
+                          self._create_future, self._waits)
+            if data.__class__ is bytes:
+                return data
             if data is None:
-                data = await self._wait(READUNTIL, 0, separator)
-            return data
+                return await self._wait_for_data(READUNTIL, 0, separator)
+            try:
+                return await data
+            except BaseException:
+                self._abandon(data)
+                raise
         except Redirect as e:
             code = e.code
         return await self._redirected(code, READUNTIL, 0, separator)
@@ -484,6 +503,8 @@ class StreamWriter:
         self._conn = transport._conn
         self._s = transport._s
         self._hub = transport._hub
+        self._create_future = self._hub.create_future
+        self._futures = self._hub.futures
         self._op = None
         self._lost_writes = 0
 
@@ -538,24 +559,20 @@ class StreamWriter:
         if op is None:
             op = self._op = self._hub.new_op()
         try:
-            if _drain(self._s, op):
-                return
+            fut = _drain(self._s, op, self._create_future, self._futures)
         except Redirect as e:
             code = e.code
         else:
-            return await self._wait_drain()
+            if fut is not None:
+                try:
+                    await fut
+                except BaseException:
+                    self._op = None
+                    self._hub.release(op)
+                    raise
+                _result(op)
+            return
         await self._redirected_drain(code)
-
-    async def _wait_drain(self):
-        hub = self._hub
-        op = self._op
-        try:
-            await hub.waiter(op)
-        except BaseException:
-            self._op = None
-            hub.release(op)
-            raise
-        _result(op)
 
     async def _redirected_drain(self, code):
         """The reader's set_exception() object, or a second drain while one
@@ -565,8 +582,9 @@ class StreamWriter:
         hub = self._hub
         op = hub.new_op()
         try:
-            if not _drain(self._s, op):
-                await hub.waiter(op)
+            fut = _drain(self._s, op, hub.create_future, hub.futures)
+            if fut is not None:
+                await fut
                 _result(op)
         except Redirect:
             raise self._reader._exception from None
