@@ -682,11 +682,6 @@ def test_openssl_s_client_against_the_server(loop, run, certs):
 
 # ---- timeouts, large transfers, flow control, endings ----------------------
 
-@pytest.mark.xfail(strict=True, run=False, reason=(
-    'engine/hub: on an event loop (host-driven engine) the handshake '
-    'timeout of a TLS connect never fires (uvstreams.sync, threaded '
-    'engine, times out as asked); not run: the abandoned connect then '
-    'hangs later tests of the process'))
 def test_handshake_timeout_against_a_silent_peer(loop, run):
     """A TCP server that accepts and never answers the ClientHello: the
     connect fails as asyncio's does (ConnectionAbortedError)."""

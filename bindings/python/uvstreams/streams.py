@@ -855,9 +855,21 @@ async def open_connection(host=None, port=None, *, limit=DEFAULT_LIMIT,
     except (socket.gaierror, _ssl.SSLError):
         raise
     except OSError as exc:
+        _raise_handshake_timeout(exc, tls, ssl_handshake_timeout)
         raise OSError(exc.errno, f'Connect call failed {(host, port)!r}') \
             from None
     return _streams(hub, s, limit, sslcontext=ssl if tls else None)
+
+
+def _raise_handshake_timeout(exc, tls, handshake_timeout):
+    """asyncio reports a TLS handshake that outlasts ssl_handshake_timeout
+    as ConnectionAbortedError (the engine: ETIMEDOUT, "TLS handshake")."""
+    if tls is not None and isinstance(exc, TimeoutError) and \
+            'handshake' in str(exc):
+        seconds = 60.0 if handshake_timeout is None else handshake_timeout
+        raise ConnectionAbortedError(
+            f'SSL handshake is taking longer than {seconds} seconds: '
+            f'aborting the connection') from None
 
 
 async def open_unix_connection(path=None, *, limit=DEFAULT_LIMIT, ssl=None,
@@ -887,7 +899,11 @@ async def open_unix_connection(path=None, *, limit=DEFAULT_LIMIT, ssl=None,
         rc = _c.uvs_connect_unix_start(hub.engine, path, opts, op)
     finally:
         _core.free_options(opts)
-    s = await _finish_op(hub, op, rc, _core.CONNECT)
+    try:
+        s = await _finish_op(hub, op, rc, _core.CONNECT)
+    except OSError as exc:
+        _raise_handshake_timeout(exc, tls, ssl_handshake_timeout)
+        raise
     return _streams(hub, s, limit, sslcontext=ssl if tls else None)
 
 
