@@ -387,6 +387,8 @@ void Stream::finish_read_locked(Op &op, const ReadResult &r) {
     op.detail = r.separator_found
                     ? "Separator is found, but chunk is longer than limit"
                     : "Separator is not found, and chunk exceed the limit";
+  else if (tls_ && r.status == tls_->error() && r.status < 0)
+    op.detail = tls_->error_detail(); /* OpenSSL's reason, e.g. an alert */
   op.read_seq = ++reads_completed_;
 }
 

@@ -538,10 +538,6 @@ def test_mutual_tls_without_a_client_certificate(loop, run, certs):
     assert called == []  # the handler never sees the connection
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine: a TLS alert received after the handshake fails the read with "
-    "UVS_ETLS but an empty uvs_op_error, so the message is 'TLS protocol "
-    "error' instead of OpenSSL's 'tlsv13 alert certificate required'"))
 def test_mutual_tls_failure_names_the_reason(loop, run, certs):
     exc = run(connect_without_client_certificate(certs, []))
     assert 'certificate required' in str(exc)
