@@ -96,10 +96,11 @@ class Server:
                                 and conns in args.tls_conns)
 
 
-def make_servers(b, tls_dir):
+def make_servers(b, tls_dir, scaling=(2,)):
     """The rows, with the programs taken from b (a build directory or its
     snapshot, see snapshot_build); the TLS rows' certificate and key are
-    tls_dir's cert.pem and key.pem (see make_certificate)."""
+    tls_dir's cert.pem and key.pem (see make_certificate); scaling lists the
+    I/O loop counts of the multi-loop rows (c-threads is the 1-loop one)."""
     py = [PYTHON, os.path.join(HERE, 'pyservers.py')]
     tls = ['--tls-cert', os.path.join(tls_dir, 'cert.pem'),
            '--tls-key', os.path.join(tls_dir, 'key.pem')]
@@ -113,6 +114,12 @@ def make_servers(b, tls_dir):
                [os.path.join(b, 'examples', 'echo-server'), '--port', '0',
                 '--mode', 'threads']),
     ]
+    for n in scaling:
+        s.append(Server(f'c-threads-{n}io',
+                        f'uvstreams C echo-server --mode threads, {n} loops',
+                        'c', [os.path.join(b, 'examples', 'echo-server'),
+                              '--port', '0', '--mode', 'threads',
+                              '--io-threads', str(n)]))
     for handler in ('read', 'readline'):
         s.append(Server(f'asyncio-{handler}', f'asyncio streams, {handler}',
                         'asyncio', py + ['asyncio-streams', '--loop', 'asyncio',
@@ -615,6 +622,11 @@ def summarize(runs, servers, args):
                 row['rps_vs_bare'] = ratio(rows, s.key, 'bare', 'rps')
                 row['rps_vs_plain_threads'] = ratio(rows, s.key,
                                                     'plain-threads', 'rps')
+                if s.key.startswith('c-threads-'):  # scaling: vs 1 loop
+                    row['rps_vs_one_loop'] = ratio(rows, s.key, 'c-threads',
+                                                   'rps')
+                    row['cpu_vs_one_loop'] = ratio(rows, s.key, 'c-threads',
+                                                   'cpu_us_per_req')
                 out['pingpong'].append(row)
     rows = by.get(('stream',), {})
     for k in STREAM_KEYS:
@@ -774,6 +786,7 @@ def print_tables(summary, tgts, servers, args, avail_note):
                       f'{fmt(r["rps_vs_uvloop"], ".2f", 8)}'
                       f'{fmt(r["rps_vs_bare"], ".2f", 7)}')
     print_tls_tables(summary, servers, args)
+    print_scaling(summary)
     if summary['stream']:
         print()
         print(f'== one large transfer ({args.stream_bytes >> 20} MiB echoed '
@@ -820,6 +833,20 @@ def print_tables(summary, tgts, servers, args, avail_note):
                     cells.append(f'{label}: {v:.2f} {verdict}')
             print(f'  {t["target"]:{width}s} {t["limit"]:>9s}   '
                   + ';  '.join(cells))
+
+
+def print_scaling(summary):
+    """Multi-loop rows: throughput and CPU per request against one loop."""
+    rows = [r for r in summary['pingpong']
+            if r.get('rps_vs_one_loop') is not None]
+    if not rows:
+        return
+    print()
+    print('== scaling: echo-server --mode threads, N I/O loops vs 1 ==')
+    for r in rows:
+        print(f'{r["server"]:18s} {r["size"] // KIB:4d} KiB x '
+              f'{r["conns"]:3d} conns: req/s x{r["rps_vs_one_loop"]:.2f}, '
+              f'CPU/req x{r["cpu_vs_one_loop"]:.2f}')
 
 
 def print_tls_tables(summary, servers, args):
@@ -1039,6 +1066,10 @@ def parse_args(argv):
                    help='connection counts of the TLS rows (default: all, '
                         '--quick: the first)')
     p.add_argument('--no-tls', action='store_true', help='no TLS rows')
+    p.add_argument('--scaling', type=int_list, default=[2],
+                   help='I/O loop counts of the multi-loop rows '
+                        '(c-threads-Nio; default 2: give more on bigger '
+                        'machines, e.g. 2,4,8)')
     p.add_argument('--idle-conns', type=int)
     p.add_argument('--stream-bytes', type=int)
     p.add_argument('--no-idle', action='store_true')
@@ -1081,7 +1112,7 @@ def main(argv=None):
     args.bindir = os.path.join(ROOT, args.build)
     tls_dir = tempfile.mkdtemp(prefix='uvstreams-bench-tls-')
     atexit.register(shutil.rmtree, tls_dir, True)
-    servers = make_servers(args.bindir, tls_dir)
+    servers = make_servers(args.bindir, tls_dir, args.scaling)
     if args.list:
         for s in servers:
             print(f'{s.key:22s} {s.label}')
@@ -1119,7 +1150,7 @@ def main(argv=None):
             log(f'cannot copy the build for the run: {e}')
             return 1
         atexit.register(shutil.rmtree, args.bindir, True)
-        fresh = {s.key: s for s in make_servers(args.bindir, tls_dir)}
+        fresh = {s.key: s for s in make_servers(args.bindir, tls_dir, args.scaling)}
         builtin = set(fresh)
         for s in servers:
             if s.key in builtin:

@@ -2,7 +2,7 @@
  * echo-server - the asyncio docs' TCP echo server, written two ways.
  *
  *   echo-server [--host H] [--port P] [--unix PATH] [--mode cq|threads]
- *               [--tls-cert PEM --tls-key PEM]
+ *               [--io-threads N] [--tls-cert PEM --tls-key PEM]
  *
  * --mode cq (the default) drives a host-driven engine (io_threads = 0) from
  * one thread: poll() waits on the completion queue's descriptor and on a
@@ -15,9 +15,11 @@
  * serving a request allocates nothing. This is the fast path the project
  * benchmarks against a bare libuv server.
  *
- * --mode threads uses an engine with its own I/O thread and the blocking
- * calls: the main thread accepts with a short timeout (to notice signals)
- * and one detached thread per connection reads, writes and drains.
+ * --mode threads uses an engine with its own I/O threads (--io-threads, 1
+ * by default: the engine hands accepted connections to its loops in turn)
+ * and the blocking calls: the main thread accepts with a short timeout (to
+ * notice signals) and one detached thread per connection reads, writes and
+ * drains.
  *
  * --tls-cert/--tls-key serve TLS (the server's certificate chain and key,
  * PEM): the engine does the handshake before handing a connection over,
@@ -58,6 +60,7 @@ struct config {
   int port;
   const char *unix_path; /* non-NULL: listen on this Unix socket instead */
   int threads;           /* 0: --mode cq, 1: --mode threads */
+  int io_threads;        /* threads mode: the engine's I/O loops */
   const char *tls_cert;  /* non-NULL with tls_key: serve TLS */
   const char *tls_key;
 };
@@ -88,15 +91,17 @@ static void check_free(int *first, const char *what, int rc) {
 static void usage(FILE *f) {
   fprintf(f, "usage: echo-server [--host H] [--port P] [--unix PATH] "
              "[--mode cq|threads]\n"
-             "                   [--tls-cert PEM --tls-key PEM]\n");
+             "                   [--io-threads N] [--tls-cert PEM --tls-key "
+             "PEM]\n");
 }
 
-static int parse_port(const char *s, int *out) {
+/* A decimal integer in [min, max]. */
+static int parse_int(const char *s, long min, long max, int *out) {
   char *end;
   long v;
   errno = 0;
   v = strtol(s, &end, 10);
-  if (errno != 0 || end == s || *end != '\0' || v < 0 || v > 65535)
+  if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
     return -1;
   *out = (int)v;
   return 0;
@@ -107,13 +112,15 @@ static int parse_option(struct config *cfg, const char *name,
   if (strcmp(name, "--host") == 0)
     cfg->host = value;
   else if (strcmp(name, "--port") == 0)
-    return parse_port(value, &cfg->port);
+    return parse_int(value, 0, 65535, &cfg->port);
   else if (strcmp(name, "--unix") == 0)
     cfg->unix_path = value;
   else if (strcmp(name, "--mode") == 0 && strcmp(value, "cq") == 0)
     cfg->threads = 0;
   else if (strcmp(name, "--mode") == 0 && strcmp(value, "threads") == 0)
     cfg->threads = 1;
+  else if (strcmp(name, "--io-threads") == 0)
+    return parse_int(value, 1, 64, &cfg->io_threads);
   else if (strcmp(name, "--tls-cert") == 0)
     cfg->tls_cert = value;
   else if (strcmp(name, "--tls-key") == 0)
@@ -770,7 +777,7 @@ static int threads_shutdown(uvs_server *srv) {
 static int run_threads(const struct config *cfg) {
   uvs_engine *e = NULL;
   uvs_server *srv = NULL;
-  int first = 0, rc = new_engine(1, &e);
+  int first = 0, rc = new_engine(cfg->io_threads, &e);
   if (rc == 0)
     rc = listen_on(e, cfg, &srv);
   if (rc == 0)
@@ -787,7 +794,7 @@ static int run_threads(const struct config *cfg) {
 }
 
 int main(int argc, char **argv) {
-  struct config cfg = {"127.0.0.1", 8888, NULL, 0, NULL, NULL};
+  struct config cfg = {"127.0.0.1", 8888, NULL, 0, 1, NULL, NULL};
   int rc;
   if (parse_args(argc, argv, &cfg) < 0) {
     usage(stderr);
