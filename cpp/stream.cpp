@@ -325,14 +325,7 @@ void Stream::on_alloc(uv_handle_t *h, size_t, uv_buf_t *buf) {
     buf->len = Loop::kScratchSize;
     return;
   }
-  /* An empty buffer that reads directly (it held a large read before) is
-   * given the full read size: a large message then arrives in one read,
-   * instead of one the size of the last buffer plus a second read. No data
-   * moves, only the allocation. */
-  if (b.empty() && b.capacity() < Loop::kScratchSize)
-    b.release();
-  size_t room = b.capacity() == 0 ? Loop::kScratchSize
-                                  : std::min(b.room(), Loop::kScratchSize);
+  size_t room = std::min(b.room(), Loop::kScratchSize);
   buf->base = b.reserve_tail(room);
   buf->len = room;
 }
