@@ -24,35 +24,60 @@ Op::~Op() {
     stream->close();
 }
 
+int Op::begin_locked(int new_kind, std::shared_ptr<Stream> *untaken) {
+  if (state_ == State::Pending)
+    return fail(UVS_EOPBUSY, "operation object already has a call pending");
+  if (detached_)
+    return UVS_EBADHANDLE;
+  if (in_queue) /* a completion the owner never polled: stale now */
+    cq->remove(this);
+  state_ = State::Pending;
+  kind = new_kind;
+  result_ = 0;
+  /* Small buffers are given back, so that a waiting (idle) op holds no
+   * memory; large ones are kept for the next large read. */
+  if (data.capacity() < kKeepBufferMin)
+    data.release();
+  else
+    data.clear();
+  consumed = expected = -1;
+  detail.clear();
+  *untaken = std::move(stream);
+  source.reset();
+  return 0;
+}
+
 int Op::begin(int new_kind, std::shared_ptr<OpTarget> target, Loop *loop) {
   std::shared_ptr<Stream> untaken;
+  int rc;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (state_ == State::Pending)
-      return fail(UVS_EOPBUSY, "operation object already has a call pending");
-    if (detached_)
-      return UVS_EBADHANDLE;
-    if (in_queue) /* a completion the owner never polled: stale now */
-      cq->remove(this);
-    state_ = State::Pending;
-    kind = new_kind;
-    result_ = 0;
-    /* Small buffers are given back, so that a waiting (idle) op holds no
-     * memory; large ones are kept for the next large read. */
-    if (data.capacity() < kKeepBufferMin)
-      data.release();
-    else
-      data.clear();
-    consumed = expected = -1;
-    detail.clear();
-    untaken = std::move(stream);
-    source.reset();
-    target_ = std::move(target);
-    loop_ = loop;
+    rc = begin_locked(new_kind, &untaken);
+    if (rc == 0) {
+      target_ = std::move(target);
+      loop_ = loop;
+    }
   }
   if (untaken) /* a connection nobody took: close it, never leak it */
     untaken->close();
-  return 0;
+  return rc;
+}
+
+int Op::begin_completed(int new_kind, int status) {
+  std::shared_ptr<Stream> untaken;
+  int rc;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    rc = begin_locked(new_kind, &untaken);
+    if (rc == 0) {
+      target_.reset();
+      loop_ = nullptr;
+      finish_locked(status, lock, true);
+    }
+  }
+  if (untaken)
+    untaken->close();
+  return rc;
 }
 
 bool Op::startable() {
@@ -79,6 +104,8 @@ bool Op::take_back(ByteBuffer &out) {
 }
 
 void Op::arm_timeout() {
+  if (timeout_ms < 0) /* the usual case: no lock needed to know it */
+    return;
   std::lock_guard<std::mutex> lock(mu_);
   if (state_ != State::Pending || timeout_ms < 0)
     return;
@@ -192,6 +219,12 @@ bool Op::done() {
 int Op::result() {
   std::lock_guard<std::mutex> lock(mu_);
   return result_;
+}
+
+bool Op::finished(int *result) {
+  std::lock_guard<std::mutex> lock(mu_);
+  *result = result_;
+  return state_ != State::Pending;
 }
 
 Op::State Op::state() {

@@ -44,6 +44,9 @@ public:
   /* Idle/Done -> Pending for a new call of this kind; UVS_EOPBUSY if one is
    * already pending. Resets the result fields. */
   int begin(int kind, std::shared_ptr<OpTarget> target, Loop *loop);
+  /* begin() and complete_inline(status) in one step, for a call that
+   * finishes before returning (a drain below the watermark). */
+  int begin_completed(int kind, int status);
   /* begin() would succeed (no call pending, handle not freed). */
   bool startable();
   /* Undoes begin() for a call that was refused before anything happened. */
@@ -65,6 +68,8 @@ public:
 
   bool done();
   int result();
+  /* done() and result() in one step: false while a call is pending. */
+  bool finished(int *result);
   State state();
 
   const uint64_t tag;
@@ -86,6 +91,8 @@ public:
   ReadRequest request;            /* the pending read, if any */
 
 private:
+  /* begin() under the op's mutex; the caller closes *untaken unlocked. */
+  int begin_locked(int kind, std::shared_ptr<Stream> *untaken);
   bool finish_locked(int status, std::unique_lock<std::mutex> &lock,
                      bool inline_completion);
   int wait_driving(Loop *loop, int64_t timeout_ms);
