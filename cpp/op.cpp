@@ -31,9 +31,9 @@ int Op::begin_locked(int new_kind, std::shared_ptr<Stream> *untaken) {
     return UVS_EBADHANDLE;
   if (in_queue) /* a completion the owner never polled: stale now */
     cq->remove(this);
-  state_ = State::Pending;
+  state_.store(State::Pending, std::memory_order_release);
   kind = new_kind;
-  result_ = 0;
+  result_.store(0, std::memory_order_relaxed);
   /* Small buffers are given back, so that a waiting (idle) op holds no
    * memory; large ones are kept for the next large read. */
   if (data.capacity() < kKeepBufferMin)
@@ -87,7 +87,7 @@ bool Op::startable() {
 
 void Op::abandon() {
   std::lock_guard<std::mutex> lock(mu_);
-  state_ = State::Idle;
+  state_.store(State::Idle, std::memory_order_release);
   target_.reset();
 }
 
@@ -99,7 +99,7 @@ bool Op::take_back(ByteBuffer &out) {
     return false;
   data.swap(out);
   data.clear();
-  result_ = UVS_ECANCELED;
+  result_.store(UVS_ECANCELED, std::memory_order_relaxed);
   return true;
 }
 
@@ -117,8 +117,8 @@ bool Op::finish_locked(int status, std::unique_lock<std::mutex> &lock,
                        bool inline_completion) {
   if (state_ != State::Pending)
     return false;
-  state_ = State::Done;
-  result_ = status;
+  result_.store(status, std::memory_order_relaxed);
+  state_.store(State::Done, std::memory_order_release);
   bool armed = timer_armed_;
   timer_armed_ = false;
   bool deliver = cq && !detached_ && !inline_completion;
@@ -212,8 +212,7 @@ void Op::detach() {
 }
 
 bool Op::done() {
-  std::lock_guard<std::mutex> lock(mu_);
-  return state_ != State::Pending;
+  return state_.load(std::memory_order_acquire) != State::Pending;
 }
 
 int Op::result() {
@@ -222,14 +221,15 @@ int Op::result() {
 }
 
 bool Op::finished(int *result) {
-  std::lock_guard<std::mutex> lock(mu_);
-  *result = result_;
-  return state_ != State::Pending;
+  if (state_.load(std::memory_order_acquire) == State::Pending)
+    return false;
+  *result = result_.load(std::memory_order_relaxed);
+  return true;
 }
 
 Op::State Op::state() {
   std::lock_guard<std::mutex> lock(mu_);
-  return state_;
+  return state_.load();
 }
 
 } // namespace uvs

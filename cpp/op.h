@@ -12,7 +12,9 @@
  * Delivery: an op bound to a completion queue is pushed there (unless it
  * completed inline, inside the call that started it); an unbound op wakes
  * whoever waits in wait(). Result fields are written by the completer before
- * complete() and read by the owner after it observes Done.
+ * complete() and read by the owner after it observes Done; done() and
+ * finished() observe it without the mutex (the state is stored with release
+ * ordering after the result), so checking a completed op takes no lock.
  */
 #pragma once
 
@@ -99,8 +101,10 @@ private:
 
   std::mutex mu_;
   std::condition_variable cv_;
-  State state_ = State::Idle;
-  int result_ = 0;
+  /* Written under mu_ (the result before the state, which is stored with
+   * release), so that done() and finished() can read them without it. */
+  std::atomic<State> state_{State::Idle};
+  std::atomic<int> result_{0};
   bool detached_ = false;
   bool timer_armed_ = false;
   Loop *loop_ = nullptr;
