@@ -144,9 +144,10 @@ UVS_API int uvs_op_is_done(uvs_op *h) {
 UVS_API int uvs_op_result(uvs_op *h) {
   return guarded([&] {
     UVS_GET(op, Op, Op, h, "operation");
-    if (!op->done())
+    int result;
+    if (!op->finished(&result))
       return not_done();
-    return op->result();
+    return result;
   });
 }
 
@@ -182,12 +183,13 @@ UVS_API int uvs_op_read_result(uvs_op *h, const void **data, size_t *len) {
     UVS_GET(op, Op, Op, h, "operation");
     if (!data || !len)
       return bad_argument("data or len is NULL");
-    if (!op->done())
+    int result;
+    if (!op->finished(&result))
       return not_done();
     bool bytes = is_read_kind(op->kind) && op->data.size();
     *data = bytes ? op->data.data() : "";
     *len = bytes ? op->data.size() : 0;
-    return op->result();
+    return result;
   });
 }
 

@@ -85,11 +85,14 @@ void CompletionQueue::push(std::shared_ptr<Op> op) {
     return;
   op->in_queue = true;
   queue_.push_back(std::move(op));
-  if (fd_requested_ && tls_polling != this)
+  bool own_call = tls_polling == this; /* collected by the running call */
+  if (fd_requested_ && !own_call)
     raise_locked();
   if (waiters_ > 0) {
     cv_.notify_one();
-    if (host_driven_)
+    /* A waiter blocked in the host loop needs waking, unless it is this
+     * thread: a host-driven loop has one driver, and it is running here. */
+    if (host_driven_ && !own_call)
       engine->host_loop()->wake();
   }
 }

@@ -49,12 +49,18 @@ public:
       while (s_.busy.load(std::memory_order_relaxed))
         std::this_thread::yield();
   }
-  ~SlotLock() { s_.busy.store(false, std::memory_order_release); }
+  ~SlotLock() {
+    if (!kept_)
+      s_.busy.store(false, std::memory_order_release);
+  }
+  /* Leaves the slot locked for the caller. */
+  void keep() { kept_ = true; }
   SlotLock(const SlotLock &) = delete;
   SlotLock &operator=(const SlotLock &) = delete;
 
 private:
   Slot &s_;
+  bool kept_ = false;
 };
 
 Registry::Slot *Registry::slot_at(uint32_t index) const {
@@ -90,7 +96,7 @@ uint64_t Registry::add(Kind kind, std::shared_ptr<void> obj) {
   return encode(index, s.generation, kind);
 }
 
-std::shared_ptr<void> Registry::find(uint64_t handle, Kind kind) {
+Registry::Slot *Registry::lock_live(uint64_t handle, Kind kind) {
   uint32_t index, generation;
   if (!decode(handle, kind, &index, &generation))
     return nullptr;
@@ -101,7 +107,12 @@ std::shared_ptr<void> Registry::find(uint64_t handle, Kind kind) {
   if (!s->obj || s->kind != kind ||
       (s->generation & kGenerationMask) != generation)
     return nullptr;
-  return s->obj;
+  lock.keep(); /* the caller unlocks */
+  return s;
+}
+
+std::shared_ptr<void> Registry::find(uint64_t handle, Kind kind) {
+  return find_as<void>(handle, kind);
 }
 
 std::shared_ptr<void> Registry::remove(uint64_t handle, Kind kind) {

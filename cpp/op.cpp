@@ -24,35 +24,60 @@ Op::~Op() {
     stream->close();
 }
 
+int Op::begin_locked(int new_kind, std::shared_ptr<Stream> *untaken) {
+  if (state_ == State::Pending)
+    return fail(UVS_EOPBUSY, "operation object already has a call pending");
+  if (detached_)
+    return UVS_EBADHANDLE;
+  if (in_queue) /* a completion the owner never polled: stale now */
+    cq->remove(this);
+  state_.store(State::Pending, std::memory_order_release);
+  kind = new_kind;
+  result_.store(0, std::memory_order_relaxed);
+  /* Small buffers are given back, so that a waiting (idle) op holds no
+   * memory; large ones are kept for the next large read. */
+  if (data.capacity() < kKeepBufferMin)
+    data.release();
+  else
+    data.clear();
+  consumed = expected = -1;
+  detail.clear();
+  *untaken = std::move(stream);
+  source.reset();
+  return 0;
+}
+
 int Op::begin(int new_kind, std::shared_ptr<OpTarget> target, Loop *loop) {
   std::shared_ptr<Stream> untaken;
+  int rc;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (state_ == State::Pending)
-      return fail(UVS_EOPBUSY, "operation object already has a call pending");
-    if (detached_)
-      return UVS_EBADHANDLE;
-    if (in_queue) /* a completion the owner never polled: stale now */
-      cq->remove(this);
-    state_ = State::Pending;
-    kind = new_kind;
-    result_ = 0;
-    /* Small buffers are given back, so that a waiting (idle) op holds no
-     * memory; large ones are kept for the next large read. */
-    if (data.capacity() < kKeepBufferMin)
-      data.release();
-    else
-      data.clear();
-    consumed = expected = -1;
-    detail.clear();
-    untaken = std::move(stream);
-    source.reset();
-    target_ = std::move(target);
-    loop_ = loop;
+    rc = begin_locked(new_kind, &untaken);
+    if (rc == 0) {
+      target_ = std::move(target);
+      loop_ = loop;
+    }
   }
   if (untaken) /* a connection nobody took: close it, never leak it */
     untaken->close();
-  return 0;
+  return rc;
+}
+
+int Op::begin_completed(int new_kind, int status) {
+  std::shared_ptr<Stream> untaken;
+  int rc;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    rc = begin_locked(new_kind, &untaken);
+    if (rc == 0) {
+      target_.reset();
+      loop_ = nullptr;
+      finish_locked(status, lock, true);
+    }
+  }
+  if (untaken)
+    untaken->close();
+  return rc;
 }
 
 bool Op::startable() {
@@ -62,7 +87,7 @@ bool Op::startable() {
 
 void Op::abandon() {
   std::lock_guard<std::mutex> lock(mu_);
-  state_ = State::Idle;
+  state_.store(State::Idle, std::memory_order_release);
   target_.reset();
 }
 
@@ -74,11 +99,13 @@ bool Op::take_back(ByteBuffer &out) {
     return false;
   data.swap(out);
   data.clear();
-  result_ = UVS_ECANCELED;
+  result_.store(UVS_ECANCELED, std::memory_order_relaxed);
   return true;
 }
 
 void Op::arm_timeout() {
+  if (timeout_ms < 0) /* the usual case: no lock needed to know it */
+    return;
   std::lock_guard<std::mutex> lock(mu_);
   if (state_ != State::Pending || timeout_ms < 0)
     return;
@@ -90,8 +117,8 @@ bool Op::finish_locked(int status, std::unique_lock<std::mutex> &lock,
                        bool inline_completion) {
   if (state_ != State::Pending)
     return false;
-  state_ = State::Done;
-  result_ = status;
+  result_.store(status, std::memory_order_relaxed);
+  state_.store(State::Done, std::memory_order_release);
   bool armed = timer_armed_;
   timer_armed_ = false;
   bool deliver = cq && !detached_ && !inline_completion;
@@ -185,8 +212,7 @@ void Op::detach() {
 }
 
 bool Op::done() {
-  std::lock_guard<std::mutex> lock(mu_);
-  return state_ != State::Pending;
+  return state_.load(std::memory_order_acquire) != State::Pending;
 }
 
 int Op::result() {
@@ -194,9 +220,16 @@ int Op::result() {
   return result_;
 }
 
+bool Op::finished(int *result) {
+  if (state_.load(std::memory_order_acquire) == State::Pending)
+    return false;
+  *result = result_.load(std::memory_order_relaxed);
+  return true;
+}
+
 Op::State Op::state() {
   std::lock_guard<std::mutex> lock(mu_);
-  return state_;
+  return state_.load();
 }
 
 } // namespace uvs

@@ -12,7 +12,9 @@
  * Delivery: an op bound to a completion queue is pushed there (unless it
  * completed inline, inside the call that started it); an unbound op wakes
  * whoever waits in wait(). Result fields are written by the completer before
- * complete() and read by the owner after it observes Done.
+ * complete() and read by the owner after it observes Done; done() and
+ * finished() observe it without the mutex (the state is stored with release
+ * ordering after the result), so checking a completed op takes no lock.
  */
 #pragma once
 
@@ -44,6 +46,9 @@ public:
   /* Idle/Done -> Pending for a new call of this kind; UVS_EOPBUSY if one is
    * already pending. Resets the result fields. */
   int begin(int kind, std::shared_ptr<OpTarget> target, Loop *loop);
+  /* begin() and complete_inline(status) in one step, for a call that
+   * finishes before returning (a drain below the watermark). */
+  int begin_completed(int kind, int status);
   /* begin() would succeed (no call pending, handle not freed). */
   bool startable();
   /* Undoes begin() for a call that was refused before anything happened. */
@@ -65,6 +70,8 @@ public:
 
   bool done();
   int result();
+  /* done() and result() in one step: false while a call is pending. */
+  bool finished(int *result);
   State state();
 
   const uint64_t tag;
@@ -86,14 +93,18 @@ public:
   ReadRequest request;            /* the pending read, if any */
 
 private:
+  /* begin() under the op's mutex; the caller closes *untaken unlocked. */
+  int begin_locked(int kind, std::shared_ptr<Stream> *untaken);
   bool finish_locked(int status, std::unique_lock<std::mutex> &lock,
                      bool inline_completion);
   int wait_driving(Loop *loop, int64_t timeout_ms);
 
   std::mutex mu_;
   std::condition_variable cv_;
-  State state_ = State::Idle;
-  int result_ = 0;
+  /* Written under mu_ (the result before the state, which is stored with
+   * release), so that done() and finished() can read them without it. */
+  std::atomic<State> state_{State::Idle};
+  std::atomic<int> result_{0};
   bool detached_ = false;
   bool timer_armed_ = false;
   Loop *loop_ = nullptr;

@@ -241,9 +241,6 @@ int Stream::start_drain(const std::shared_ptr<Op> &op) {
     return fail(UVS_ENOTSUP, "a standalone reader cannot drain");
   if (!writable_)
     return fail(UVS_ENOTSUP, "the stream is read-only");
-  int rc = op->begin(UVS_OP_DRAIN, shared_from_this(), loop_);
-  if (rc < 0)
-    return rc;
   int status = 1;
   if (reader_.error())
     status = reader_.error();
@@ -252,10 +249,14 @@ int Stream::start_drain(const std::shared_ptr<Op> &op) {
   else if (!write_paused_)
     status = 0;
   if (status <= 0) {
+    /* Decided under the stream's mutex, finished under the op's alone. */
     lock.unlock();
-    op->complete_inline(status);
-    return UVS_COMPLETED;
+    int rc = op->begin_completed(UVS_OP_DRAIN, status);
+    return rc < 0 ? rc : UVS_COMPLETED;
   }
+  int rc = op->begin(UVS_OP_DRAIN, shared_from_this(), loop_);
+  if (rc < 0)
+    return rc;
   drain_ops_.push_back(op);
   lock.unlock();
   op->arm_timeout();
