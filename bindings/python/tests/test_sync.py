@@ -55,7 +55,7 @@ def test_timeout_keeps_the_data(echo_server):
         t0 = time.monotonic()
         with pytest.raises(TimeoutError):
             stream.readline(timeout=0.3)
-        assert 0.25 < time.monotonic() - t0 < 2
+        assert time.monotonic() - t0 > 0.25  # not before its time
         stream.write(b'ial\n')
         assert stream.readline(timeout=5) == b'partial\n'
 
@@ -121,14 +121,16 @@ def test_gil_released_while_blocked():
 
 
 def test_threads_wait_concurrently():
-    delay = 0.5
+    """Every handler waits at a barrier that only opens when all n are
+    there at once: served one at a time, they would break it (no timing)."""
+    n = 8
+    barrier = threading.Barrier(n, timeout=20)
 
     def slow(stream):
-        time.sleep(delay)
+        barrier.wait()
         stream.write(b'late\n')
         stream.drain()
 
-    n = 8
     with sync.start_server(slow, '127.0.0.1', 0, max_workers=n) as server:
         port = server.sockets[0][1]
         serving = threading.Thread(target=server.serve_forever)
@@ -139,16 +141,14 @@ def test_threads_wait_concurrently():
             with sync.connect('127.0.0.1', port, timeout=5) as stream:
                 results.append(stream.readline(timeout=5))
         threads = [threading.Thread(target=client) for _ in range(n)]
-        t0 = time.monotonic()
         for t in threads:
             t.start()
         for t in threads:
             t.join()
-        elapsed = time.monotonic() - t0
         server.close()
         serving.join(5)
     assert results == [b'late\n'] * n
-    assert elapsed < delay * 3
+    assert not barrier.broken
 
 
 def test_write_after_close_raises(echo_server):
@@ -166,10 +166,9 @@ def test_ctrl_c_interrupts_a_blocked_read_without_losing_data():
     conn, _ = listener.accept()
     timer = threading.Timer(0.3, _thread.interrupt_main)
     timer.start()
-    t0 = time.monotonic()
+    # KeyboardInterrupt, not the TimeoutError the 30 s would give
     with pytest.raises(KeyboardInterrupt):
         stream.readexactly(10, timeout=30)
-    assert time.monotonic() - t0 < 2  # noticed within a wait slice
     conn.sendall(b'0123456789')
     assert stream.readexactly(10, timeout=5) == b'0123456789'
     timer.join()

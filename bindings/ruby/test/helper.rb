@@ -27,13 +27,6 @@ module UVStreamsTestHelpers
     [client, accepted]
   end
 
-  # The time the block takes, in seconds.
-  def elapsed
-    start = Process.clock_gettime(Process::CLOCK_MONOTONIC)
-    yield
-    Process.clock_gettime(Process::CLOCK_MONOTONIC) - start
-  end
-
   def teardown
     (@closers || []).each(&:close)
     super
