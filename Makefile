@@ -99,7 +99,7 @@ demo: deps lib examples
 	@sh examples/demo.sh $(BUILD)/examples
 
 # Debian packages the build and the tests need; installed only when missing.
-DEB_PACKAGES := build-essential pkg-config libuv1-dev libcmocka-dev valgrind libssl-dev openssl clang-14 libclang-rt-14-dev python3
+DEB_PACKAGES := build-essential pkg-config libuv1-dev libcmocka-dev valgrind libssl-dev openssl clang-14 libclang-rt-14-dev clang-format python3
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
@@ -161,5 +161,5 @@ clean:
 
 format:
 	clang-format -i include/*.h cpp/*.cpp cpp/*.h capi/*.cpp examples/*.c tests/*.c tests/*.h
-check-format:
+check-format: deps
 	clang-format --dry-run --Werror include/*.h cpp/*.cpp cpp/*.h capi/*.cpp examples/*.c tests/*.c tests/*.h

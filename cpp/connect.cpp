@@ -360,8 +360,8 @@ void Connector::finish(int status) {
                    status == UVS_ESHUTDOWN;
   if (status < 0 && op && op->detail.empty() && !cancelled)
     op->detail = "connect to " +
-                 (unix_ ? host_ : host_ + ":" + std::to_string(port_)) +
-                 ": " + error_message(status);
+                 (unix_ ? host_ : host_ + ":" + std::to_string(port_)) + ": " +
+                 error_message(status);
   if (op)
     op->complete(status);
   release_when_idle();

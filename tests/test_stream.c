@@ -341,7 +341,7 @@ static void test_reset_during_drain(void **state) {
 struct writer_job {
   pthread_t thread;
   uvs_stream *s;
-  int rc;       /* the error that ended the loop */
+  int rc; /* the error that ended the loop */
 };
 
 static void *reset_writer_main(void *p) {

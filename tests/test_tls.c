@@ -2283,9 +2283,8 @@ static void test_config_bad_input(void **state) {
   assert_non_null(both);
   memcpy(both, cert, clen);
   memcpy(both + clen, key, klen);
-  assert_uvs_rc(uvs_tls_config_load_cert_pem(c, both, clen + klen, NULL, 0,
-                                             NULL),
-                0);
+  assert_uvs_rc(
+      uvs_tls_config_load_cert_pem(c, both, clen + klen, NULL, 0, NULL), 0);
   free(both);
   /* Settings out of range. */
   assert_uvs_rc(uvs_tls_config_set_verify(c, 3), UVS_EINVAL);
