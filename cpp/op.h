@@ -77,12 +77,12 @@ public:
   const uint64_t tag;
   const std::shared_ptr<CompletionQueue> cq;
   uint64_t handle = 0;
+  int64_t timeout_ms = -1;
   /* Sitting in its completion queue (guarded by the queue's mutex). */
   std::atomic<bool> in_queue{false};
-  int64_t timeout_ms = -1;
 
   /* Results (see the file comment for the access rules). */
-  int kind = UVS_OP_NONE;
+  int kind = UVS_OP_NONE; /* next to in_queue: one 8-byte slot for both */
   ByteBuffer data;
   int64_t consumed = -1;
   int64_t expected = -1;

@@ -119,8 +119,6 @@ int Stream::init_handle() {
     return fail_with(rc, "uv handle init");
   }
   handle_.handle.data = this;
-  write_req_.data = this;
-  shutdown_req_.data = this;
   Lock lock(mu_);
   handle_state_ = HandleState::Open;
   self_ref_ = shared_from_this();
@@ -361,7 +359,7 @@ void Stream::on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf) {
     s->stop_reading_locked();
     s->serve_waiting_read_locked();
     if (s->tls_) { /* no half-close over TLS: asyncio closes the transport */
-      s->tls_peer_closed_ = true;
+      s->tls_state().peer_closed = true;
       s->close_on_loop_locked();
     }
   } else if (nread < 0) {
@@ -533,7 +531,7 @@ void Stream::begin_close_locked(int err, bool reset) {
   handle_state_ = HandleState::Closing;
   connection_lost_locked(err);
   reading_ = false; /* uv_close stops reading */
-  if (tls_ready_)
+  if (tls_state_ && tls_state_->ready)
     tls_finish_locked(err ? err : UVS_ECONNRESET,
                       "connection closed during the TLS handshake");
   disarm_tls_timer_locked();

@@ -225,19 +225,27 @@ private:
     uv_tcp_t tcp;
     uv_pipe_t pipe;
   } handle_;
-  uv_write_t write_req_;
-  uv_shutdown_t shutdown_req_;
+  /* Made at the first uv_write / at write_eof and kept: an idle connection
+   * holds neither (idle streams are the per-connection memory floor). */
+  std::unique_ptr<uv_write_t> write_req_;
+  std::unique_ptr<uv_shutdown_t> shutdown_req_;
   std::shared_ptr<Stream> self_ref_; /* keeps us alive while the handle is */
 
+  /* TLS-only state, allocated when start_tls begins (tls_state()); a
+   * stream that never uses TLS pays one null pointer for it. */
+  struct TlsState {
+    TlsReady ready;               /* set while a handshake is running */
+    std::shared_ptr<Op> timer;    /* handshake or shutdown deadline */
+    std::shared_ptr<Op> start_op; /* the caller's start_tls op */
+    int abort_status = 0;
+    bool shutting_down = false; /* our close_notify is queued */
+    bool peer_closed = false;   /* the peer's close_notify (or EOF) came */
+    int64_t shutdown_ms = kDefaultShutdownTimeoutMs;
+    ByteBuffer plain_pending; /* written during the handshake */
+  };
+  TlsState &tls_state();
   std::unique_ptr<TlsSession> tls_;
-  TlsReady tls_ready_;               /* set while a handshake is running */
-  std::shared_ptr<Op> tls_timer_;    /* handshake or shutdown deadline */
-  std::shared_ptr<Op> tls_start_op_; /* the caller's start_tls op */
-  int tls_abort_status_ = 0;
-  bool tls_shutting_down_ = false; /* our close_notify is queued */
-  bool tls_peer_closed_ = false;   /* the peer's close_notify (or EOF) came */
-  int64_t tls_shutdown_ms_ = kDefaultShutdownTimeoutMs;
-  ByteBuffer tls_plain_pending_; /* written during the handshake */
+  std::unique_ptr<TlsState> tls_state_;
 };
 
 } // namespace uvs

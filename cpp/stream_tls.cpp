@@ -27,8 +27,9 @@ int Stream::start_tls_session(const std::shared_ptr<TlsConfig> &config,
   int rc = TlsSession::create(config, hostname, &tls_);
   if (rc < 0)
     return rc;
-  tls_ready_ = std::move(ready);
-  tls_shutdown_ms_ = shutdown_ms;
+  TlsState &t = tls_state();
+  t.ready = std::move(ready);
+  t.shutdown_ms = shutdown_ms;
   if (handshake_ms >= 0)
     arm_tls_timer_locked(handshake_ms);
   user_paused_ = false;
@@ -58,16 +59,16 @@ int Stream::start_tls(const std::shared_ptr<Op> &op, const Options &opts) {
     int rc = op->begin(UVS_OP_START_TLS, self, loop_);
     if (rc < 0)
       return rc;
-    if (tls_ || tls_start_op_) {
+    if (tls_ || (tls_state_ && tls_state_->start_op)) {
       op->abandon();
       return fail(UVS_EINVAL, "the stream already uses TLS");
     }
-    tls_start_op_ = op;
+    tls_state().start_op = op;
   }
   auto finish = [self, op](int status, const std::string &detail) {
     {
       Lock lock(self->mu_);
-      self->tls_start_op_.reset();
+      self->tls_state_->start_op.reset();
     }
     op->detail = detail;
     op->complete(status);
@@ -94,7 +95,7 @@ void Stream::on_ciphertext_locked(const char *data, size_t len) {
   bool peer_closed = false;
   ByteBuffer discarded; /* after close(), application data is dropped */
   TlsSession::Step step = tls_->read_plaintext(
-      tls_shutting_down_ ? discarded : reader_.buffer(), &peer_closed);
+      tls_state_->shutting_down ? discarded : reader_.buffer(), &peer_closed);
   if (tls_->take_output(out_pending_)) /* e.g. TLS 1.3 key updates */
     flush_locked();
   if (step == TlsSession::Step::Failed) {
@@ -102,7 +103,7 @@ void Stream::on_ciphertext_locked(const char *data, size_t len) {
     return;
   }
   if (peer_closed) { /* close_notify: EOF, and no half-close over TLS */
-    tls_peer_closed_ = true;
+    tls_state_->peer_closed = true;
     reader_.feed_eof();
     close_on_loop_locked();
   }
@@ -113,13 +114,14 @@ void Stream::on_ciphertext_locked(const char *data, size_t len) {
  * out. Closing without reading the peer's would leave unread bytes (TLS 1.3
  * session tickets) that make the kernel reset the connection. */
 void Stream::tls_shutdown_locked() {
-  if (!tls_shutting_down_) {
-    tls_shutting_down_ = true;
+  TlsState &t = tls_state();
+  if (!t.shutting_down) {
+    t.shutting_down = true;
     tls_->shutdown();
     tls_->take_output(out_pending_);
-    arm_tls_timer_locked(tls_shutdown_ms_);
+    arm_tls_timer_locked(t.shutdown_ms);
   }
-  if (tls_peer_closed_) {
+  if (t.peer_closed) {
     close_after_flush_ = true;
     if (!write_in_flight_ && out_pending_.empty())
       begin_close_locked(0, false);
@@ -145,11 +147,12 @@ void Stream::drive_handshake_locked() {
 
 void Stream::tls_finish_locked(int status, const std::string &detail) {
   disarm_tls_timer_locked();
-  TlsReady ready = std::move(tls_ready_);
-  tls_ready_ = nullptr;
-  if (status == 0 && !tls_plain_pending_.empty()) {
+  TlsState &t = tls_state();
+  TlsReady ready = std::move(t.ready);
+  t.ready = nullptr;
+  if (status == 0 && !t.plain_pending.empty()) {
     ByteBuffer plain;
-    plain.swap(tls_plain_pending_);
+    plain.swap(t.plain_pending);
     uvs_buf b = {plain.data(), plain.size()};
     if (write_tls_locked(&b, 1))
       flush_locked();
@@ -164,36 +167,40 @@ void Stream::arm_tls_timer_locked(int64_t ms) {
   disarm_tls_timer_locked();
   if (ms < 0)
     return;
-  tls_timer_ = std::make_shared<Op>(nullptr, 0);
-  tls_timer_->timeout_ms = ms;
-  tls_timer_->begin(UVS_OP_NONE, shared_from_this(), loop_);
-  tls_timer_->arm_timeout();
+  std::shared_ptr<Op> &timer = tls_state().timer;
+  timer = std::make_shared<Op>(nullptr, 0);
+  timer->timeout_ms = ms;
+  timer->begin(UVS_OP_NONE, shared_from_this(), loop_);
+  timer->arm_timeout();
 }
 
 void Stream::disarm_tls_timer_locked() {
-  if (std::shared_ptr<Op> timer = std::move(tls_timer_))
+  if (!tls_state_)
+    return;
+  if (std::shared_ptr<Op> timer = std::move(tls_state_->timer))
     timer->complete(0);
 }
 
 bool Stream::cancel_tls_op_locked(const std::shared_ptr<Op> &op, int status) {
-  if (!op || (op != tls_timer_ && op != tls_start_op_))
+  TlsState *t = tls_state_.get();
+  if (!op || !t || (op != t->timer && op != t->start_op))
     return false;
-  if (op == tls_timer_) {
-    tls_timer_.reset();
+  if (op == t->timer) {
+    t->timer.reset();
     op->complete(status);
   }
   /* A start_tls op completes through the handshake callback; the caller
    * posts task_tls_abort once it has released the mutex (a host-driven
    * loop may run the task at once, on this thread). */
-  tls_abort_status_ = status;
+  t->abort_status = status;
   return true;
 }
 
 void Stream::task_tls_abort(const std::shared_ptr<void> &obj) {
   Stream *s = static_cast<Stream *>(obj.get());
   Lock lock(s->mu_);
-  int status = s->tls_abort_status_;
-  if (s->tls_ready_)
+  int status = s->tls_state().abort_status;
+  if (s->tls_state_->ready)
     s->tls_finish_locked(status, status == UVS_ETIMEDOUT
                                      ? "TLS handshake timed out"
                                      : "TLS handshake cancelled");
@@ -204,7 +211,7 @@ void Stream::task_tls_abort(const std::shared_ptr<void> &obj) {
 bool Stream::write_tls_locked(const uvs_buf *bufs, size_t n) {
   if (tls_->handshaking()) {
     for (size_t i = 0; i < n; ++i)
-      tls_plain_pending_.append(bufs[i].base, bufs[i].len);
+      tls_state().plain_pending.append(bufs[i].base, bufs[i].len);
   } else {
     for (size_t i = 0; i < n; ++i) {
       int rc =
@@ -219,6 +226,12 @@ bool Stream::write_tls_locked(const uvs_buf *bufs, size_t n) {
   if (!write_paused_ && write_buffer_size_locked() > high_)
     write_paused_ = true;
   return !flush_scheduled_ && !write_in_flight_ && !out_pending_.empty();
+}
+
+Stream::TlsState &Stream::tls_state() {
+  if (!tls_state_)
+    tls_state_ = std::make_unique<TlsState>();
+  return *tls_state_;
 }
 
 int Stream::get_bytes(const std::string &key, std::vector<unsigned char> *out) {

@@ -31,7 +31,7 @@ constexpr size_t kMaxDirectIov = 64;
 
 size_t Stream::write_buffer_size_locked() const {
   return out_pending_.size() + (write_in_flight_ ? out_flight_.size() : 0) +
-         tls_plain_pending_.size();
+         (tls_state_ ? tls_state_->plain_pending.size() : 0);
 }
 
 int64_t Stream::write_buffer_size() {
@@ -172,7 +172,11 @@ void Stream::flush_locked() {
     out_pending_.clear();
     uv_buf_t b = uv_buf_init(const_cast<char *>(out_flight_.data()),
                              unsigned(out_flight_.size()));
-    int rc = uv_write(&write_req_, &handle_.stream, &b, 1, on_write);
+    if (!write_req_) {
+      write_req_ = std::make_unique<uv_write_t>();
+      write_req_->data = this;
+    }
+    int rc = uv_write(write_req_.get(), &handle_.stream, &b, 1, on_write);
     if (rc < 0) {
       begin_close_locked(rc, false);
       return;
@@ -227,7 +231,9 @@ void Stream::finish_after_flush_locked() {
     begin_close_locked(0, false);
     return;
   }
-  if (uv_shutdown(&shutdown_req_, &handle_.stream, on_shutdown) < 0)
+  if (!shutdown_req_)
+    shutdown_req_ = std::make_unique<uv_shutdown_t>();
+  if (uv_shutdown(shutdown_req_.get(), &handle_.stream, on_shutdown) < 0)
     eof_sent_ = false;
 }
 

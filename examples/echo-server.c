@@ -8,11 +8,13 @@
  * one thread: poll() waits on the completion queue's descriptor and on a
  * self-pipe that the SIGINT/SIGTERM handler writes to, then uvs_cq_poll()
  * drains the completions in batches. Every connection is a small state
- * machine (read -> write -> drain -> read ...) with one operation for its
- * reads and one for its drains, created once and reused; the read bytes are
- * borrowed from the operation (uvs_op_read_result) and written straight
- * back, and closed connections are recycled together with their operations,
- * so serving a request allocates nothing. This is the fast path the project
+ * machine (read -> write -> drain -> read ...) with one operation, created
+ * once and reused for its reads and its drains in turn (an operation holds
+ * one call at a time, and an idle connection then costs just the one); the
+ * read bytes are borrowed from the operation (uvs_op_read_result) and
+ * written straight back before the drain reuses it, and closed connections
+ * are recycled together with their operation, so serving a request
+ * allocates nothing. This is the fast path the project
  * benchmarks against a bare libuv server.
  *
  * --mode threads uses an engine with its own I/O threads (--io-threads, 1
@@ -299,17 +301,17 @@ static int64_t now_ms(void) {
  */
 
 /*
- * Tags: a connection's address with the operation in the low two bits
- * (malloc'ed memory is at least 8-byte aligned), or, for the server's own
- * operations, just the low bits with a NULL address.
+ * Tags: a connection's operation is tagged with the connection's address
+ * (malloc'ed memory is at least 8-byte aligned, so its low bits are 0); the
+ * server's own operations with just TAG_ACCEPT or TAG_CLOSED.
  */
-enum { TAG_READ = 0, TAG_DRAIN = 1, TAG_ACCEPT = 2, TAG_CLOSED = 3 };
+enum { TAG_CONN = 0, TAG_ACCEPT = 1, TAG_CLOSED = 2 };
 #define TAG_MASK ((uint64_t)3)
 
 struct conn {
   uvs_stream *stream; /* NULL while the record sits in the pool */
-  uvs_op *read_op;    /* reused for every read of this connection */
-  uvs_op *drain_op;   /* reused for every drain */
+  uvs_op *op;         /* reused for every read and every drain, in turn */
+  int draining;       /* op's current (or last) call: 1 a drain, 0 a read */
   struct conn *prev, *next;
 };
 
@@ -326,23 +328,9 @@ struct cq_server {
   long nactive;
 };
 
-static int conn_new_ops(struct cq_server *sv, struct conn *c) {
-  uint64_t base = (uint64_t)(uintptr_t)c;
-  int rc = uvs_op_new(sv->cq, base | TAG_READ, &c->read_op);
-  if (rc < 0) {
-    report("uvs_op_new", rc);
-    return rc;
-  }
-  rc = uvs_op_new(sv->cq, base | TAG_DRAIN, &c->drain_op);
-  if (rc < 0) {
-    report("uvs_op_new", rc);
-    uvs_op_free(c->read_op);
-  }
-  return rc;
-}
-
-/* A connection record with its two operations, from the pool if possible. */
+/* A connection record with its operation, from the pool if possible. */
 static struct conn *conn_get(struct cq_server *sv) {
+  int rc;
   struct conn *c = sv->pool;
   if (c != NULL) {
     sv->pool = c->next;
@@ -353,7 +341,9 @@ static struct conn *conn_get(struct cq_server *sv) {
     fprintf(stderr, "echo-server: out of memory\n");
     return NULL;
   }
-  if (conn_new_ops(sv, c) < 0) {
+  rc = uvs_op_new(sv->cq, (uint64_t)(uintptr_t)c | TAG_CONN, &c->op);
+  if (rc < 0) {
+    report("uvs_op_new", rc);
     free(c);
     return NULL;
   }
@@ -380,7 +370,7 @@ static void conn_unlink(struct cq_server *sv, struct conn *c) {
 }
 
 /* Closes the stream (gracefully: the echoed bytes still go out) and puts
- * the record back in the pool. Neither of its ops is pending here. */
+ * the record back in the pool. Its op is not pending here. */
 static void conn_release(struct cq_server *sv, struct conn *c) {
   int rc = uvs_stream_free(c->stream);
   if (rc < 0)
@@ -392,8 +382,7 @@ static void conn_release(struct cq_server *sv, struct conn *c) {
 }
 
 static void conn_destroy(struct conn *c, int *first) {
-  check_free(first, "uvs_op_free", uvs_op_free(c->read_op));
-  check_free(first, "uvs_op_free", uvs_op_free(c->drain_op));
+  check_free(first, "uvs_op_free", uvs_op_free(c->op));
   if (c->stream != NULL)
     check_free(first, "uvs_stream_free", uvs_stream_free(c->stream));
   free(c);
@@ -404,34 +393,36 @@ static void conn_destroy(struct conn *c, int *first) {
 static int on_read_done(struct conn *c) {
   const void *data;
   size_t len;
-  int rc = uvs_op_read_result(c->read_op, &data, &len); /* one call for both */
+  int rc = uvs_op_read_result(c->op, &data, &len); /* one call for both */
   if (rc < 0)
     return rc;
   if (len == 0)
-    return UVS_EOF; /* the client is done sending */
-  rc = uvs_stream_write(c->stream, data, len);
+    return UVS_EOF;                            /* the client is done sending */
+  rc = uvs_stream_write(c->stream, data, len); /* copies: data is free */
   if (rc < 0)
     return rc;
-  return uvs_stream_drain_start(c->stream, c->drain_op);
+  c->draining = 1;
+  return uvs_stream_drain_start(c->stream, c->op);
 }
 
 /* A drain completed: start the next read. */
 static int on_drain_done(struct conn *c) {
-  int rc = uvs_op_result(c->drain_op);
+  int rc = uvs_op_result(c->op);
   if (rc < 0)
     return rc;
-  return uvs_stream_read_start(c->stream, READ_SIZE, c->read_op);
+  c->draining = 0;
+  return uvs_stream_read_start(c->stream, READ_SIZE, c->op);
 }
 
-/* Runs a connection from the completion of `done` (TAG_READ or TAG_DRAIN)
- * until an operation is pending. Operations that complete at once (data
- * already buffered, write buffer below the watermark) are handled here in
- * the loop, since nothing is posted to the queue for them. */
-static void conn_run(struct cq_server *sv, struct conn *c, int done) {
+/* Runs a connection from the completion of its op's call (a read or a
+ * drain, c->draining says which) until a call is pending. Calls that
+ * complete at once (data already buffered, write buffer below the
+ * watermark) are handled here in the loop, since nothing is posted to the
+ * queue for them. */
+static void conn_run(struct cq_server *sv, struct conn *c) {
   int rc;
   do {
-    rc = done == TAG_READ ? on_read_done(c) : on_drain_done(c);
-    done = done == TAG_READ ? TAG_DRAIN : TAG_READ;
+    rc = c->draining ? on_drain_done(c) : on_read_done(c);
   } while (rc == UVS_COMPLETED);
   if (rc < 0)
     conn_release(sv, c); /* EOF, reset, closed by shutdown... */
@@ -447,10 +438,11 @@ static void conn_open(struct cq_server *sv, uvs_stream *s) {
     return;
   }
   c->stream = s;
+  c->draining = 0;
   conn_link(sv, c);
-  rc = uvs_stream_read_start(s, READ_SIZE, c->read_op);
+  rc = uvs_stream_read_start(s, READ_SIZE, c->op);
   if (rc == UVS_COMPLETED)
-    conn_run(sv, c, TAG_READ);
+    conn_run(sv, c);
   else if (rc < 0)
     conn_release(sv, c);
 }
@@ -495,7 +487,7 @@ static void dispatch(struct cq_server *sv, uvs_op *op) {
   struct conn *c = (struct conn *)(uintptr_t)(tag & ~TAG_MASK);
   int kind = (int)(tag & TAG_MASK);
   if (c != NULL)
-    conn_run(sv, c, kind);
+    conn_run(sv, c);
   else if (kind == TAG_ACCEPT && on_accept_done(sv) == 0)
     accept_loop(sv);
   else if (kind == TAG_CLOSED)
