@@ -4,7 +4,7 @@
 #   sh tests/stress/run.sh BUILD_DIR quick|full|soak [SECONDS]
 #
 # quick (make stress-quick, < 60 s, suited to make test): 2,000 concurrent
-#   connections, 200 slowloris clients for 4 s, 6 fault rounds;
+#   connections, 200 slowloris clients for 4 s (10 s sanitized), 6 fault rounds;
 # full (make stress): 10,000 connections, 1,000 slowloris clients for 15 s,
 #   60 fault rounds;
 # soak (make soak SECONDS=N): everything mixed for N seconds (default 60).
