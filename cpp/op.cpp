@@ -173,21 +173,27 @@ int Op::wait(int64_t ms) {
   if (cq)
     return fail(UVS_EINVAL, "operation is bound to a completion queue");
   Loop *loop;
+  std::shared_ptr<OpTarget> target;
   {
-    std::unique_lock<std::mutex> lock(mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     if (state_ != State::Pending)
       return 0;
     loop = loop_;
-    if (!loop || loop->threaded()) {
-      auto ready = [this] { return state_ != State::Pending; };
-      if (ms < 0)
-        cv_.wait(lock, ready);
-      else if (!cv_.wait_for(lock, std::chrono::milliseconds(ms), ready))
-        return UVS_ETIMEDOUT;
-      return 0;
-    }
+    target = target_;
   }
-  return wait_driving(loop, ms);
+  if (loop && !loop->threaded())
+    return wait_driving(loop, ms);
+  Clock::time_point end = deadline_after(ms < 0 ? 0 : ms);
+  int rc;
+  if (target && target->serve_wait(*this, end, ms >= 0, &rc))
+    return rc;
+  std::unique_lock<std::mutex> lock(mu_);
+  auto ready = [this] { return state_ != State::Pending; };
+  if (ms < 0)
+    cv_.wait(lock, ready);
+  else if (!cv_.wait_until(lock, end, ready))
+    return UVS_ETIMEDOUT;
+  return 0;
 }
 
 void Op::cancel(int status) {

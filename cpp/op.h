@@ -34,6 +34,13 @@ public:
   virtual ~OpTarget() = default;
   /* Withdraws op if it is still waiting here and completes it with status. */
   virtual void cancel_op(const std::shared_ptr<Op> &op, int status) = 0;
+  /* A thread is about to wait for op (until end, or forever if !limited):
+   * the target may do the waiting work itself in that thread (a stream's
+   * direct read). false: wait for the completion as usual; true: *rc is 0
+   * (op completed) or UVS_ETIMEDOUT. */
+  virtual bool serve_wait(Op &, Clock::time_point, bool, int *) {
+    return false;
+  }
 };
 
 class Op : public std::enable_shared_from_this<Op> {

@@ -28,7 +28,8 @@ const char *const kIntKeys[] = {"io_threads",
                                 "happy_eyeballs_delay",
                                 "interleave",
                                 "flags",
-                                "local_port"};
+                                "local_port",
+                                "direct_reads"};
 const char *const kStringKeys[] = {"server_hostname", "local_host"};
 
 template <size_t N>

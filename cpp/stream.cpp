@@ -90,6 +90,7 @@ int Stream::create(std::shared_ptr<Engine> engine, Loop *loop, Transport t,
   s->keep_alive_ = option(opts, "keep_alive", 0) != 0;
   s->send_buffer_size_ = int(option(opts, "send_buffer_size", 0));
   s->recv_buffer_size_ = int(option(opts, "recv_buffer_size", 0));
+  s->direct_wanted_ = option(opts, "direct_reads", 0) != 0;
   *out = std::move(s);
   return 0;
 }
@@ -129,7 +130,8 @@ int Stream::on_connected() {
   Lock lock(mu_);
   record_names_locked();
   apply_socket_options_locked();
-  if (readable_)
+  direct_ = direct_wanted_ && readable_ && loop_->threaded() && fd_ >= 0;
+  if (readable_ && !direct_)
     start_reading_locked();
   return 0;
 }
@@ -309,23 +311,39 @@ bool Stream::wants_resume() const {
          (read_op_ || reader_.at_or_below_limit());
 }
 
-void Stream::on_alloc(uv_handle_t *h, size_t, uv_buf_t *buf) {
-  Stream *s = static_cast<Stream *>(h->data);
-  /* Released in on_read, which libuv always calls right after an alloc
-   * (on_read may also come alone, for an EOF seen through POLLHUP). */
-  s->mu_.lock();
-  s->alloc_locked_ = true;
-  ByteBuffer &b = s->reader_.buffer();
-  if (s->tls_ || b.room() < kDirectReadMin) {
-    /* The loop's shared buffer (ciphertext, or a stream with no room):
-     * on_read copies what came, so an idle stream holds no 64 KiB. */
-    buf->base = s->loop_->scratch();
+void Stream::read_target_locked(char *scratch, uv_buf_t *buf) {
+  ByteBuffer &b = reader_.buffer();
+  if (tls_ || b.room() < kDirectReadMin) {
+    /* Shared scratch memory (ciphertext, or a stream with no room):
+     * took_bytes_locked copies what came, so an idle stream holds no
+     * 64 KiB. */
+    buf->base = scratch;
     buf->len = Loop::kScratchSize;
     return;
   }
   size_t room = std::min(b.room(), Loop::kScratchSize);
   buf->base = b.reserve_tail(room);
   buf->len = room;
+}
+
+void Stream::took_bytes_locked(const uv_buf_t &buf, size_t n,
+                               const char *scratch) {
+  if (tls_)
+    on_ciphertext_locked(buf.base, n);
+  else if (buf.base == scratch)
+    reader_.buffer().append(buf.base, n);
+  else
+    reader_.buffer().commit(n);
+  serve_waiting_read_locked();
+}
+
+void Stream::on_alloc(uv_handle_t *h, size_t, uv_buf_t *buf) {
+  Stream *s = static_cast<Stream *>(h->data);
+  /* Released in on_read, which libuv always calls right after an alloc
+   * (on_read may also come alone, for an EOF seen through POLLHUP). */
+  s->mu_.lock();
+  s->alloc_locked_ = true;
+  s->read_target_locked(s->loop_->scratch(), buf);
 }
 
 void Stream::on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf) {
@@ -338,13 +356,7 @@ void Stream::on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf) {
     lock.lock();
   }
   if (nread > 0) {
-    if (s->tls_)
-      s->on_ciphertext_locked(buf->base, size_t(nread));
-    else if (buf->base == s->loop_->scratch())
-      s->reader_.buffer().append(buf->base, size_t(nread));
-    else
-      s->reader_.buffer().commit(size_t(nread));
-    s->serve_waiting_read_locked();
+    s->took_bytes_locked(*buf, size_t(nread), s->loop_->scratch());
     if (!s->read_op_ && s->reading_ && s->reader_.over_high_mark()) {
       s->stop_reading_locked();
       s->read_paused_ = true;
@@ -376,6 +388,7 @@ void Stream::serve_waiting_read_locked() {
   std::shared_ptr<Op> op = std::move(read_op_);
   finish_read_locked(*op, r);
   op->complete(r.status);
+  wake_direct_reader_locked(); /* completed by another thread (a close) */
 }
 
 void Stream::finish_read_locked(Op &op, const ReadResult &r) {
@@ -431,6 +444,10 @@ int Stream::start_read(const std::shared_ptr<Op> &op, int kind,
       post(task_resume_reading);
     return UVS_COMPLETED;
   }
+  if (direct_ && op->cq) { /* nobody will wait for it: the loop reads */
+    leave_direct_locked();
+    read_paused_ = true;
+  }
   read_op_ = op;
   bool resume = wants_resume();
   lock.unlock();
@@ -477,6 +494,7 @@ int Stream::pause_reading() {
   /* Synchronous, so that nothing is read once this returns. */
   return loop_->call([this] {
     Lock lock(mu_);
+    leave_direct_locked();
     user_paused_ = true;
     stop_reading_locked();
     return 0;
@@ -488,6 +506,7 @@ int Stream::resume_reading() {
     return fail(UVS_ENOTSUP, "a standalone reader has no transport");
   return loop_->call([this] {
     Lock lock(mu_);
+    leave_direct_locked();
     user_paused_ = false;
     start_reading_locked();
     return 0;
@@ -535,6 +554,7 @@ void Stream::begin_close_locked(int err, bool reset) {
     tls_finish_locked(err ? err : UVS_ECONNRESET,
                       "connection closed during the TLS handshake");
   disarm_tls_timer_locked();
+  release_direct_reader_locked();
   if (reset && transport_ == Transport::Tcp &&
       uv_tcp_close_reset(&handle_.tcp, on_close) == 0)
     return;
@@ -647,6 +667,7 @@ void Stream::cancel_op(const std::shared_ptr<Op> &op, int status) {
   }
   if (read_op_ == op) {
     read_op_.reset();
+    wake_direct_reader_locked();
   } else {
     auto drop = [&op](auto &list) {
       for (auto it = list.begin(); it != list.end(); ++it)
@@ -698,6 +719,8 @@ int Stream::get_int(const std::string &key, int64_t *out) {
     *out = family_;
   else if (key == "loop")
     *out = loop_->index();
+  else if (key == "direct_reads")
+    *out = direct_ ? 1 : 0;
   else if (key == "peer.port" && transport_ == Transport::Tcp)
     *out = peer_port_;
   else if (key == "sock.port" && transport_ == Transport::Tcp)

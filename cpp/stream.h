@@ -15,7 +15,17 @@
  * held from alloc to read callback), the socket is paused above 2 x limit
  * and resumed at or below limit or when a reader has to wait. Peer EOF does
  * not close the connection (half-close); an error closes it and becomes the
- * reader's sticky error. The write half lives in writer.cpp, TLS in
+ * reader's sticky error.
+ *
+ * Direct reads (option "direct_reads", engines with I/O threads): the loop
+ * does not read the socket; a thread that waits for a read (a blocking call
+ * or uvs_op_wait) polls and reads the descriptor itself, so a blocking
+ * read costs no hop between threads, like a plain socket's recv. A
+ * completion-queue read, pause/resume or TLS hands reading back to the
+ * loop for good. A closing loop wakes the polling thread (its thread-local
+ * eventfd) and waits for it to leave before the descriptor is closed.
+ *
+ * The write half lives in writer.cpp, TLS in
  * stream_tls.cpp: with TLS the socket's bytes go through a TlsSession (under
  * the same mutex) between the socket and the reader/writer buffers.
  */
@@ -29,6 +39,7 @@
 
 #include <uv.h>
 
+#include <atomic>
 #include <functional>
 #include <mutex>
 #include <vector>
@@ -114,6 +125,8 @@ public:
   int get_str(const std::string &key, std::string *out);
 
   void cancel_op(const std::shared_ptr<Op> &op, int status) override;
+  bool serve_wait(Op &op, Clock::time_point end, bool limited,
+                  int *rc) override;
   void shutdown_now(int err) override;
 
   Loop *loop() const { return loop_; }
@@ -142,6 +155,18 @@ private:
   static void on_close(uv_handle_t *h);
 
   /* Under the mutex. */
+  /* Where the next read of the socket goes: the buffer's tail if it has
+   * room, else scratch (the caller's 128 KiB). */
+  void read_target_locked(char *scratch, uv_buf_t *buf);
+  /* n bytes were read into buf (from read_target_locked). */
+  void took_bytes_locked(const uv_buf_t &buf, size_t n, const char *scratch);
+  /* Direct reads: one read(2) by the waiting thread; < 0: connection lost
+   * (the caller posts task_lose once unlocked). */
+  int read_directly_locked(char *scratch);
+  void leave_direct_locked();
+  void wake_direct_reader_locked();
+  /* Before the descriptor closes: no thread may still poll it. */
+  void release_direct_reader_locked();
   void serve_waiting_read_locked();
   void finish_read_locked(Op &op, const ReadResult &r);
   bool wants_resume() const;
@@ -185,8 +210,12 @@ private:
   bool reading_ = false;     /* uv_read_start active */
   bool read_paused_ = false; /* stopped by the 2 x limit mark */
   bool tracked_reader_ = false;
-  bool user_paused_ = false;  /* pause_reading(): until resume or start_tls */
-  bool alloc_locked_ = false; /* on_alloc took mu_ for on_read (loop only) */
+  bool user_paused_ = false;   /* pause_reading(): until resume or start_tls */
+  bool alloc_locked_ = false;  /* on_alloc took mu_ for on_read (loop only) */
+  bool direct_wanted_ = false; /* the "direct_reads" option */
+  bool direct_ = false;        /* waiting threads read the socket */
+  std::atomic<bool> direct_polling_{false}; /* one is in poll(2) */
+  int direct_waker_ = -1;                   /* that thread's eventfd */
   uint64_t reads_completed_ = 0; /* lets unread() refuse a stale result */
 
   ByteBuffer out_pending_;

@@ -33,6 +33,7 @@ int Stream::start_tls_session(const std::shared_ptr<TlsConfig> &config,
   if (handshake_ms >= 0)
     arm_tls_timer_locked(handshake_ms);
   user_paused_ = false;
+  leave_direct_locked();  /* TLS records are read by the loop */
   start_reading_locked(); /* the handshake must be read even when paused */
   drive_handshake_locked();
   return 0;

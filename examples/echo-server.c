@@ -253,6 +253,9 @@ static int listen_on(uvs_engine *e, const struct config *cfg,
     return rc;
   }
   rc = uvs_options_set_int(o, "backlog", BACKLOG);
+  /* Threads mode: each connection's thread reads its socket itself. */
+  if (rc == 0 && cfg->threads)
+    rc = uvs_options_set_int(o, "direct_reads", 1);
   if (rc == 0 && cfg->tls_cert != NULL)
     rc = add_tls(o, cfg);
   if (rc == 0 && cfg->unix_path != NULL)

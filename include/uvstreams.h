@@ -172,7 +172,12 @@ typedef struct uvs_buf {
  *            "write_high" (default 65536), "write_low" (default high/4),
  *            "nodelay" (TCP_NODELAY, default 1), "keep_alive" (SO_KEEPALIVE,
  *            default 0), "send_buffer_size", "recv_buffer_size" (SO_SNDBUF,
- *            SO_RCVBUF in bytes; default: the system's)
+ *            SO_RCVBUF in bytes; default: the system's), "direct_reads"
+ *            (default 0; 1 on an engine with I/O threads: the thread that
+ *            waits for a read reads the socket itself, no hop through the
+ *            loop; a read op without a completion queue then completes only
+ *            while waited for, one on a queue, pause/resume or TLS gives
+ *            reading back to the loop; extra info "direct_reads" says which)
  *   connect: "family" (0, 4 or 6: any, IPv4 only, IPv6 only), "flags"
  *            (getaddrinfo AI_* flags, default 0), "happy_eyeballs_delay"
  *            (ms; RFC 8305 overlapping attempts; default -1: one address

@@ -175,3 +175,56 @@ def test_ctrl_c_interrupts_a_blocked_read_without_losing_data():
     stream.close()
     conn.close()
     listener.close()
+
+
+def _reads_directly(stream):
+    rc, value = sync._c.uvs_stream_get_int(stream._s, 'direct_reads')
+    assert rc == 0
+    return value
+
+
+def test_streams_are_read_by_the_waiting_thread(echo_server, tmp_path):
+    """Every sync stream uses the engine's direct reads (no I/O-thread hop
+    per read): client, accepted and pipe streams."""
+    accepted = []
+
+    def handler(stream):
+        accepted.append(_reads_directly(stream))
+        stream.write(stream.readline())
+        stream.drain()
+
+    with sync.start_server(handler, '127.0.0.1', 0) as server:
+        serving = threading.Thread(target=server.serve_forever)
+        serving.start()
+        with sync.connect('127.0.0.1', server.sockets[0][1],
+                          timeout=5) as stream:
+            assert _reads_directly(stream) == 1
+            stream.write(b'ping\n')
+            assert stream.readline(timeout=5) == b'ping\n'
+        server.close()
+        serving.join(5)
+    assert accepted == [1]
+    r, w = socket.socketpair()
+    pipe = sync.connect_read_pipe(r)
+    assert _reads_directly(pipe) == 1
+    w.sendall(b'piped\n')
+    assert pipe.readline(timeout=5) == b'piped\n'
+    pipe.close()
+    w.close()
+
+
+def test_close_from_another_thread_ends_a_blocked_read():
+    listener = socket.create_server(('127.0.0.1', 0))
+    stream = sync.connect('127.0.0.1', listener.getsockname()[1], timeout=5)
+    conn, _ = listener.accept()
+    result = []
+    reader = threading.Thread(target=lambda: result.append(stream.read(10)))
+    reader.start()
+    time.sleep(0.1)
+    stream.close()
+    reader.join(10)
+    assert not reader.is_alive()
+    assert result == [b'']  # our own close ends reading with EOF
+    stream.wait_closed(timeout=5)
+    conn.close()
+    listener.close()

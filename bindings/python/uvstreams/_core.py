@@ -199,7 +199,7 @@ def make_options(**values):
 free_options = _c.uvs_options_free
 
 
-def adopt_pipe(engine, pipe, limit, write):
+def adopt_pipe(engine, pipe, limit, write, **ints):
     """A one-way stream handle on a pipe object's descriptor (asyncio's
     connect_read_pipe / connect_write_pipe, for the 3.8 API and the
     blocking one). The engine owns a duplicate; the pipe object is closed
@@ -207,7 +207,7 @@ def adopt_pipe(engine, pipe, limit, write):
     fd = os.dup(pipe if isinstance(pipe, int) else pipe.fileno())
     if not isinstance(pipe, int):
         pipe.close()
-    opts = make_options(limit=limit)
+    opts = make_options(limit=limit, **ints)
     try:
         adopt = (_c.uvs_connect_write_pipe if write
                  else _c.uvs_connect_read_pipe)

@@ -66,6 +66,12 @@ def _shutdown():
         _c.uvs_engine_free(engine)
 
 
+# Every stream of this module is read by the thread that waits for it (the
+# engine's "direct_reads"): a blocking read costs no hop through the I/O
+# thread, as a plain socket's recv.
+_DIRECT = {'direct_reads': 1}
+
+
 def _wait(op, timeout, what):
     """Waits for op to complete; TimeoutError after timeout seconds (the op
     is then cancelled: it either completes cancelled or wins the race)."""
@@ -103,17 +109,38 @@ def _run(op, started, timeout, what):
     return _c.uvs_py_result(op)
 
 
+class _FreeOps(list):
+    """A thread's idle operations; freed with the thread."""
+
+    def __del__(self, _free=_c.uvs_op_free):
+        for op in self:
+            _free(op)
+
+
+class _OpPool(threading.local):
+    def __init__(self):
+        self.free = _FreeOps()
+
+
+_op_pool = _OpPool()
+
+
 class _Op:
-    """A private operation for one blocking call (with ... as op)."""
+    """A private operation for one blocking call (with ... as op), taken
+    from the calling thread's pool: a blocking call allocates none."""
 
     __slots__ = ('op',)
 
     def __enter__(self):
-        self.op = unpack(_c.uvs_op_new(None, 0))
+        free = _op_pool.free
+        self.op = free.pop() if free else unpack(_c.uvs_op_new(None, 0))
         return self.op
 
-    def __exit__(self, *exc):
-        _c.uvs_op_free(self.op)
+    def __exit__(self, exc_type, *exc):
+        if exc_type is None:  # finished: reusable as it is
+            _op_pool.free.append(self.op)
+        else:
+            _c.uvs_op_free(self.op)
 
 
 class Stream:
@@ -295,7 +322,7 @@ def connect(host, port, *, timeout=None, limit=DEFAULT_LIMIT, family=0,
         if tls is not None and server_hostname is None:
             raise ValueError('You must set server_hostname when using ssl '
                              'without a host')
-        opts = _core.make_options(limit=limit)
+        opts = _core.make_options(limit=limit, **_DIRECT)
         try:
             s = unpack(_c.uvs_stream_open_fd(_get_engine(), sock.detach(),
                                              opts))
@@ -316,7 +343,7 @@ def connect(host, port, *, timeout=None, limit=DEFAULT_LIMIT, family=0,
     engine = _get_engine()
     opts = _tls.options(limit, tls, server_hostname, ssl_handshake_timeout,
                         ssl_shutdown_timeout,
-                        family=_core.family_option(family))
+                        family=_core.family_option(family), **_DIRECT)
     try:
         return _connect(
             lambda op: _c.uvs_connect_tcp_start(engine, host, int(port), opts,
@@ -330,12 +357,14 @@ def connect(host, port, *, timeout=None, limit=DEFAULT_LIMIT, family=0,
 def connect_read_pipe(pipe, *, limit=DEFAULT_LIMIT):
     """A read-only Stream owning a pipe (a file object or descriptor):
     writes raise UvstreamsError (ENOTSUP)."""
-    return Stream(_core.adopt_pipe(_get_engine(), pipe, limit, False), limit)
+    return Stream(_core.adopt_pipe(_get_engine(), pipe, limit, False,
+                                    **_DIRECT), limit)
 
 
 def connect_write_pipe(pipe, *, limit=DEFAULT_LIMIT):
     """A write-only Stream owning a pipe (a file object or descriptor)."""
-    return Stream(_core.adopt_pipe(_get_engine(), pipe, limit, True), limit)
+    return Stream(_core.adopt_pipe(_get_engine(), pipe, limit, True,
+                                    **_DIRECT), limit)
 
 
 def connect_unix(path, *, timeout=None, limit=DEFAULT_LIMIT, ssl=None,
@@ -351,7 +380,7 @@ def connect_unix(path, *, timeout=None, limit=DEFAULT_LIMIT, ssl=None,
     engine = _get_engine()
     path = os.fspath(path)
     opts = _tls.options(limit, tls, server_hostname, ssl_handshake_timeout,
-                        ssl_shutdown_timeout)
+                        ssl_shutdown_timeout, **_DIRECT)
     try:
         return _connect(
             lambda op: _c.uvs_connect_unix_start(engine, path, opts, op),
@@ -444,7 +473,8 @@ def _listen_options(limit, backlog, reuse_address, reuse_port, tls=None,
         limit, tls, None, handshake_timeout, shutdown_timeout,
         backlog=backlog,
         reuse_address=None if reuse_address is None else bool(reuse_address),
-        reuse_port=None if reuse_port is None else bool(reuse_port), **more)
+        reuse_port=None if reuse_port is None else bool(reuse_port),
+        **_DIRECT, **more)
 
 
 def start_server(handler, host=None, port=0, *, max_workers=None,
