@@ -73,25 +73,10 @@ long nh_raise_nofile(void) {
 /* ---- raw POSIX sockets -------------------------------------------------- */
 
 int nh_raw_listen(int rcvbuf, int *port) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int fd = uvst_listen_loopback(rcvbuf, port);
   if (fd < 0) {
-    fail_msg("socket: %s", strerror(errno));
+    fail_msg("raw listen: %s", strerror(errno));
   }
-  if (rcvbuf > 0) {
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-  }
-  struct sockaddr_in a;
-  memset(&a, 0, sizeof(a));
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t alen = sizeof(a);
-  if (bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(fd, 128) != 0 ||
-      getsockname(fd, (struct sockaddr *)&a, &alen) != 0) {
-    int err = errno;
-    close(fd);
-    fail_msg("raw listen: %s", strerror(err));
-  }
-  *port = ntohs(a.sin_port);
   return fd;
 }
 
