@@ -220,7 +220,14 @@ uvst_later *uvst_feed_later(uvs_stream *s, const char *str, int eof,
   return uvst_later_start(delay_ms, feed_job_run, j);
 }
 
-/* ---- engines ------------------------------------------------------------ */
+/* ---- operations and engines --------------------------------------------- */
+
+uvs_op *uvst_op_new(uvs_cq *cq, uint64_t tag) {
+  uvs_op *op = NULL;
+  assert_uvs_rc(uvs_op_new(cq, tag, &op), 0);
+  assert_non_null(op);
+  return op;
+}
 
 uvs_engine *uvst_engine_new(int io_threads) {
   uvs_options *o = NULL;
@@ -262,6 +269,16 @@ int uvst_listen_loopback(int rcvbuf, int *port) {
   }
   *port = ntohs(a.sin_port);
   return fd;
+}
+
+uvs_stream *uvst_socketpair_stream(uvs_engine *e, int *peer) {
+  int sv[2];
+  uvs_stream *s = NULL;
+  assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  assert_uvs_rc(uvs_stream_open_fd(e, sv[0], NULL, &s), 0);
+  assert_non_null(s);
+  *peer = sv[1];
+  return s;
 }
 
 int uvst_unused_port(void) {

@@ -114,7 +114,10 @@ void uvst_later_join(uvst_later *l);
 uvst_later *uvst_feed_later(uvs_stream *s, const char *str, int eof,
                             int64_t delay_ms);
 
-/* ---- engines ------------------------------------------------------------ */
+/* ---- operations and engines --------------------------------------------- */
+
+/* uvs_op_new(cq, tag); fails the test on error. */
+uvs_op *uvst_op_new(uvs_cq *cq, uint64_t tag);
 
 /* uvs_engine_new with "io_threads" = n (n < 0: NULL options); fails the
  * test on error. */
@@ -127,6 +130,9 @@ uvs_engine *uvst_engine_new(int io_threads);
  * Returns the descriptor, or -1 with errno set. net_helpers.h builds its
  * peers (nh_raw_*) and its thread server (nh_server) on top of this. */
 int uvst_listen_loopback(int rcvbuf, int *port);
+/* A stream of engine e over one end of a socketpair (AF_UNIX, stream);
+ * *peer receives the other, raw end. Fails the test on error. */
+uvs_stream *uvst_socketpair_stream(uvs_engine *e, int *peer);
 
 /* A port on 127.0.0.1 that nothing listens on right now (bound, then
  * closed). Races are possible in theory; fine for tests. */

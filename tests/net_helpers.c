@@ -234,6 +234,14 @@ int nh_close_free(uvs_stream *s) {
   return rc;
 }
 
+void nh_wait_buffered(uvs_stream *s, int64_t n) {
+  int64_t deadline = uvst_now_ms() + 10000;
+  while (nh_get_int(s, "read_buffer_size") < n && uvst_now_ms() < deadline) {
+    uvst_sleep_ms(2);
+  }
+  assert_true(nh_get_int(s, "read_buffer_size") >= n);
+}
+
 int nh_write_drain(uvs_stream *s, const void *p, size_t len,
                    int64_t timeout_ms) {
   int rc = uvs_stream_write(s, p, len);

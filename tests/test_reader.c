@@ -43,13 +43,6 @@ static int finish(uvs_op *op, int rc) {
   return uvs_op_result(op);
 }
 
-static uvs_op *new_op(void) {
-  uvs_op *op = NULL;
-  assert_uvs_rc(uvs_op_new(NULL, 42, &op), 0);
-  assert_non_null(op);
-  return op;
-}
-
 /* The op's bytes equal exp. */
 static void expect_op_bytes(uvs_op *op, const char *exp) {
   const void *d = NULL;
@@ -708,7 +701,7 @@ static void pending_call(struct play *p, uvs_op *op) {
 static void play_row(const struct row *r, enum mode mode) {
   struct play p = {.r = r, .mode = mode};
   p.s = uvst_reader_new(NULL, r->limit);
-  uvs_op *op = new_op();
+  uvs_op *op = uvst_op_new(NULL, 42);
   check_state(&p);
   for (int i = 0; i < 4 && r->feeds[i] != NULL; i++) {
     play_feed(&p, r->feeds[i]);
@@ -772,7 +765,7 @@ static int row_setup(void **state) {
 static void test_read_pending_then_eof(void **state) {
   (void)state;
   uvs_stream *s = uvst_reader_new(NULL, 0);
-  uvs_op *op = new_op();
+  uvs_op *op = uvst_op_new(NULL, 42);
   assert_uvs_rc(uvs_stream_read_start(s, 1024, op), UVS_PENDING);
   uvst_later *l = uvst_feed_later(s, "", 1, 30);
   assert_uvs_rc(finish(op, UVS_PENDING), 0);
@@ -787,7 +780,7 @@ static void test_read_pending_then_eof(void **state) {
 static void test_read_minus_one_pending(void **state) {
   (void)state;
   uvs_stream *s = uvst_reader_new(NULL, 4);
-  uvs_op *op = new_op();
+  uvs_op *op = uvst_op_new(NULL, 42);
   struct chunks_job job = {s, {"chunk1\n", "chunk2-longer", "x", NULL}, 1, 10};
   assert_uvs_rc(uvs_stream_read_start(s, -1, op), UVS_PENDING);
   uvst_later *l = uvst_later_start(20, chunks_job_run, &job);
@@ -805,7 +798,7 @@ static void test_read_minus_one_pending(void **state) {
 static void test_eof_while_waiting_partial_separator(void **state) {
   (void)state;
   uvs_stream *s = uvst_reader_new(NULL, 0);
-  uvs_op *op = new_op();
+  uvs_op *op = uvst_op_new(NULL, 42);
   uvst_feed(s, "abc");
   assert_uvs_rc(uvs_stream_readuntil_start(s, "\r\n", 2, op), UVS_PENDING);
   uvst_later *l = uvst_feed_later(s, "\r", 1, 30);
@@ -822,7 +815,7 @@ static void test_eof_while_waiting_partial_separator(void **state) {
 static void test_set_error_wakes_waiter(void **state) {
   (void)state;
   uvs_stream *s = uvst_reader_new(NULL, 0);
-  uvs_op *op = new_op();
+  uvs_op *op = uvst_op_new(NULL, 42);
   struct error_job job = {s, UVS_EPIPE};
   uvst_feed(s, "partial");
   assert_uvs_rc(uvs_stream_readline_start(s, op), UVS_PENDING);
@@ -854,7 +847,7 @@ static void test_set_error_wakes_blocking_waiter(void **state) {
 static void test_set_error_after_cancel(void **state) {
   (void)state;
   uvs_stream *s = uvst_reader_new(NULL, 0);
-  uvs_op *op = new_op();
+  uvs_op *op = uvst_op_new(NULL, 42);
   assert_uvs_rc(uvs_stream_read_start(s, 10, op), UVS_PENDING);
   assert_uvs_rc(uvs_op_cancel(op), 0);
   assert_uvs_rc(finish(op, UVS_PENDING), UVS_ECANCELED);
@@ -871,7 +864,7 @@ static void test_set_error_after_cancel(void **state) {
 static void test_async_fed_from_thread(void **state) {
   (void)state;
   uvs_stream *s = uvst_reader_new(NULL, 0);
-  uvs_op *op = new_op();
+  uvs_op *op = uvst_op_new(NULL, 42);
   assert_uvs_rc(uvs_stream_readline_start(s, op), UVS_PENDING);
   assert_uvs_rc(uvs_op_wait(op, 0), UVS_ETIMEDOUT);
   uvst_later *l = uvst_feed_later(s, "hello\nworld", 0, 60);
@@ -902,8 +895,8 @@ static void test_blocking_fed_from_thread(void **state) {
 static void test_ebusy_only_when_waiting(void **state) {
   (void)state;
   uvs_stream *s = uvst_reader_new(NULL, 0);
-  uvs_op *op1 = new_op();
-  uvs_op *op2 = new_op();
+  uvs_op *op1 = uvst_op_new(NULL, 42);
+  uvs_op *op2 = uvst_op_new(NULL, 42);
   void *d = NULL;
   size_t len = 0;
   uvst_feed(s, "abc");
@@ -955,7 +948,7 @@ static void test_op_timeout_keeps_buffer(void **state) {
   (void)state;
   uvs_engine *e = uvst_engine_new(1);
   uvs_stream *s = uvst_reader_new(e, 0);
-  uvs_op *op = new_op();
+  uvs_op *op = uvst_op_new(NULL, 42);
   uvst_feed(s, "abc");
   assert_uvs_rc(uvs_op_set_timeout(op, 50), 0);
   int64_t t0 = uvst_now_ms();
@@ -977,7 +970,7 @@ static void test_op_timeout_keeps_buffer(void **state) {
 static void test_cancel_pending_read(void **state) {
   (void)state;
   uvs_stream *s = uvst_reader_new(NULL, 0);
-  uvs_op *op = new_op();
+  uvs_op *op = uvst_op_new(NULL, 42);
   uvst_feed(s, "ab");
   assert_uvs_rc(uvs_stream_readuntil_start(s, "\n", 1, op), UVS_PENDING);
   assert_uvs_rc(uvs_op_cancel(op), 0);
@@ -998,7 +991,7 @@ static void test_cancel_pending_read(void **state) {
 static void test_read_minus_one_cancel_keeps_data(void **state) {
   (void)state;
   uvs_stream *s = uvst_reader_new(NULL, 2);
-  uvs_op *op = new_op();
+  uvs_op *op = uvst_op_new(NULL, 42);
   void *d = NULL;
   size_t len = 0;
   assert_uvs_rc(uvs_stream_read_start(s, -1, op), UVS_PENDING);
@@ -1023,7 +1016,7 @@ static void test_cancel_races_completion(void **state) {
   int completed = 0, cancelled = 0;
   for (int i = 0; i < 200; i++) {
     uvs_stream *s = uvst_reader_new(NULL, 0);
-    uvs_op *op = new_op();
+    uvs_op *op = uvst_op_new(NULL, 42);
     assert_uvs_rc(uvs_stream_readexactly_start(s, 4, op), UVS_PENDING);
     uvst_later *l = uvst_feed_later(s, "abcd", 0, 0);
     for (volatile int spin = 0; spin < (i % 8) * 100000; spin++) {
@@ -1053,7 +1046,7 @@ static void test_timeout_races_completion(void **state) {
   uvs_engine *e = uvst_engine_new(1);
   for (int i = 0; i < 100; i++) {
     uvs_stream *s = uvst_reader_new(e, 0);
-    uvs_op *op = new_op();
+    uvs_op *op = uvst_op_new(NULL, 42);
     assert_uvs_rc(uvs_op_set_timeout(op, 1), 0);
     assert_uvs_rc(uvs_stream_readexactly_start(s, 4, op), UVS_PENDING);
     uvst_later *l = uvst_feed_later(s, "abcd", 0, 1);
@@ -1076,7 +1069,7 @@ static void test_timeout_races_completion(void **state) {
 static void test_free_pending_op(void **state) {
   (void)state;
   uvs_stream *s = uvst_reader_new(NULL, 0);
-  uvs_op *op = new_op();
+  uvs_op *op = uvst_op_new(NULL, 42);
   uvst_feed(s, "xy");
   assert_uvs_rc(uvs_stream_readexactly_start(s, 5, op), UVS_PENDING);
   assert_uvs_rc(uvs_op_free(op), 0);
@@ -1090,7 +1083,7 @@ static void test_free_pending_op(void **state) {
 static void test_unread(void **state) {
   (void)state;
   uvs_stream *s = uvst_reader_new(NULL, 0);
-  uvs_op *op = new_op();
+  uvs_op *op = uvst_op_new(NULL, 42);
   uvst_feed(s, "line1\nline2\n");
   assert_uvs_rc(uvs_stream_readline_start(s, op), UVS_COMPLETED);
   assert_op_result(op, 0);
@@ -1114,8 +1107,8 @@ static void test_unread(void **state) {
 static void test_unread_after_next_read_refused(void **state) {
   (void)state;
   uvs_stream *s = uvst_reader_new(NULL, 0);
-  uvs_op *op1 = new_op();
-  uvs_op *op2 = new_op();
+  uvs_op *op1 = uvst_op_new(NULL, 42);
+  uvs_op *op2 = uvst_op_new(NULL, 42);
   uvst_feed(s, "a\nb\nc\n");
   assert_uvs_rc(uvs_stream_readline_start(s, op1), UVS_COMPLETED);
   expect_op_bytes(op1, "a\n");
@@ -1132,7 +1125,7 @@ static void test_unread_after_next_read_refused(void **state) {
 static void test_unread_failed_read(void **state) {
   (void)state;
   uvs_stream *s = uvst_reader_new(NULL, 3);
-  uvs_op *op = new_op();
+  uvs_op *op = uvst_op_new(NULL, 42);
   uvst_feed(s, "abcdef");
   assert_uvs_rc(uvs_stream_readuntil_start(s, "\n", 1, op), UVS_COMPLETED);
   assert_op_result(op, UVS_ELIMIT);
