@@ -90,7 +90,7 @@ $(BUILD)/examples/%: examples/%.c include/uvstreams.h $(BUILD)/lib/libuvstreams.
 	@$(if $(Q),echo "  CC   $@")
 	$(Q)$(CC) $(CFLAGS_USER) $< -o $@ $(LINK_USER)
 
-$(BUILD)/tests/%: tests/%.c $(TEST_HELPERS) tests/helpers.h include/uvstreams.h $(BUILD)/lib/libuvstreams.so
+$(BUILD)/tests/%: tests/%.c $(TEST_HELPERS) $(wildcard tests/*.h) include/uvstreams.h $(BUILD)/lib/libuvstreams.so
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC   $@")
 	$(Q)$(CC) $(CFLAGS_USER) -Itests $< $(TEST_HELPERS) -o $@ $(LINK_USER) -lcmocka

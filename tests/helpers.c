@@ -1,9 +1,8 @@
 /*
  * helpers.c - implementation of the shared test utilities (see helpers.h).
  *
- * Plain POSIX only: the peer server uses blocking sockets with poll() and a
- * 50 ms tick so that uvst_server_stop can end it promptly. Failures inside
- * helpers call cmocka's fail_msg, so they fail the running test.
+ * Plain POSIX only. Failures inside helpers call cmocka's fail_msg, so they
+ * fail the running test.
  */
 #include "helpers.h"
 
@@ -11,7 +10,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -222,7 +220,14 @@ uvst_later *uvst_feed_later(uvs_stream *s, const char *str, int eof,
   return uvst_later_start(delay_ms, feed_job_run, j);
 }
 
-/* ---- engines ------------------------------------------------------------ */
+/* ---- operations and engines --------------------------------------------- */
+
+uvs_op *uvst_op_new(uvs_cq *cq, uint64_t tag) {
+  uvs_op *op = NULL;
+  assert_uvs_rc(uvs_op_new(cq, tag, &op), 0);
+  assert_non_null(op);
+  return op;
+}
 
 uvs_engine *uvst_engine_new(int io_threads) {
   uvs_options *o = NULL;
@@ -240,183 +245,45 @@ uvs_engine *uvst_engine_new(int io_threads) {
   return e;
 }
 
-/* ---- plain POSIX peer server -------------------------------------------- */
+/* ---- plain POSIX sockets ------------------------------------------------ */
 
-/* Waits up to 50 ms for fd to become readable: 1 readable, 0 not, -1 error. */
-static int wait_readable(int fd) {
-  struct pollfd p = {.fd = fd, .events = POLLIN};
-  int rc = poll(&p, 1, 50);
-  if (rc < 0) {
-    return errno == EINTR ? 0 : -1;
-  }
-  return rc > 0;
-}
-
-static int server_stopping(uvst_server *srv) {
-  pthread_mutex_lock(&srv->mutex);
-  int stop = srv->stop;
-  pthread_mutex_unlock(&srv->mutex);
-  return stop;
-}
-
-static void server_count(uvst_server *srv, int64_t bytes, int conns) {
-  pthread_mutex_lock(&srv->mutex);
-  srv->bytes_in += bytes;
-  srv->connections += conns;
-  pthread_mutex_unlock(&srv->mutex);
-}
-
-static int write_all(int fd, const void *p, size_t len) {
-  const char *b = p;
-  while (len > 0) {
-    ssize_t n = send(fd, b, len, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    if (n <= 0) {
-      return -1;
-    }
-    b += n;
-    len -= (size_t)n;
-  }
-  return 0;
-}
-
-/* ECHO and SINK: read until EOF/error/stop, echoing when asked to. */
-static void serve_reads(uvst_server *srv, int fd, int echo) {
-  char buf[65536];
-  while (!server_stopping(srv)) {
-    int r = wait_readable(fd);
-    if (r < 0) {
-      return;
-    }
-    if (r == 0) {
-      continue;
-    }
-    ssize_t n = recv(fd, buf, sizeof(buf), 0);
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    if (n <= 0) {
-      return;
-    }
-    server_count(srv, n, 0);
-    if (echo && write_all(fd, buf, (size_t)n) != 0) {
-      return;
-    }
-  }
-}
-
-static void serve_one(uvst_server *srv, int fd) {
-  struct linger lg = {.l_onoff = 1, .l_linger = 0};
-  switch (srv->mode) {
-  case UVST_ECHO:
-    serve_reads(srv, fd, 1);
-    break;
-  case UVST_SINK:
-    serve_reads(srv, fd, 0);
-    break;
-  case UVST_SEND:
-    write_all(fd, srv->payload, srv->payload_len);
-    shutdown(fd, SHUT_WR);
-    serve_reads(srv, fd, 0);
-    break;
-  case UVST_RESET:
-    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-    break;
-  default:
-    break;
-  }
-  close(fd);
-}
-
-static void *server_main(void *p) {
-  uvst_server *srv = p;
-  while (!server_stopping(srv)) {
-    int r = wait_readable(srv->listen_fd);
-    if (r < 0) {
-      break;
-    }
-    if (r == 0) {
-      continue;
-    }
-    int fd = accept(srv->listen_fd, NULL, NULL);
-    if (fd < 0) {
-      continue;
-    }
-    server_count(srv, 0, 1);
-    serve_one(srv, fd);
-  }
-  return NULL;
-}
-
-/* A listening socket on 127.0.0.1 port 0; *port receives the port. */
-static int listen_loopback(int *port) {
+int uvst_listen_loopback(int rcvbuf, int *port) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     return -1;
+  }
+  if (rcvbuf > 0) {
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
   }
   struct sockaddr_in a;
   memset(&a, 0, sizeof(a));
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t alen = sizeof(a);
-  if (bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(fd, 64) != 0 ||
+  if (bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(fd, 128) != 0 ||
       getsockname(fd, (struct sockaddr *)&a, &alen) != 0) {
+    int err = errno;
     close(fd);
+    errno = err;
     return -1;
   }
   *port = ntohs(a.sin_port);
   return fd;
 }
 
-uvst_server *uvst_server_start(int mode, const void *payload, size_t len) {
-  uvst_server *srv = calloc(1, sizeof(*srv));
-  assert_non_null(srv);
-  srv->mode = mode;
-  srv->payload = payload;
-  srv->payload_len = len;
-  pthread_mutex_init(&srv->mutex, NULL);
-  srv->listen_fd = listen_loopback(&srv->port);
-  if (srv->listen_fd < 0) {
-    fail_msg("uvst_server_start: %s", strerror(errno));
-  }
-  if (pthread_create(&srv->thread, NULL, server_main, srv) != 0) {
-    fail_msg("uvst_server_start: pthread_create failed");
-  }
-  return srv;
-}
-
-int64_t uvst_server_bytes_in(uvst_server *srv) {
-  pthread_mutex_lock(&srv->mutex);
-  int64_t n = srv->bytes_in;
-  pthread_mutex_unlock(&srv->mutex);
-  return n;
-}
-
-int uvst_server_connections(uvst_server *srv) {
-  pthread_mutex_lock(&srv->mutex);
-  int n = srv->connections;
-  pthread_mutex_unlock(&srv->mutex);
-  return n;
-}
-
-void uvst_server_stop(uvst_server *srv) {
-  if (srv == NULL) {
-    return;
-  }
-  pthread_mutex_lock(&srv->mutex);
-  srv->stop = 1;
-  pthread_mutex_unlock(&srv->mutex);
-  pthread_join(srv->thread, NULL);
-  close(srv->listen_fd);
-  pthread_mutex_destroy(&srv->mutex);
-  free(srv);
+uvs_stream *uvst_socketpair_stream(uvs_engine *e, int *peer) {
+  int sv[2];
+  uvs_stream *s = NULL;
+  assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  assert_uvs_rc(uvs_stream_open_fd(e, sv[0], NULL, &s), 0);
+  assert_non_null(s);
+  *peer = sv[1];
+  return s;
 }
 
 int uvst_unused_port(void) {
   int port = 0;
-  int fd = listen_loopback(&port);
+  int fd = uvst_listen_loopback(0, &port);
   if (fd < 0) {
     fail_msg("uvst_unused_port: %s", strerror(errno));
   }

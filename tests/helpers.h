@@ -16,9 +16,8 @@
  * uvst_fd_teardown waits up to UVST_FD_SETTLE_MS for the count to come back
  * (engines may close descriptors on their loop threads) and then fails the
  * test if it did not. The first uvst_fd_setup creates and frees one engine
- * so that libuv's process-wide signal pipe is not counted. Start helper
- * servers (uvst_server_start) after the
- * snapshot and stop them before the teardown, or snapshot after starting.
+ * so that libuv's process-wide signal pipe is not counted. Open helper
+ * sockets after the snapshot and close them before the teardown.
  */
 #ifndef UVST_HELPERS_H
 #define UVST_HELPERS_H
@@ -115,44 +114,25 @@ void uvst_later_join(uvst_later *l);
 uvst_later *uvst_feed_later(uvs_stream *s, const char *str, int eof,
                             int64_t delay_ms);
 
-/* ---- engines ------------------------------------------------------------ */
+/* ---- operations and engines --------------------------------------------- */
+
+/* uvs_op_new(cq, tag); fails the test on error. */
+uvs_op *uvst_op_new(uvs_cq *cq, uint64_t tag);
 
 /* uvs_engine_new with "io_threads" = n (n < 0: NULL options); fails the
  * test on error. */
 uvs_engine *uvst_engine_new(int io_threads);
 
-/* ---- plain POSIX peer server on 127.0.0.1 ------------------------------- */
+/* ---- plain POSIX sockets on 127.0.0.1 ---------------------------------- */
 
-/* A blocking-socket server thread, independent of the library under test.
- * Connections are served one at a time, in order of arrival. */
-enum uvst_server_mode {
-  UVST_ECHO,  /* writes back everything it reads, until the peer's EOF */
-  UVST_SINK,  /* reads and counts everything until EOF, writes nothing */
-  UVST_SEND,  /* writes `payload` then closes (shutdown both ways) */
-  UVST_CLOSE, /* closes each connection at once */
-  UVST_RESET  /* closes each connection with SO_LINGER 0 (an RST) */
-};
-typedef struct uvst_server {
-  int port;              /* bound port (127.0.0.1) */
-  int listen_fd;         /* internal */
-  int mode;              /* enum uvst_server_mode */
-  const void *payload;   /* UVST_SEND: bytes to send (not copied) */
-  size_t payload_len;    /* UVST_SEND */
-  pthread_t thread;      /* internal */
-  pthread_mutex_t mutex; /* guards the counters below */
-  int64_t bytes_in;      /* total bytes received, all connections */
-  int connections;       /* connections accepted so far */
-  int stop;              /* internal */
-} uvst_server;
-
-/* Starts a server on 127.0.0.1 port 0 (see srv->port); fails the test on
- * error. For UVST_SEND, payload must outlive the server. */
-uvst_server *uvst_server_start(int mode, const void *payload, size_t len);
-/* Counters, read under the mutex. */
-int64_t uvst_server_bytes_in(uvst_server *srv);
-int uvst_server_connections(uvst_server *srv);
-/* Stops the thread (closing the current connection), frees everything. */
-void uvst_server_stop(uvst_server *srv);
+/* A listening TCP socket on 127.0.0.1, port 0 (*port receives the port);
+ * rcvbuf > 0 sets SO_RCVBUF before listen() (accepted sockets inherit it).
+ * Returns the descriptor, or -1 with errno set. net_helpers.h builds its
+ * peers (nh_raw_*) and its thread server (nh_server) on top of this. */
+int uvst_listen_loopback(int rcvbuf, int *port);
+/* A stream of engine e over one end of a socketpair (AF_UNIX, stream);
+ * *peer receives the other, raw end. Fails the test on error. */
+uvs_stream *uvst_socketpair_stream(uvs_engine *e, int *peer);
 
 /* A port on 127.0.0.1 that nothing listens on right now (bound, then
  * closed). Races are possible in theory; fine for tests. */

@@ -73,25 +73,10 @@ long nh_raise_nofile(void) {
 /* ---- raw POSIX sockets -------------------------------------------------- */
 
 int nh_raw_listen(int rcvbuf, int *port) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int fd = uvst_listen_loopback(rcvbuf, port);
   if (fd < 0) {
-    fail_msg("socket: %s", strerror(errno));
+    fail_msg("raw listen: %s", strerror(errno));
   }
-  if (rcvbuf > 0) {
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-  }
-  struct sockaddr_in a;
-  memset(&a, 0, sizeof(a));
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t alen = sizeof(a);
-  if (bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(fd, 128) != 0 ||
-      getsockname(fd, (struct sockaddr *)&a, &alen) != 0) {
-    int err = errno;
-    close(fd);
-    fail_msg("raw listen: %s", strerror(err));
-  }
-  *port = ntohs(a.sin_port);
   return fd;
 }
 
@@ -247,6 +232,14 @@ int nh_close_free(uvs_stream *s) {
   int rc = uvs_stream_wait_closed(s, 10000);
   uvs_stream_free(s);
   return rc;
+}
+
+void nh_wait_buffered(uvs_stream *s, int64_t n) {
+  int64_t deadline = uvst_now_ms() + 10000;
+  while (nh_get_int(s, "read_buffer_size") < n && uvst_now_ms() < deadline) {
+    uvst_sleep_ms(2);
+  }
+  assert_true(nh_get_int(s, "read_buffer_size") >= n);
 }
 
 int nh_write_drain(uvs_stream *s, const void *p, size_t len,

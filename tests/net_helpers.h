@@ -78,6 +78,10 @@ int nh_write_drain(uvs_stream *s, const void *p, size_t len,
 uvs_stream *nh_connect_raw_peer(uvs_engine *e, int lfd, int port,
                                 const uvs_options *opts, int *peer);
 
+/* Waits until s has at least n bytes buffered ("read_buffer_size"), 10 s at
+ * most; fails the test otherwise. */
+void nh_wait_buffered(uvs_stream *s, int64_t n);
+
 /* Fails unless rc is a or b (prints the names). */
 #define nh_assert_either(rc, a, b)                                             \
   nh_assert_either_((int)(rc), (a), (b), #rc, __FILE__, __LINE__)

@@ -36,31 +36,6 @@ static int readable(int fd, int timeout_ms) {
   return rc > 0 && (p.revents & POLLIN) != 0;
 }
 
-/* A stream on one end of a socketpair; *peer is the raw other end. */
-static uvs_stream *pair_stream(uvs_engine *e, int *peer) {
-  int sv[2];
-  assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-  uvs_stream *s = NULL;
-  assert_uvs_rc(uvs_stream_open_fd(e, sv[0], NULL, &s), 0);
-  *peer = sv[1];
-  return s;
-}
-
-static void wait_buffered(uvs_stream *s, int64_t n) {
-  int64_t deadline = uvst_now_ms() + 10000;
-  while (nh_get_int(s, "read_buffer_size") < n && uvst_now_ms() < deadline) {
-    uvst_sleep_ms(2);
-  }
-  assert_true(nh_get_int(s, "read_buffer_size") >= n);
-}
-
-static uvs_op *new_op(uvs_cq *cq, uint64_t tag) {
-  uvs_op *op = NULL;
-  assert_uvs_rc(uvs_op_new(cq, tag, &op), 0);
-  assert_non_null(op);
-  return op;
-}
-
 /* The next completion must be `op` (within 10 s). */
 static void expect_next(uvs_cq *cq, uvs_op *op) {
   uvs_op *got = NULL;
@@ -108,13 +83,13 @@ static int read_start_retry(uvs_stream *s, int64_t n, uvs_op *op) {
 static void test_cq_basics(void **state) {
   nh_fixture *f = *state;
   int peer = -1;
-  uvs_stream *s = pair_stream(f->e, &peer);
+  uvs_stream *s = uvst_socketpair_stream(f->e, &peer);
   uvs_cq *cq = NULL;
   uvs_op *ops[4], *got = NULL;
   assert_uvs_rc(uvs_cq_new(f->e, &cq), 0);
   int fd = uvs_cq_fd(cq);
   assert_true(fd >= 0);
-  uvs_op *op = new_op(cq, 0x1111);
+  uvs_op *op = uvst_op_new(cq, 0x1111);
   assert_int_equal(uvs_op_tag(op), 0x1111);
   assert_int_equal(uvs_op_is_done(op), 1); /* nothing started yet */
   assert_uvs_rc(uvs_stream_read_start(s, 100, op), UVS_PENDING);
@@ -134,7 +109,7 @@ static void test_cq_basics(void **state) {
 
   /* fast path: the buffer satisfies the read, nothing is posted */
   assert_int_equal(nh_raw_send_all(peer, "world", 5), 0);
-  wait_buffered(s, 5);
+  nh_wait_buffered(s, 5);
   assert_uvs_rc(uvs_stream_read_start(s, 100, op), UVS_COMPLETED);
   assert_op_result(op, 0);
   assert_op_data(op, "world");
@@ -143,7 +118,7 @@ static void test_cq_basics(void **state) {
   assert_int_equal(uvs_cq_wait(cq, 50, ops, 4), 0); /* timeout: 0 */
 
   /* one op, one read at a time */
-  uvs_op *other = new_op(cq, 2);
+  uvs_op *other = uvst_op_new(cq, 2);
   assert_uvs_rc(uvs_stream_readexactly_start(s, 3, op), UVS_PENDING);
   assert_uvs_rc(uvs_stream_read_start(s, 1, op), UVS_EOPBUSY);
   assert_uvs_rc(uvs_stream_read_start(s, 1, other), UVS_EBUSY);
@@ -170,8 +145,8 @@ static void test_cq_wait_and_poll_batches(void **state) {
   uvs_cq *cq = NULL;
   assert_uvs_rc(uvs_cq_new(f->e, &cq), 0);
   for (int i = 0; i < NPAIR; i++) {
-    s[i] = pair_stream(f->e, &peer[i]);
-    op[i] = new_op(cq, 100 + (uint64_t)i);
+    s[i] = uvst_socketpair_stream(f->e, &peer[i]);
+    op[i] = uvst_op_new(cq, 100 + (uint64_t)i);
     assert_uvs_rc(uvs_stream_readline_start(s[i], op[i]), UVS_PENDING);
   }
   int seen[NPAIR] = {0};
@@ -355,7 +330,7 @@ static void test_host_driven_echo(void **state) {
   assert_uvs_rc(uvs_engine_run(f->e), 0);
   assert_uvs_rc(uvs_cq_new(f->e, &h.cq), 0);
   for (int i = 1; i < 7; i++) {
-    h.op[i] = new_op(h.cq, (uint64_t)i);
+    h.op[i] = uvst_op_new(h.cq, (uint64_t)i);
   }
   int port = 0;
   h.srv = nh_listen_tcp(f->e, NULL, &port);
@@ -398,10 +373,10 @@ static void test_host_driven_echo(void **state) {
 static void test_host_driven_timer(void **state) {
   nh_fixture *f = *state;
   int peer = -1;
-  uvs_stream *s = pair_stream(f->e, &peer);
+  uvs_stream *s = uvst_socketpair_stream(f->e, &peer);
   uvs_cq *cq = NULL;
   assert_uvs_rc(uvs_cq_new(f->e, &cq), 0);
-  uvs_op *op = new_op(cq, 9);
+  uvs_op *op = uvst_op_new(cq, 9);
   assert_uvs_rc(uvs_op_set_timeout(op, 100), 0);
   assert_uvs_rc(uvs_stream_read_start(s, 10, op), UVS_PENDING);
   int got_it = 0, stalls = 0;
@@ -495,7 +470,7 @@ static void *consumer_main(void *p) {
 static void start_many(uvs_engine *e, uvs_cq *cq, uvs_stream **r, uvs_op **op) {
   for (int i = 0; i < NOPS; i++) {
     r[i] = uvst_reader_new(e, 0);
-    op[i] = new_op(cq, (uint64_t)i);
+    op[i] = uvst_op_new(cq, (uint64_t)i);
   }
   for (int i = 0; i < NOPS; i++) {
     if (i % 2 == 1) {
@@ -606,12 +581,12 @@ static void test_cq_wakeup(void **state) {
 static void test_op_timeout(void **state) {
   nh_fixture *f = *state;
   int peer = -1;
-  uvs_stream *s = pair_stream(f->e, &peer);
+  uvs_stream *s = uvst_socketpair_stream(f->e, &peer);
   uvs_cq *cq = NULL;
   assert_uvs_rc(uvs_cq_new(f->e, &cq), 0);
-  uvs_op *op = new_op(cq, 5);
+  uvs_op *op = uvst_op_new(cq, 5);
   assert_int_equal(nh_raw_send_all(peer, "abcde", 5), 0);
-  wait_buffered(s, 5);
+  nh_wait_buffered(s, 5);
   assert_uvs_rc(uvs_op_set_timeout(op, 50), 0);
   assert_uvs_rc(uvs_stream_readexactly_start(s, 10, op), UVS_PENDING);
   expect_next(cq, op);
@@ -635,10 +610,10 @@ static void test_op_timeout(void **state) {
 static void test_op_cancel(void **state) {
   nh_fixture *f = *state;
   int peer = -1;
-  uvs_stream *s = pair_stream(f->e, &peer);
+  uvs_stream *s = uvst_socketpair_stream(f->e, &peer);
   uvs_cq *cq = NULL;
   assert_uvs_rc(uvs_cq_new(f->e, &cq), 0);
-  uvs_op *op = new_op(cq, 6);
+  uvs_op *op = uvst_op_new(cq, 6);
   assert_uvs_rc(uvs_stream_readuntil_start(s, "\r\n", 2, op), UVS_PENDING);
   assert_uvs_rc(uvs_op_cancel(op), 0);
   expect_next(cq, op);
@@ -680,18 +655,18 @@ static void test_op_cancel(void **state) {
 static void test_op_free_pending(void **state) {
   nh_fixture *f = *state;
   int peer = -1;
-  uvs_stream *s = pair_stream(f->e, &peer);
+  uvs_stream *s = uvst_socketpair_stream(f->e, &peer);
   uvs_cq *cq = NULL;
   assert_uvs_rc(uvs_cq_new(f->e, &cq), 0);
-  uvs_op *op = new_op(cq, 7);
+  uvs_op *op = uvst_op_new(cq, 7);
   assert_uvs_rc(uvs_stream_read_start(s, 10, op), UVS_PENDING);
   assert_uvs_rc(uvs_op_free(op), 0);
   expect_nothing(cq);
   assert_false(readable(uvs_cq_fd(cq), 0));
   /* the stream's read slot is free again and nothing was lost */
-  op = new_op(cq, 8);
+  op = uvst_op_new(cq, 8);
   assert_int_equal(nh_raw_send_all(peer, "xyz", 3), 0);
-  wait_buffered(s, 3);
+  nh_wait_buffered(s, 3);
   assert_uvs_rc(read_start_retry(s, 10, op), UVS_COMPLETED);
   assert_op_data(op, "xyz");
   /* a completion already queued but not taken is dropped by uvs_op_free */
@@ -708,14 +683,14 @@ static void test_op_free_pending(void **state) {
 static void test_cq_free_cancels_bound_ops(void **state) {
   nh_fixture *f = *state;
   int peer = -1;
-  uvs_stream *s = pair_stream(f->e, &peer);
+  uvs_stream *s = uvst_socketpair_stream(f->e, &peer);
   uvs_cq *cq = NULL;
   assert_uvs_rc(uvs_cq_new(f->e, &cq), 0);
-  uvs_op *op = new_op(cq, 10);
+  uvs_op *op = uvst_op_new(cq, 10);
   assert_uvs_rc(uvs_stream_read_start(s, 10, op), UVS_PENDING);
   assert_uvs_rc(uvs_cq_free(cq), 0);
   /* the read slot was released: a new read on a cq-less op works */
-  uvs_op *w = new_op(NULL, 11);
+  uvs_op *w = uvst_op_new(NULL, 11);
   assert_uvs_rc(read_start_retry(s, 10, w), UVS_PENDING);
   assert_int_equal(nh_raw_send_all(peer, "ok", 2), 0);
   assert_uvs_rc(uvs_op_wait(w, 10000), 0);
@@ -763,7 +738,7 @@ static void test_connect_timeout(void **state) {
   assert_null(s);
   uvs_cq *cq = NULL;
   assert_uvs_rc(uvs_cq_new(f->e, &cq), 0);
-  uvs_op *op = new_op(cq, 12);
+  uvs_op *op = uvst_op_new(cq, 12);
   assert_uvs_rc(uvs_op_set_timeout(op, 100), 0);
   assert_uvs_rc(uvs_connect_tcp_start(f->e, "127.0.0.1", port, NULL, op),
                 UVS_PENDING);
@@ -870,7 +845,7 @@ static void test_engine_free_with_pending_ops(void **state) {
   p->e = uvst_engine_new(1);
   assert_uvs_rc(uvs_cq_new(p->e, &p->cq), 0);
   for (int i = 0; i < P_N; i++) {
-    p->op[i] = new_op(i < P_NCQ ? p->cq : NULL, (uint64_t)i);
+    p->op[i] = uvst_op_new(i < P_NCQ ? p->cq : NULL, (uint64_t)i);
   }
   int fport = 0, port = 0, port2 = 0, rport = 0, peer = -1;
   int flfd = full_listener(p->raw, &fport);
@@ -978,7 +953,7 @@ static void test_restart_drops_stale_completion(void **state) {
   uvs_cq *cq;
   assert_uvs_rc(uvs_cq_new(f->e, &cq), 0);
   uvs_stream *r = uvst_reader_new(f->e, 0);
-  uvs_op *op = new_op(cq, 7);
+  uvs_op *op = uvst_op_new(cq, 7);
   assert_uvs_rc(uvs_stream_read_start(r, 10, op), UVS_PENDING);
   assert_uvs_rc(uvs_op_cancel(op), 0);
   assert_uvs_rc(uvs_stream_read_start(r, 10, op), UVS_PENDING);
@@ -1006,7 +981,7 @@ static void test_host_fd_sees_work_started_outside_poll(void **state) {
   assert_true(fd >= 0);
   int port = 0;
   uvs_server *srv = nh_listen_tcp(f->e, NULL, &port);
-  uvs_op *acc = new_op(cq, 1);
+  uvs_op *acc = uvst_op_new(cq, 1);
   assert_uvs_rc(uvs_server_accept_start(srv, acc), UVS_PENDING);
   int peer = nh_raw_connect(port);
   struct pollfd p = {.fd = fd, .events = POLLIN};

@@ -71,27 +71,11 @@ static int teardown(void **state) {
 
 /* ---- local helpers ------------------------------------------------------ */
 
-static uvs_op *new_op(uvs_cq *cq, uint64_t tag) {
-  uvs_op *op = NULL;
-  assert_uvs_rc(uvs_op_new(cq, tag, &op), 0);
-  assert_non_null(op);
-  return op;
-}
-
 static uvs_options *opts1(const char *k, int64_t v) {
   uvs_options *o = NULL;
   assert_uvs_rc(uvs_options_new(&o), 0);
   assert_uvs_rc(uvs_options_set_int(o, k, v), 0);
   return o;
-}
-
-static uvs_stream *socketpair_stream(uvs_engine *e, int *peer) {
-  int sv[2];
-  uvs_stream *s = NULL;
-  assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-  assert_uvs_rc(uvs_stream_open_fd(e, sv[0], NULL, &s), 0);
-  *peer = sv[1];
-  return s;
 }
 
 /* A helper thread running one blocking call, with its result and timing. */
@@ -190,7 +174,7 @@ static void test_free_stream_while_read_blocked(void **state) {
   (void)state;
   uvs_engine *e = uvst_engine_new(1);
   int peer = -1;
-  uvs_stream *s = socketpair_stream(e, &peer);
+  uvs_stream *s = uvst_socketpair_stream(e, &peer);
   call c = {.a = s, .n = 100};
   call_start(&c, do_read);
   settle();
@@ -211,7 +195,7 @@ static void test_free_stream_while_read_blocked(void **state) {
 static void test_free_op_while_waited(void **state) {
   (void)state;
   uvs_stream *s = uvst_reader_new(NULL, 0);
-  uvs_op *op = new_op(NULL, 1);
+  uvs_op *op = uvst_op_new(NULL, 1);
   assert_uvs_rc(uvs_stream_readline_start(s, op), UVS_PENDING);
   call c = {.a = op};
   call_start(&c, do_op_wait);
@@ -221,7 +205,7 @@ static void test_free_op_while_waited(void **state) {
   assert_true(c.rc == 0 || c.rc == UVS_EBADHANDLE);
   assert_uvs_rc(uvs_op_is_done(op), UVS_EBADHANDLE);
   /* the reader is free again: a new read can wait */
-  uvs_op *op2 = new_op(NULL, 2);
+  uvs_op *op2 = uvst_op_new(NULL, 2);
   assert_uvs_rc(uvs_stream_readline_start(s, op2), UVS_PENDING);
   uvst_feed(s, "line\n");
   assert_op_result(op2, 0);
@@ -238,7 +222,7 @@ static void test_free_op_while_queue_waited(void **state) {
   uvs_cq *cq = NULL;
   assert_uvs_rc(uvs_cq_new(e, &cq), 0);
   uvs_stream *s = uvst_reader_new(e, 0);
-  uvs_op *op = new_op(cq, 7);
+  uvs_op *op = uvst_op_new(cq, 7);
   assert_uvs_rc(uvs_stream_read_start(s, 10, op), UVS_PENDING);
   call c = {.a = cq, .n = 300};
   call_start(&c, do_cq_next);
@@ -267,7 +251,7 @@ static void test_freed_op_not_delivered_after_two_completions(void **state) {
   uvs_cq *cq = NULL;
   assert_uvs_rc(uvs_cq_new(e, &cq), 0);
   uvs_stream *s = uvst_reader_new(NULL, 0);
-  uvs_op *op = new_op(cq, 7);
+  uvs_op *op = uvst_op_new(cq, 7);
   assert_uvs_rc(uvs_stream_read_start(s, 10, op), UVS_PENDING);
   uvst_feed(s, "a"); /* completion 1, queued */
   assert_uvs_rc(uvs_stream_read_start(s, 10, op), UVS_PENDING);
@@ -298,7 +282,7 @@ static void test_free_right_after_delivery(void **state) {
   int seen[N] = {0};
   for (int i = 0; i < N; i++) {
     s[i] = uvst_reader_new(e, 0);
-    op[i] = new_op(cq, (uint64_t)i);
+    op[i] = uvst_op_new(cq, (uint64_t)i);
     assert_uvs_rc(uvs_stream_readline_start(s[i], op[i]), UVS_PENDING);
   }
   for (int i = 0; i < N; i++)
@@ -329,8 +313,8 @@ static void test_free_stream_with_queued_read(void **state) {
   uvs_cq *cq = NULL;
   assert_uvs_rc(uvs_cq_new(e, &cq), 0);
   int peer = -1;
-  uvs_stream *s = socketpair_stream(e, &peer);
-  uvs_op *op = new_op(cq, 3);
+  uvs_stream *s = uvst_socketpair_stream(e, &peer);
+  uvs_op *op = uvst_op_new(cq, 3);
   assert_uvs_rc(uvs_stream_readexactly_start(s, 5, op), UVS_PENDING);
   assert_int_equal(write(peer, "ab", 2), 2);
   uvst_sleep_ms(20);
@@ -406,7 +390,7 @@ static void test_concurrent_double_free(void **state) {
   uvs_engine *e = uvst_engine_new(1);
   for (int i = 0; i < 100; i++) {
     uvs_stream *r = uvst_reader_new(e, 0);
-    uvs_op *op = new_op(NULL, 1);
+    uvs_op *op = uvst_op_new(NULL, 1);
     assert_uvs_rc(uvs_stream_readline_start(r, op), UVS_PENDING);
     race_free(op, free_op); /* pending */
     race_free(r, free_stream);
@@ -418,7 +402,7 @@ static void test_concurrent_double_free(void **state) {
     race_free(cq, free_cq);
     if (i % 10 == 0) {
       int peer;
-      uvs_stream *s = socketpair_stream(e, &peer);
+      uvs_stream *s = uvst_socketpair_stream(e, &peer);
       race_free(s, free_stream);
       close(peer);
       uvs_server *srv = NULL;
@@ -484,11 +468,11 @@ static void test_objects_after_engine_free(void **state) {
     uvs_cq *cq = NULL;
     assert_uvs_rc(uvs_cq_new(e, &cq), 0);
     int peer = -1;
-    uvs_stream *s = socketpair_stream(e, &peer);
+    uvs_stream *s = uvst_socketpair_stream(e, &peer);
     uvs_server *srv = NULL;
     assert_uvs_rc(uvs_server_listen_tcp(e, "127.0.0.1", 0, NULL, &srv), 0);
     assert_uvs_rc(uvs_engine_free(e), 0);
-    uvs_op *op = new_op(cq, 1);
+    uvs_op *op = uvst_op_new(cq, 1);
     uvs_op *got[2];
     assert_uvs_rc(uvs_cq_wait(cq, 10, got, 2), UVS_ESHUTDOWN);
     int fd = uvs_cq_fd(cq); /* a descriptor still, or UVS_ESHUTDOWN */
@@ -550,7 +534,7 @@ static void test_engine_free_completes_reader_ops(void **state) {
   (void)state;
   uvs_engine *e = uvst_engine_new(1);
   uvs_stream *r = uvst_reader_new(e, 0);
-  uvs_op *op = new_op(NULL, 1);
+  uvs_op *op = uvst_op_new(NULL, 1);
   assert_uvs_rc(uvs_stream_readline_start(r, op), UVS_PENDING);
   assert_uvs_rc(uvs_engine_free(e), 0);
   int w = uvs_op_wait(op, 1000);
@@ -572,7 +556,7 @@ static void test_engine_free_completes_reader_ops(void **state) {
 static void test_ebusy_leaves_op_unchanged(void **state) {
   (void)state;
   uvs_stream *s = uvst_reader_new(NULL, 0);
-  uvs_op *op1 = new_op(NULL, 1), *op2 = new_op(NULL, 2);
+  uvs_op *op1 = uvst_op_new(NULL, 1), *op2 = uvst_op_new(NULL, 2);
   uvst_feed(s, "abc");
   assert_uvs_rc(uvs_stream_read_start(s, 3, op1), UVS_COMPLETED);
   assert_uvs_rc(uvs_stream_readline_start(s, op2), UVS_PENDING);
@@ -603,7 +587,7 @@ static void test_ebusy_leaves_op_unchanged(void **state) {
 static void test_einval_leaves_op_unchanged(void **state) {
   (void)state;
   uvs_stream *s = uvst_reader_new(NULL, 0);
-  uvs_op *op = new_op(NULL, 1);
+  uvs_op *op = uvst_op_new(NULL, 1);
   uvst_feed(s, "ab\ncd");
   assert_uvs_rc(uvs_stream_readline_start(s, op), UVS_COMPLETED);
   uvs_buf seps[3] = {{"\n", 1}, {"", 0}, {"x", 1}};
@@ -657,7 +641,7 @@ static void test_einval_leaves_op_unchanged(void **state) {
 static void test_accept_after_close(void **state) {
   (void)state;
   uvs_engine *e = uvst_engine_new(1);
-  uvs_op *op = new_op(NULL, 1);
+  uvs_op *op = uvst_op_new(NULL, 1);
   char failure[256] = "";
   for (int i = 0; i < 200 && !failure[0]; i++) {
     uvs_server *srv = NULL;
@@ -750,7 +734,7 @@ static void test_host_driven_timeouts(void **state) {
 static void test_ports_extreme(void **state) {
   (void)state;
   uvs_engine *e = uvst_engine_new(1);
-  uvs_op *op = new_op(NULL, 1);
+  uvs_op *op = uvst_op_new(NULL, 1);
   const int bad[] = {INT_MIN, INT_MAX, -65535, 65536 + 80};
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
     uvs_stream *s = NULL;
@@ -808,7 +792,7 @@ static void test_unix_path_boundaries(void **state) {
   c = NULL;
   assert_uvs_rc(uvs_server_listen_unix(e, path, NULL, &srv), UVS_ENAMETOOLONG);
   assert_uvs_rc(uvs_connect_unix(e, path, NULL, 100, &c), UVS_ENAMETOOLONG);
-  uvs_op *op = new_op(NULL, 1);
+  uvs_op *op = uvst_op_new(NULL, 1);
   assert_uvs_rc(uvs_connect_unix_start(e, path, NULL, op), UVS_ENAMETOOLONG);
   assert_uvs_rc(uvs_server_listen_unix(e, "", NULL, &srv), UVS_EINVAL);
   assert_uvs_rc(uvs_server_listen_unix(e, NULL, NULL, &srv), UVS_EINVAL);
@@ -938,7 +922,7 @@ static void test_write_limits_overflow(void **state) {
   (void)state;
   uvs_engine *e = uvst_engine_new(1);
   int peer = -1;
-  uvs_stream *s = socketpair_stream(e, &peer);
+  uvs_stream *s = uvst_socketpair_stream(e, &peer);
   const int64_t lows[] = {INT64_MAX / 4 + 1, INT64_MAX / 2, INT64_MAX};
   for (size_t i = 0; i < sizeof lows / sizeof *lows; i++) {
     int rc = uvs_stream_set_write_limits(s, -1, lows[i]);

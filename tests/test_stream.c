@@ -52,15 +52,6 @@ static void echo_roundtrips(uvs_stream *s) {
   }
 }
 
-/* Blocks until the stream has at least n bytes buffered (10 s at most). */
-static void wait_buffered(uvs_stream *s, int64_t n) {
-  int64_t deadline = uvst_now_ms() + 10000;
-  while (nh_get_int(s, "read_buffer_size") < n && uvst_now_ms() < deadline) {
-    uvst_sleep_ms(2);
-  }
-  assert_true(nh_get_int(s, "read_buffer_size") >= n);
-}
-
 /* A raw peer that reads until EOF on a thread. */
 struct raw_sink {
   pthread_t thread;
@@ -475,7 +466,7 @@ static void test_read_timeout_keeps_data(void **state) {
   void *d = NULL;
   size_t n = 0;
   assert_int_equal(nh_raw_send_all(peer, "abcde", 5), 0);
-  wait_buffered(s, 5);
+  nh_wait_buffered(s, 5);
   assert_uvs_rc(uvs_stream_readexactly(s, 10, 100, &d, &n), UVS_ETIMEDOUT);
   assert_int_equal(nh_get_int(s, "read_buffer_size"), 5);
 
@@ -933,7 +924,7 @@ static void test_pause_resume_reading(void **state) {
   void *d = NULL;
   size_t n = 0;
   assert_int_equal(nh_raw_send_all(peer, "ab", 2), 0);
-  wait_buffered(s, 2);
+  nh_wait_buffered(s, 2);
   assert_uvs_rc(uvs_stream_pause_reading(s), 0);
   assert_uvs_rc(uvs_stream_pause_reading(s), 0); /* idempotent */
   assert_int_equal(nh_raw_send_all(peer, "cd", 2), 0);

@@ -550,6 +550,36 @@ static void server_done(uvs_server *srv) {
   assert_uvs_rc(uvs_server_free(srv), 0);
 }
 
+/* The usual pair of ends: a TLS server on 127.0.0.1 with server.pem, and
+ * clients trusting ca.pem. */
+struct tls_env {
+  uvs_engine *e;
+  uvs_tls_config *sc, *cc;
+  uvs_server *srv;
+  int port;
+};
+
+static struct tls_env tls_env_start(uvs_engine *e) {
+  struct tls_env t = {.e = e};
+  t.sc = server_config("server");
+  t.cc = client_config("ca.pem");
+  t.srv = listen_tls(e, t.sc, -1, &t.port);
+  return t;
+}
+
+/* A client *c connected to the server and its server side *s. */
+static void tls_env_pair(struct tls_env *t, uvs_stream **c, uvs_stream **s) {
+  assert_uvs_rc(connect_tls(t->e, "127.0.0.1", t->port, t->cc, NULL, c), 0);
+  assert_uvs_rc(uvs_server_accept(t->srv, WAIT_MS, s), 0);
+}
+
+/* server_done and the configs freed. */
+static void tls_env_done(struct tls_env *t) {
+  server_done(t->srv);
+  uvs_tls_config_free(t->sc);
+  uvs_tls_config_free(t->cc);
+}
+
 static void expect_line(uvs_stream *s, const char *line) {
   void *d = NULL;
   size_t n = 0;
@@ -1461,16 +1491,13 @@ static void test_bulk_64mib_echo(void **state) {
   nh_fixture *f = *state;
   /* Under valgrind the crypto is emulated: a smaller size, same code. */
   const int64_t total = getenv("UVS_VALGRIND") != NULL ? 4 * MIB : 64 * MIB;
-  uvs_tls_config *sc = server_config("server");
-  uvs_tls_config *cc = client_config("ca.pem");
-  int port;
-  uvs_server *srv = listen_tls(f->e, sc, -1, &port);
+  struct tls_env t = tls_env_start(f->e);
   uvs_stream *c = NULL;
-  assert_uvs_rc(connect_tls(f->e, "127.0.0.1", port, cc, NULL, &c), 0);
+  assert_uvs_rc(connect_tls(f->e, "127.0.0.1", t.port, t.cc, NULL, &c), 0);
   struct echo_thread et;
   memset(&et, 0, sizeof(et));
   nh_echo_stats_init(&et.st);
-  assert_uvs_rc(uvs_server_accept(srv, WAIT_MS, &et.s), 0);
+  assert_uvs_rc(uvs_server_accept(t.srv, WAIT_MS, &et.s), 0);
   assert_int_equal(pthread_create(&et.thread, NULL, echo_thread_main, &et), 0);
 
   struct bulk_writer w = {.s = c, .total = total};
@@ -1505,22 +1532,16 @@ static void test_bulk_64mib_echo(void **state) {
   assert_true(et.st.hash == w.hash);
   assert_int_equal(et.st.finished, 1);
   pthread_mutex_destroy(&et.st.mutex);
-  server_done(srv);
-  uvs_tls_config_free(sc);
-  uvs_tls_config_free(cc);
+  tls_env_done(&t);
 }
 
 /* ---- drain back-pressure ------------------------------------------------ */
 
 static void test_drain_backpressure(void **state) {
   nh_fixture *f = *state;
-  uvs_tls_config *sc = server_config("server");
-  uvs_tls_config *cc = client_config("ca.pem");
-  int port;
-  uvs_server *srv = listen_tls(f->e, sc, -1, &port);
+  struct tls_env t = tls_env_start(f->e);
   uvs_stream *c = NULL, *s = NULL;
-  assert_uvs_rc(connect_tls(f->e, "127.0.0.1", port, cc, NULL, &c), 0);
-  assert_uvs_rc(uvs_server_accept(srv, WAIT_MS, &s), 0);
+  tls_env_pair(&t, &c, &s);
   roundtrip(c, s);
   assert_uvs_rc(uvs_stream_set_write_limits(c, 65536, 16384), 0);
 
@@ -1611,22 +1632,16 @@ static void test_drain_backpressure(void **state) {
   assert_uvs_rc(nh_close_free(c), 0);
   expect_eof(s);
   assert_uvs_rc(nh_close_free(s), 0);
-  server_done(srv);
-  uvs_tls_config_free(sc);
-  uvs_tls_config_free(cc);
+  tls_env_done(&t);
 }
 
 /* ---- write_eof, close_notify, closes without it ------------------------- */
 
 static void test_write_eof_not_supported(void **state) {
   nh_fixture *f = *state;
-  uvs_tls_config *sc = server_config("server");
-  uvs_tls_config *cc = client_config("ca.pem");
-  int port;
-  uvs_server *srv = listen_tls(f->e, sc, -1, &port);
+  struct tls_env t = tls_env_start(f->e);
   uvs_stream *c = NULL, *s = NULL;
-  assert_uvs_rc(connect_tls(f->e, "127.0.0.1", port, cc, NULL, &c), 0);
-  assert_uvs_rc(uvs_server_accept(srv, WAIT_MS, &s), 0);
+  tls_env_pair(&t, &c, &s);
   assert_int_equal(uvs_stream_can_write_eof(c), 0);
   assert_int_equal(uvs_stream_can_write_eof(s), 0);
   assert_uvs_rc(uvs_stream_write_eof(c), UVS_ENOTSUP);
@@ -1639,23 +1654,17 @@ static void test_write_eof_not_supported(void **state) {
   assert_uvs_rc(nh_close_free(c), 0);
   expect_eof(s);
   assert_uvs_rc(nh_close_free(s), 0);
-  server_done(srv);
-  uvs_tls_config_free(sc);
-  uvs_tls_config_free(cc);
+  tls_env_done(&t);
 }
 
 /* A clean close sends close_notify: the peer reads EOF (0 bytes, no error),
  * both ways. */
 static void test_close_notify(void **state) {
   nh_fixture *f = *state;
-  uvs_tls_config *sc = server_config("server");
-  uvs_tls_config *cc = client_config("ca.pem");
-  int port;
-  uvs_server *srv = listen_tls(f->e, sc, -1, &port);
+  struct tls_env t = tls_env_start(f->e);
   for (int server_closes = 0; server_closes < 2; server_closes++) {
     uvs_stream *c = NULL, *s = NULL;
-    assert_uvs_rc(connect_tls(f->e, "127.0.0.1", port, cc, NULL, &c), 0);
-    assert_uvs_rc(uvs_server_accept(srv, WAIT_MS, &s), 0);
+    tls_env_pair(&t, &c, &s);
     roundtrip(c, s);
     uvs_stream *closer = server_closes ? s : c;
     uvs_stream *other = server_closes ? c : s;
@@ -1671,9 +1680,7 @@ static void test_close_notify(void **state) {
     assert_uvs_rc(uvs_stream_free(closer), 0);
     assert_uvs_rc(uvs_stream_free(other), 0);
   }
-  server_done(srv);
-  uvs_tls_config_free(sc);
-  uvs_tls_config_free(cc);
+  tls_env_done(&t);
 }
 
 /* The same clean close, but right after the handshake: the client has not
@@ -1686,15 +1693,11 @@ static void test_close_notify(void **state) {
  * is a race. */
 static void test_close_right_after_handshake(void **state) {
   nh_fixture *f = *state;
-  uvs_tls_config *sc = server_config("server");
-  uvs_tls_config *cc = client_config("ca.pem");
-  int port;
-  uvs_server *srv = listen_tls(f->e, sc, -1, &port);
+  struct tls_env t = tls_env_start(f->e);
   int resets = 0, rounds = 30;
   for (int i = 0; i < rounds; i++) {
     uvs_stream *c = NULL, *s = NULL;
-    assert_uvs_rc(connect_tls(f->e, "127.0.0.1", port, cc, NULL, &c), 0);
-    assert_uvs_rc(uvs_server_accept(srv, WAIT_MS, &s), 0);
+    tls_env_pair(&t, &c, &s);
     assert_uvs_rc(nh_write_drain(c, "x\n", 2, WAIT_MS), 0);
     expect_line(s, "x\n");
     assert_uvs_rc(nh_close_free(c), 0);
@@ -1712,9 +1715,7 @@ static void test_close_right_after_handshake(void **state) {
     uvs_stream_wait_closed(s, WAIT_MS);
     assert_uvs_rc(uvs_stream_free(s), 0);
   }
-  server_done(srv);
-  uvs_tls_config_free(sc);
-  uvs_tls_config_free(cc);
+  tls_env_done(&t);
   if (resets > 0) {
     fail_msg("%d of %d clean closes reached the peer as an error", resets,
              rounds);
@@ -1725,13 +1726,9 @@ static void test_close_right_after_handshake(void **state) {
  * asyncio); the shutdown() here goes around the engine on purpose. */
 static void test_eof_without_close_notify(void **state) {
   nh_fixture *f = *state;
-  uvs_tls_config *sc = server_config("server");
-  uvs_tls_config *cc = client_config("ca.pem");
-  int port;
-  uvs_server *srv = listen_tls(f->e, sc, -1, &port);
+  struct tls_env t = tls_env_start(f->e);
   uvs_stream *c = NULL, *s = NULL;
-  assert_uvs_rc(connect_tls(f->e, "127.0.0.1", port, cc, NULL, &c), 0);
-  assert_uvs_rc(uvs_server_accept(srv, WAIT_MS, &s), 0);
+  tls_env_pair(&t, &c, &s);
   roundtrip(c, s);
   assert_uvs_rc(nh_write_drain(s, "data\n", 5, WAIT_MS), 0);
   expect_line(c, "data\n");
@@ -1746,8 +1743,7 @@ static void test_eof_without_close_notify(void **state) {
   nh_assert_either(nh_close_free(s), 0, UVS_EPIPE);
 
   /* A peer that aborts (TCP RST) is a reset, as in asyncio. */
-  assert_uvs_rc(connect_tls(f->e, "127.0.0.1", port, cc, NULL, &c), 0);
-  assert_uvs_rc(uvs_server_accept(srv, WAIT_MS, &s), 0);
+  tls_env_pair(&t, &c, &s);
   roundtrip(c, s);
   assert_uvs_rc(uvs_stream_abort(s), 0);
   void *d = NULL;
@@ -1757,9 +1753,7 @@ static void test_eof_without_close_notify(void **state) {
   assert_uvs_rc(uvs_stream_free(c), 0);
   uvs_stream_wait_closed(s, WAIT_MS);
   assert_uvs_rc(uvs_stream_free(s), 0);
-  server_done(srv);
-  uvs_tls_config_free(sc);
-  uvs_tls_config_free(cc);
+  tls_env_done(&t);
 }
 
 /* During the handshake, a peer that closes is a reset, on either side. */
