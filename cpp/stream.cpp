@@ -385,6 +385,10 @@ void Stream::serve_waiting_read_locked() {
   ReadResult r;
   if (!reader_.try_complete(read_op_->request, read_op_->data, r))
     return;
+  complete_waiting_read_locked(r);
+}
+
+void Stream::complete_waiting_read_locked(const ReadResult &r) {
   std::shared_ptr<Op> op = std::move(read_op_);
   finish_read_locked(*op, r);
   op->complete(r.status);

@@ -167,7 +167,11 @@ private:
   void wake_direct_reader_locked();
   /* Before the descriptor closes: no thread may still poll it. */
   void release_direct_reader_locked();
+  /* A plain read(n) waiting on an empty buffer: its result buffer, which
+   * a direct read fills in place (what the reader would return), or null. */
+  ByteBuffer *direct_result_locked();
   void serve_waiting_read_locked();
+  void complete_waiting_read_locked(const ReadResult &r);
   void finish_read_locked(Op &op, const ReadResult &r);
   bool wants_resume() const;
   void start_reading_locked();

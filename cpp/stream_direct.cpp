@@ -22,6 +22,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <thread>
 
@@ -102,13 +103,32 @@ bool Stream::serve_wait(Op &op, Clock::time_point end, bool limited, int *rc) {
   }
 }
 
+ByteBuffer *Stream::direct_result_locked() {
+  if (!read_op_ || read_op_->request.kind != ReadKind::Read ||
+      read_op_->request.n <= 0 || !reader_.buffer().empty() || reader_.eof() ||
+      reader_.error())
+    return nullptr;
+  return &read_op_->data;
+}
+
 int Stream::read_directly_locked(char *scratch) {
   uv_buf_t buf;
-  read_target_locked(scratch, &buf);
+  ByteBuffer *result = direct_result_locked();
+  if (result) {
+    buf.len = std::min(size_t(read_op_->request.n), Loop::kScratchSize);
+    buf.base = result->reserve_tail(buf.len);
+  } else {
+    read_target_locked(scratch, &buf);
+  }
   ssize_t n;
   do
     n = ::read(fd_, buf.base, buf.len);
   while (n < 0 && errno == EINTR);
+  if (n > 0 && result) {
+    result->commit(size_t(n));
+    complete_waiting_read_locked(ReadResult());
+    return 0;
+  }
   if (n > 0) {
     took_bytes_locked(buf, size_t(n), scratch);
     return 0;
