@@ -71,10 +71,16 @@ public:
   void shutdown_now(int err) override;
 
 private:
+  /* One listening socket. With per-loop listeners an address has one on
+   * every loop: the home loop's (loop_) is the one reported for the address,
+   * and each is watched, and touched, only on its own loop. */
   struct Listener {
     uv_poll_t poll;
-    int fd = -1;
+    int fd = -1;         /* -1 once closed */
+    bool polled = false; /* poll initialized and its close not yet seen */
+    bool listening = false;
     Server *owner = nullptr;
+    Loop *loop = nullptr;
     std::string host;
     int port = -1;
   };
@@ -83,11 +89,26 @@ private:
   Server(std::shared_ptr<Engine> engine, Loop *loop, const Options *opts,
          bool unix_socket);
   int bind_tcp_on_loop(const std::vector<struct sockaddr_storage> &addrs);
+  int bind_address_locked(struct sockaddr_storage ss, int *chosen_port);
   int bind_unix_on_loop(const std::string &path);
   int adopt_on_loop(int fd);
-  int add_listener(int fd, const std::string &host, int port);
+  /* Takes fd; the poll is initialized at once when loop is the home loop. */
+  int add_listener(int fd, const std::string &host, int port, Loop *loop);
+  int init_poll_locked(Listener *l);
+  /* Per-loop listeners: watched on their loops, then listening unless
+   * "start_serving" is 0. Closes the server on failure. */
+  int start_per_loop();
+  int attach_on_loop(Loop *loop);
   int listen_all_locked();
+  /* On loop: listen and watch the listeners that loop owns. */
+  int listen_locked(Loop *loop);
+  int listen_on(Loop *loop);
   void close_on_loop(int err);
+  /* On loop: close its listeners (and any never watched, on the home loop). */
+  void close_listeners_locked(Loop *loop, bool unwatched);
+  void close_listeners_of(Loop *loop);
+  bool polls_on_locked(const Loop *loop) const;
+  Listener *address_locked(int index);
   /* Closed, listeners' handles closed (socket file removed), no client. */
   bool fully_closed_locked() const;
   void check_closed_locked();
@@ -106,6 +127,9 @@ private:
   const bool unix_;
   Options opts_;
   int backlog_;
+  /* Per-loop listeners: the engine's other loops (set before the server is
+   * shared, then read-only); empty for accept-and-hand-off. */
+  std::vector<Loop *> sibling_loops_;
 
   std::mutex mu_;
   std::vector<std::unique_ptr<Listener>> listeners_;
@@ -119,7 +143,8 @@ private:
   std::unordered_map<Stream *, std::weak_ptr<Stream>> clients_;
   std::string unix_path_;
   bool cleanup_socket_ = true;
-  int reserve_fd_ = -1; /* given up to accept-and-drop on EMFILE */
+  std::mutex reserve_mu_; /* loops may hit EMFILE at once */
+  int reserve_fd_ = -1;   /* given up to accept-and-drop on EMFILE */
   dev_t socket_dev_ = 0;
   ino_t socket_ino_ = 0;
   std::shared_ptr<Server> self_ref_;
