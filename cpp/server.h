@@ -10,13 +10,25 @@
  * so reuse_address, reuse_port and IPV6_V6ONLY are ours to set, and an
  * adopted socket (asyncio's sock=) is just another listening descriptor.
  *
- * Multi-loop scaling is accept-and-hand-off: the listeners live on the
- * server's loop, watched with uv_poll, and each accepted descriptor goes to
- * the engine's next loop in turn, where its stream is opened. This balances
- * connections exactly (round robin); SO_REUSEPORT listeners per loop leave
- * the spread to the kernel's 4-tuple hash, which on a handful of long-lived
- * connections is lopsided (see the scaling note in bench/README.md). When
- * the descriptor table is full (EMFILE) a reserved descriptor is given up
+ * Multi-loop scaling has two modes. Accept-and-hand-off (the default): the
+ * listeners live on the server's loop, watched with uv_poll, and each
+ * accepted descriptor goes to the engine's next loop in turn, where its
+ * stream is opened; this balances connections exactly (round robin).
+ * Per-loop listeners ("per_loop_listeners", TCP servers made here, N > 1
+ * loops): each address gets one SO_REUSEPORT socket per loop on the same
+ * port, watched and closed on that loop, and what one accepts is opened on
+ * its loop; the spread is the kernel's 4-tuple hash (uneven on a handful of
+ * connections), and the server is tracked on every loop so that engine
+ * shutdown closes each socket on its own loop. The home loop's socket
+ * stands for the address (address(), get_int()). Unix sockets refuse
+ * SO_REUSEPORT (EOPNOTSUPP) and adopted ones are single sockets: both hand
+ * off. Measured on 2 cores (the load generator taking one), per-loop
+ * listeners were within noise of hand-off (req/s x0.90-1.11, CPU per
+ * request x0.96-1.08 of hand-off's over 5 rounds; a little behind on 10
+ * connections, where the hash spreads unevenly), so hand-off, exact and
+ * without SO_REUSEPORT on the port, stays the default (bench/README.md).
+ *
+ * When the descriptor table is full (EMFILE) a reserved descriptor is given up
  * for a moment to accept and drop the connection, so the listener does not
  * spin on a backlog it cannot empty.
  */
