@@ -100,7 +100,9 @@ def make_servers(b, tls_dir, scaling=(2,)):
     """The rows, with the programs taken from b (a build directory or its
     snapshot, see snapshot_build); the TLS rows' certificate and key are
     tls_dir's cert.pem and key.pem (see make_certificate); scaling lists the
-    I/O loop counts of the multi-loop rows (c-threads is the 1-loop one)."""
+    I/O loop counts of the multi-loop rows (c-threads is the 1-loop one):
+    c-threads-Nio hands accepted connections to the loops, c-threads-Nio-rp
+    has one SO_REUSEPORT listener per loop (--reuseport)."""
     py = [PYTHON, os.path.join(HERE, 'pyservers.py')]
     tls = ['--tls-cert', os.path.join(tls_dir, 'cert.pem'),
            '--tls-key', os.path.join(tls_dir, 'key.pem')]
@@ -115,11 +117,14 @@ def make_servers(b, tls_dir, scaling=(2,)):
                 '--mode', 'threads']),
     ]
     for n in scaling:
-        s.append(Server(f'c-threads-{n}io',
-                        f'uvstreams C echo-server --mode threads, {n} loops',
-                        'c', [os.path.join(b, 'examples', 'echo-server'),
-                              '--port', '0', '--mode', 'threads',
-                              '--io-threads', str(n)]))
+        for suffix, label, extra in (('', 'hand-off', []),
+                                     ('-rp', 'reuseport', ['--reuseport'])):
+            s.append(Server(
+                f'c-threads-{n}io{suffix}',
+                f'C --mode threads, {n} loops, {label}',
+                'c', [os.path.join(b, 'examples', 'echo-server'),
+                      '--port', '0', '--mode', 'threads',
+                      '--io-threads', str(n)] + extra))
     for handler in ('read', 'readline'):
         s.append(Server(f'asyncio-{handler}', f'asyncio streams, {handler}',
                         'asyncio', py + ['asyncio-streams', '--loop', 'asyncio',
@@ -627,6 +632,11 @@ def summarize(runs, servers, args):
                                                    'rps')
                     row['cpu_vs_one_loop'] = ratio(rows, s.key, 'c-threads',
                                                    'cpu_us_per_req')
+                if s.key.endswith('-rp'):  # per-loop listeners vs hand-off
+                    row['rps_vs_hand_off'] = ratio(rows, s.key, s.key[:-3],
+                                                   'rps')
+                    row['cpu_vs_hand_off'] = ratio(rows, s.key, s.key[:-3],
+                                                   'cpu_us_per_req')
                 out['pingpong'].append(row)
     rows = by.get(('stream',), {})
     for k in STREAM_KEYS:
@@ -842,11 +852,21 @@ def print_scaling(summary):
     if not rows:
         return
     print()
-    print('== scaling: echo-server --mode threads, N I/O loops vs 1 ==')
+    print('== scaling: echo-server --mode threads, N I/O loops vs 1 '
+          '(-rp: SO_REUSEPORT listener per loop, also vs hand-off) ==')
     for r in rows:
-        print(f'{r["server"]:18s} {r["size"] // KIB:4d} KiB x '
-              f'{r["conns"]:3d} conns: req/s x{r["rps_vs_one_loop"]:.2f}, '
-              f'CPU/req x{r["cpu_vs_one_loop"]:.2f}')
+        line = (f'{r["server"]:18s} {r["size"] // KIB:4d} KiB x '
+                f'{r["conns"]:3d} conns: req/s x{r["rps_vs_one_loop"]:.2f}, '
+                f'CPU/req x{fmt_ratio(r["cpu_vs_one_loop"])}')
+        if r.get('rps_vs_hand_off') is not None:
+            line += (f';  vs hand-off: req/s '
+                     f'x{fmt_ratio(r["rps_vs_hand_off"])}, CPU/req '
+                     f'x{fmt_ratio(r.get("cpu_vs_hand_off"))}')
+        print(line)
+
+
+def fmt_ratio(v):
+    return '-' if v is None else f'{v:.2f}'
 
 
 def print_tls_tables(summary, servers, args):

@@ -37,6 +37,14 @@ Loop *Engine::pick_loop() {
   return loops_[n % loops_.size()].get();
 }
 
+std::vector<Loop *> Engine::other_loops(const Loop *except) const {
+  std::vector<Loop *> out;
+  for (auto &loop : loops_)
+    if (loop.get() != except)
+      out.push_back(loop.get());
+  return out;
+}
+
 int Engine::track(Loop *loop, const std::shared_ptr<Closeable> &obj) {
   std::lock_guard<std::mutex> lock(mu_);
   if (shutting_down_)

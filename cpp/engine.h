@@ -36,6 +36,8 @@ public:
   int io_threads() const { return threaded_ ? int(loops_.size()) : 0; }
   Loop *host_loop() { return loops_.front().get(); }
   Loop *pick_loop();
+  /* Every loop but except, in order (servers with per-loop listeners). */
+  std::vector<Loop *> other_loops(const Loop *except) const;
 
   /* UVS_ESHUTDOWN once shutdown has begun. */
   int track(Loop *loop, const std::shared_ptr<Closeable> &obj);

@@ -44,14 +44,14 @@ int set_flag(int fd, int level, int name, int on) {
 }
 
 int make_listen_socket(const struct sockaddr_storage &ss, const Options &o,
-                       int *out) {
+                       bool reuse_port, int *out) {
   int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0)
     return -errno;
   int rc = 0;
   if (o.get("reuse_address", 1))
     rc = set_flag(fd, SOL_SOCKET, SO_REUSEADDR, 1);
-  if (rc == 0 && o.get("reuse_port", 0))
+  if (rc == 0 && (reuse_port || o.get("reuse_port", 0)))
     rc = set_flag(fd, SOL_SOCKET, SO_REUSEPORT, 1);
   if (rc == 0 && ss.ss_family == AF_INET6)
     rc = set_flag(fd, IPPROTO_IPV6, IPV6_V6ONLY, int(o.get("ipv6_only", 1)));
@@ -106,7 +106,11 @@ int Server::listen_tcp(std::shared_ptr<Engine> engine, const char *host,
     return rc;
   Loop *loop = engine->pick_loop();
   std::shared_ptr<Server> srv(new Server(engine, loop, opts, false));
+  if (option(opts, "per_loop_listeners", 0) && engine->io_threads() > 1)
+    srv->sibling_loops_ = engine->other_loops(loop);
   rc = loop->call([&] { return srv->bind_tcp_on_loop(addrs); });
+  if (rc == 0 && !srv->sibling_loops_.empty())
+    rc = srv->start_per_loop();
   if (rc < 0)
     return rc;
   *out = std::move(srv);
@@ -182,9 +186,9 @@ int Server::adopt_on_loop(int fd) {
       socket_dev_ = st.st_dev;
       socket_ino_ = st.st_ino;
     }
-    rc = add_listener(fd, path, -1);
+    rc = add_listener(fd, path, -1, loop_);
   } else {
-    rc = add_listener(fd, format_host(ss), port_of(ss));
+    rc = add_listener(fd, format_host(ss), port_of(ss), loop_);
   }
   if (rc == 0 && option(&opts_, "start_serving", 1))
     rc = listen_all_locked();
@@ -196,20 +200,27 @@ int Server::adopt_on_loop(int fd) {
   return 0;
 }
 
-int Server::add_listener(int fd, const std::string &host, int port) {
+int Server::add_listener(int fd, const std::string &host, int port,
+                         Loop *loop) {
   auto l = std::make_unique<Listener>();
   l->owner = this;
+  l->fd = fd;
+  l->loop = loop;
   l->host = host;
   l->port = port;
-  int rc = uv_poll_init(loop_->uv(), &l->poll, fd);
-  if (rc < 0) {
-    ::close(fd);
-    return rc;
-  }
-  l->fd = fd;
-  l->poll.data = l.get();
-  ++open_listeners_;
+  Listener *raw = l.get();
   listeners_.push_back(std::move(l));
+  return loop == loop_ ? init_poll_locked(raw) : 0;
+}
+
+/* On the listener's loop. On failure the socket stays for close to close. */
+int Server::init_poll_locked(Listener *l) {
+  int rc = uv_poll_init(l->loop->uv(), &l->poll, l->fd);
+  if (rc < 0)
+    return rc;
+  l->poll.data = l;
+  l->polled = true;
+  ++open_listeners_;
   return 0;
 }
 
@@ -219,23 +230,12 @@ int Server::bind_tcp_on_loop(const std::vector<struct sockaddr_storage> &ads) {
     return rc;
   self_ref_ = shared_from_this();
   Lock lock(mu_);
-  int chosen_port = -1;
-  for (struct sockaddr_storage ss : ads) {
-    if (chosen_port > 0) /* port 0: every address shares the first port */
-      set_port(&ss, chosen_port);
-    int fd = -1;
-    std::string name = format_host(ss);
-    rc = make_listen_socket(ss, opts_, &fd);
-    if (rc < 0) {
-      rc = fail_with(rc, "bind " + name + ":" + std::to_string(port_of(ss)));
+  int chosen_port = -1; /* port 0: every address shares the first port */
+  for (const struct sockaddr_storage &ss : ads)
+    if ((rc = bind_address_locked(ss, &chosen_port)) < 0)
       break;
-    }
-    chosen_port = bound_port(fd);
-    rc = add_listener(fd, name, chosen_port);
-    if (rc < 0)
-      break;
-  }
-  if (rc == 0 && option(&opts_, "start_serving", 1))
+  /* Per-loop listeners listen once every loop watches its own. */
+  if (rc == 0 && sibling_loops_.empty() && option(&opts_, "start_serving", 1))
     rc = listen_all_locked();
   if (rc < 0) {
     int saved = rc;
@@ -244,6 +244,58 @@ int Server::bind_tcp_on_loop(const std::vector<struct sockaddr_storage> &ads) {
     close_on_loop(UVS_ECLOSED);
     return fail(saved, detail.empty() ? error_message(saved) : detail);
   }
+  return 0;
+}
+
+/* One address: its socket on the home loop and, with per-loop listeners,
+ * one more on each other loop, all with SO_REUSEPORT on the same port. */
+int Server::bind_address_locked(struct sockaddr_storage ss, int *chosen_port) {
+  if (*chosen_port > 0)
+    set_port(&ss, *chosen_port);
+  std::string name = format_host(ss);
+  bool per_loop = !sibling_loops_.empty();
+  for (size_t i = 0; i <= sibling_loops_.size(); ++i) {
+    Loop *loop = i == 0 ? loop_ : sibling_loops_[i - 1];
+    int fd = -1;
+    int rc = make_listen_socket(ss, opts_, per_loop, &fd);
+    if (rc < 0)
+      return fail_with(rc, "bind " + name + ":" + std::to_string(port_of(ss)));
+    if (i == 0) {
+      *chosen_port = bound_port(fd);
+      set_port(&ss, *chosen_port);
+    }
+    if ((rc = add_listener(fd, name, *chosen_port, loop)) < 0)
+      return rc;
+  }
+  return 0;
+}
+
+/* From the caller's thread, the home loop's sockets bound. */
+int Server::start_per_loop() {
+  int rc = 0;
+  for (Loop *loop : sibling_loops_)
+    if ((rc = loop->call([this, loop] { return attach_on_loop(loop); })) < 0)
+      break;
+  if (rc == 0 && option(&opts_, "start_serving", 1))
+    rc = start_serving();
+  if (rc < 0) {
+    std::string detail = last_error_detail();
+    close();
+    return fail(rc, detail.empty() ? error_message(rc) : detail);
+  }
+  return 0;
+}
+
+/* On loop: tracked there (engine shutdown closes its listeners on it), and
+ * its listeners watched. */
+int Server::attach_on_loop(Loop *loop) {
+  int rc = engine_->track(loop, shared_from_this());
+  if (rc < 0)
+    return rc;
+  Lock lock(mu_);
+  for (auto &l : listeners_)
+    if (l->loop == loop && (rc = init_poll_locked(l.get())) < 0)
+      return fail_with(rc, "watch a listening socket");
   return 0;
 }
 
@@ -272,7 +324,7 @@ int Server::bind_unix_on_loop(const std::string &path) {
       socket_dev_ = st.st_dev;
       socket_ino_ = st.st_ino;
     }
-    rc = add_listener(fd, path, -1);
+    rc = add_listener(fd, path, -1, loop_);
   }
   if (rc == 0 && option(&opts_, "start_serving", 1))
     rc = listen_all_locked();
@@ -287,25 +339,40 @@ int Server::bind_unix_on_loop(const std::string &path) {
 int Server::listen_all_locked() {
   if (serving_ || closed_)
     return 0;
+  int rc = listen_locked(loop_);
+  if (rc == 0)
+    serving_ = true;
+  return rc;
+}
+
+int Server::listen_locked(Loop *loop) {
   for (auto &l : listeners_) {
+    if (l->loop != loop || l->listening || !l->polled || l->fd < 0)
+      continue;
     if (::listen(l->fd, backlog_) < 0)
       return -errno;
     int rc = uv_poll_start(&l->poll, UV_READABLE, on_connection);
     if (rc < 0)
       return rc;
+    l->listening = true;
   }
-  serving_ = true;
   return 0;
 }
 
+/* The other loops' listeners first: serving once the home loop's listen. */
 int Server::start_serving() {
-  return loop_->call([this] {
-    Lock lock(mu_);
-    if (closed_)
-      return fail(UVS_ECLOSED, "server is closed");
-    int rc = listen_all_locked();
-    return rc < 0 ? fail_with(rc, "listen") : 0;
-  });
+  for (Loop *loop : sibling_loops_)
+    if (int rc = loop->call([this, loop] { return listen_on(loop); }))
+      return rc;
+  return loop_->call([this] { return listen_on(loop_); });
+}
+
+int Server::listen_on(Loop *loop) {
+  Lock lock(mu_);
+  if (closed_)
+    return fail(UVS_ECLOSED, "server is closed");
+  int rc = loop == loop_ ? listen_all_locked() : listen_locked(loop);
+  return rc < 0 ? fail_with(rc, "listen") : 0;
 }
 
 int Server::is_serving() {
@@ -325,7 +392,10 @@ void Server::accept_ready(Listener *l) {
   for (int i = 0; i < 64; ++i) {
     int fd = accept4(l->fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
-      hand_off(fd);
+      if (sibling_loops_.empty())
+        hand_off(fd);
+      else /* per-loop listeners: the connection stays on this loop */
+        open_client(fd, l->loop);
       continue;
     }
     if (errno == EINTR || errno == ECONNABORTED)
@@ -340,6 +410,7 @@ void Server::accept_ready(Listener *l) {
 /* No descriptor left: free the reserved one to accept the connection and
  * close it at once (the peer sees a reset instead of a hang). */
 int Server::accept_dropping_on_emfile(int listen_fd) {
+  std::lock_guard<std::mutex> lock(reserve_mu_);
   if (reserve_fd_ < 0)
     return -1;
   ::close(reserve_fd_);
@@ -433,25 +504,39 @@ int Server::start_accept(const std::shared_ptr<Op> &op) {
   return UVS_PENDING;
 }
 
+Server::Listener *Server::address_locked(int index) {
+  if (closed_ || index < 0)
+    return nullptr;
+  for (auto &l : listeners_) /* one per address on the home loop */
+    if (l->loop == loop_ && index-- == 0)
+      return l.get();
+  return nullptr;
+}
+
 int Server::num_addresses() {
   Lock lock(mu_);
-  return closed_ ? 0 : int(listeners_.size());
+  int n = 0;
+  while (address_locked(n))
+    ++n;
+  return n;
 }
 
 int Server::address(int index, std::string *host, int *port) {
   Lock lock(mu_);
-  if (closed_ || index < 0 || size_t(index) >= listeners_.size())
+  Listener *l = address_locked(index);
+  if (!l)
     return fail(UVS_EINVAL, "no listening address " + std::to_string(index));
-  *host = listeners_[size_t(index)]->host;
-  *port = listeners_[size_t(index)]->port;
+  *host = l->host;
+  *port = l->port;
   return 0;
 }
 
 int Server::get_int(int index, const std::string &key, int64_t *out) {
   Lock lock(mu_);
-  if (closed_ || index < 0 || size_t(index) >= listeners_.size())
+  Listener *l = address_locked(index);
+  if (!l)
     return fail(UVS_EINVAL, "no listening address " + std::to_string(index));
-  int fd = listeners_[size_t(index)]->fd;
+  int fd = l->fd;
   if (key == "fd") {
     *out = fd;
     return 0;
@@ -497,6 +582,11 @@ int Server::close() {
   /* Done on the loop before returning, as asyncio's close(): the sockets
    * (and a Unix socket's file) are gone when it returns. */
   std::shared_ptr<Server> self = shared_from_this();
+  for (Loop *loop : sibling_loops_)
+    loop->call([self, loop] {
+      self->close_listeners_of(loop);
+      return 0;
+    });
   loop_->call([self] {
     self->close_on_loop(UVS_ECLOSED);
     return 0;
@@ -515,16 +605,7 @@ void Server::close_on_loop(int err) {
     serving_ = false;
     ops.swap(accept_ops_);
     unclaimed.swap(queued_);
-    for (auto &l : listeners_) {
-      auto *h = reinterpret_cast<uv_handle_t *>(&l->poll);
-      if (uv_is_closing(h))
-        continue;
-      /* uv_close stops the poll at once, so the socket can go now: a
-       * connect made after close() returns is refused, not reset. */
-      uv_close(h, on_listener_closed);
-      ::close(l->fd);
-      l->fd = -1;
-    }
+    close_listeners_locked(loop_, true);
     if (!unix_path_.empty() && cleanup_socket_) {
       struct stat st;
       if (stat(unix_path_.c_str(), &st) == 0 && st.st_dev == socket_dev_ &&
@@ -547,17 +628,58 @@ void Server::close_on_loop(int err) {
   }
 }
 
+void Server::close_listeners_locked(Loop *loop, bool unwatched) {
+  for (auto &l : listeners_) {
+    bool mine = l->loop == loop;
+    if (l->fd < 0 || (l->polled ? !mine : !(mine || unwatched)))
+      continue;
+    /* uv_close stops the poll at once, so the socket can go now: a
+     * connect made after close() returns is refused, not reset. */
+    if (l->polled)
+      uv_close(reinterpret_cast<uv_handle_t *>(&l->poll), on_listener_closed);
+    ::close(l->fd);
+    l->fd = -1;
+  }
+}
+
+/* On loop (not the home loop): its listeners closed; the server leaves the
+ * loop's tracked objects once their handles have closed. */
+void Server::close_listeners_of(Loop *loop) {
+  Lock lock(mu_);
+  close_listeners_locked(loop, false);
+  bool idle = !polls_on_locked(loop);
+  lock.unlock();
+  if (idle)
+    engine_->untrack(loop, this);
+}
+
+bool Server::polls_on_locked(const Loop *loop) const {
+  for (auto &l : listeners_)
+    if (l->loop == loop && l->polled)
+      return true;
+  return false;
+}
+
 void Server::on_listener_closed(uv_handle_t *h) {
   Listener *l = static_cast<Listener *>(h->data);
   Server *srv = l->owner;
-  std::shared_ptr<Server> self;
+  Loop *loop = l->loop;
+  /* Alive: self_ref_ stays until the last listener's handle has closed. */
+  std::shared_ptr<Server> keep = srv->shared_from_this();
+  bool last = false, loop_done = false;
   {
     Lock lock(srv->mu_);
-    if (--srv->open_listeners_ == 0)
-      self = std::move(srv->self_ref_);
+    l->polled = false;
+    if (--srv->open_listeners_ == 0) {
+      last = true;
+      srv->self_ref_.reset();
+    }
+    loop_done = loop != srv->loop_ && !srv->polls_on_locked(loop);
     srv->check_closed_locked();
   }
-  if (self)
+  if (loop_done)
+    srv->engine_->untrack(loop, srv);
+  if (last)
     srv->engine_->untrack(srv->loop_, srv);
 }
 
@@ -638,6 +760,9 @@ void Server::cancel_op(const std::shared_ptr<Op> &op, int status) {
 }
 
 void Server::shutdown_now(int err) {
+  for (Loop *loop : sibling_loops_) /* one of the server's other loops */
+    if (loop->on_loop())
+      return close_listeners_of(loop);
   std::vector<std::shared_ptr<Op>> waiting;
   {
     Lock lock(mu_);

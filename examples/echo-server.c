@@ -2,7 +2,7 @@
  * echo-server - the asyncio docs' TCP echo server, written two ways.
  *
  *   echo-server [--host H] [--port P] [--unix PATH] [--mode cq|threads]
- *               [--io-threads N] [--tls-cert PEM --tls-key PEM]
+ *               [--io-threads N [--reuseport]] [--tls-cert PEM --tls-key PEM]
  *
  * --mode cq (the default) drives a host-driven engine (io_threads = 0) from
  * one thread: poll() waits on the completion queue's descriptor and on a
@@ -18,7 +18,9 @@
  * benchmarks against a bare libuv server.
  *
  * --mode threads uses an engine with its own I/O threads (--io-threads, 1
- * by default: the engine hands accepted connections to its loops in turn)
+ * by default: the engine hands accepted connections to its loops in turn;
+ * with --reuseport each loop has its own SO_REUSEPORT listener instead, the
+ * option "per_loop_listeners")
  * and the blocking calls: the main thread accepts with a short timeout (to
  * notice signals) and one detached thread per connection reads, writes and
  * drains.
@@ -65,6 +67,7 @@ struct config {
   const char *unix_path; /* non-NULL: listen on this Unix socket instead */
   int threads;           /* 0: --mode cq, 1: --mode threads */
   int io_threads;        /* threads mode: the engine's I/O loops */
+  int reuseport;         /* TCP: one SO_REUSEPORT listener per loop */
   const char *tls_cert;  /* non-NULL with tls_key: serve TLS */
   const char *tls_key;
 };
@@ -95,8 +98,8 @@ static void check_free(int *first, const char *what, int rc) {
 static void usage(FILE *f) {
   fprintf(f, "usage: echo-server [--host H] [--port P] [--unix PATH] "
              "[--mode cq|threads]\n"
-             "                   [--io-threads N] [--tls-cert PEM --tls-key "
-             "PEM]\n");
+             "                   [--io-threads N [--reuseport]] [--tls-cert "
+             "PEM --tls-key PEM]\n");
 }
 
 /* A decimal integer in [min, max]. */
@@ -140,6 +143,11 @@ static int parse_args(int argc, char **argv, struct config *cfg) {
     if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
       usage(stdout);
       exit(0);
+    }
+    if (strcmp(argv[i], "--reuseport") == 0) { /* the one flag */
+      cfg->reuseport = 1;
+      i--;
+      continue;
     }
     if (i + 1 >= argc || parse_option(cfg, argv[i], argv[i + 1]) < 0)
       return -1;
@@ -256,6 +264,8 @@ static int listen_on(uvs_engine *e, const struct config *cfg,
   /* Threads mode: each connection's thread reads its socket itself. */
   if (rc == 0 && cfg->threads)
     rc = uvs_options_set_int(o, "direct_reads", 1);
+  if (rc == 0 && cfg->reuseport)
+    rc = uvs_options_set_int(o, "per_loop_listeners", 1);
   if (rc == 0 && cfg->tls_cert != NULL)
     rc = add_tls(o, cfg);
   if (rc == 0 && cfg->unix_path != NULL)
@@ -788,7 +798,7 @@ static int run_threads(const struct config *cfg) {
 }
 
 int main(int argc, char **argv) {
-  struct config cfg = {"127.0.0.1", 8888, NULL, 0, 1, NULL, NULL};
+  struct config cfg = {"127.0.0.1", 8888, NULL, 0, 1, 0, NULL, NULL};
   int rc;
   if (parse_args(argc, argv, &cfg) < 0) {
     usage(stderr);

@@ -188,8 +188,12 @@ typedef struct uvs_buf {
  *   servers: "backlog" (default 100), "reuse_address" (default 1),
  *            "reuse_port" (default 0), "start_serving" (default 1),
  *            "family", "cleanup_socket" (unix, default 1), "ipv6_only"
- *            (IPV6_V6ONLY on IPv6 listeners, default 1 as asyncio), and the
- *            stream keys for the connections they accept
+ *            (IPV6_V6ONLY on IPv6 listeners, default 1 as asyncio),
+ *            "per_loop_listeners" (TCP, io_threads > 1: 1 = one SO_REUSEPORT
+ *            socket per loop and address, the kernel spreading connections
+ *            over them; default 0: one loop accepts and hands connections
+ *            round-robin to the loops; Unix and adopted sockets always hand
+ *            off), and the stream keys for the connections they accept
  *   TLS:     "ssl_handshake_timeout" (ms, default 60000),
  *            "ssl_shutdown_timeout" (ms, default 30000)
  * String keys: "server_hostname" (TLS clients: SNI and the name verified;
@@ -518,7 +522,9 @@ UVS_API int uvs_server_accept_start(uvs_server *srv, uvs_op *op);
 UVS_API int uvs_server_accept(uvs_server *srv, int64_t timeout_ms,
                               uvs_stream **out);
 /* Listening addresses: count, then each as host (or, for a Unix server, the
- * path with port -1). *host is freed with uvs_free. 0 once closed. */
+ * path with port -1). *host is freed with uvs_free. 0 once closed. With
+ * "per_loop_listeners" an address is listed once, its first loop's socket
+ * standing for it ("fd", and the settings read by uvs_server_get_int). */
 UVS_API int uvs_server_num_addresses(uvs_server *srv);
 UVS_API int uvs_server_address(uvs_server *srv, int index, char **host,
                                int *port);

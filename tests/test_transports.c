@@ -430,22 +430,23 @@ typedef struct spread_client {
   uvs_engine *e;
   int port;
   int seed;
+  size_t bytes;
   int failed;
 } spread_client;
 
 static void *spread_client_main(void *p) {
   spread_client *c = p;
   uvs_stream *s = NULL;
-  unsigned char *buf = malloc(SPREAD_BYTES);
+  unsigned char *buf = malloc(c->bytes);
   uint64_t seed = (uint64_t)c->seed + 1;
-  nh_fill_random(&seed, buf, SPREAD_BYTES);
+  nh_fill_random(&seed, buf, c->bytes);
   void *d = NULL;
   size_t n = 0;
   c->failed =
       uvs_connect_tcp(c->e, "127.0.0.1", c->port, NULL, 10000, &s) != 0 ||
-      nh_write_drain(s, buf, SPREAD_BYTES, 20000) != 0 ||
-      uvs_stream_readexactly(s, SPREAD_BYTES, 20000, &d, &n) != 0 ||
-      n != SPREAD_BYTES || memcmp(d, buf, n) != 0;
+      nh_write_drain(s, buf, c->bytes, 20000) != 0 ||
+      uvs_stream_readexactly(s, c->bytes, 20000, &d, &n) != 0 ||
+      n != c->bytes || memcmp(d, buf, n) != 0;
   uvs_free(d);
   if (s)
     nh_close_free(s);
@@ -453,35 +454,167 @@ static void *spread_client_main(void *p) {
   return NULL;
 }
 
+/* n concurrent clients (on an engine of their own), each echoing bytes;
+ * returns how many failed. */
+static int run_spread_clients(int port, int n, size_t bytes) {
+  uvs_engine *clients = uvst_engine_new(1);
+  spread_client *cs = calloc((size_t)n, sizeof *cs);
+  assert_non_null(cs);
+  for (int i = 0; i < n; ++i) {
+    cs[i] =
+        (spread_client){.e = clients, .port = port, .seed = i, .bytes = bytes};
+    assert_int_equal(
+        pthread_create(&cs[i].thread, NULL, spread_client_main, &cs[i]), 0);
+  }
+  int failed = 0;
+  for (int i = 0; i < n; ++i) {
+    pthread_join(cs[i].thread, NULL);
+    failed += cs[i].failed;
+  }
+  free(cs);
+  assert_uvs_rc(uvs_engine_free(clients), 0);
+  return failed;
+}
+
 /* io_threads = 2: the server's connections alternate between the loops,
  * and every byte comes back under concurrent load. */
 static void test_connections_spread_over_loops(void **state) {
   nh_fixture *f = *state; /* the server's engine: two loops */
-  uvs_engine *clients = uvst_engine_new(1);
   spread_state st = {.mutex = PTHREAD_MUTEX_INITIALIZER};
   nh_echo_stats_init(&st.echo);
   int port = 0;
   uvs_server *srv = nh_listen_tcp(f->e, NULL, &port);
   nh_server *ts = nh_server_start(srv, record_loop_then_echo, &st);
-  spread_client cs[SPREAD_CONNS];
-  for (int i = 0; i < SPREAD_CONNS; ++i) {
-    cs[i] = (spread_client){.e = clients, .port = port, .seed = i};
-    assert_int_equal(
-        pthread_create(&cs[i].thread, NULL, spread_client_main, &cs[i]), 0);
-  }
-  int failed = 0;
-  for (int i = 0; i < SPREAD_CONNS; ++i) {
-    pthread_join(cs[i].thread, NULL);
-    failed += cs[i].failed;
-  }
-  assert_int_equal(failed, 0);
+  assert_int_equal(run_spread_clients(port, SPREAD_CONNS, SPREAD_BYTES), 0);
   assert_int_equal(nh_server_stop(ts), 0);
   assert_uvs_rc(uvs_server_free(srv), 0);
-  assert_uvs_rc(uvs_engine_free(clients), 0);
   assert_int_equal(st.per_loop[0] + st.per_loop[1], SPREAD_CONNS);
   assert_int_equal(st.per_loop[0], SPREAD_CONNS / 2);
   assert_int_equal(st.per_loop[1], SPREAD_CONNS / 2);
   assert_int_equal(st.echo.bytes, (int64_t)SPREAD_CONNS * SPREAD_BYTES);
+}
+
+#define RP_CONNS 40
+#define RP_BYTES (64 * 1024)
+
+static int64_t server_int(uvs_server *srv, const char *key) {
+  int64_t v = -1;
+  assert_uvs_rc(uvs_server_get_int(srv, 0, key, &v), 0);
+  return v;
+}
+
+/* "per_loop_listeners" with two loops: one SO_REUSEPORT socket per loop on
+ * the port picked for the first (port 0), listed as one address; the kernel
+ * spreads the connections (not exactly evenly), each served on the loop that
+ * accepted it, nothing lost; close() closes every loop's socket before it
+ * returns. */
+static void test_per_loop_listeners(void **state) {
+  nh_fixture *f = *state;
+  spread_state st = {.mutex = PTHREAD_MUTEX_INITIALIZER};
+  nh_echo_stats_init(&st.echo);
+  uvs_options *o = nh_opts("per_loop_listeners", 1, NULL, 0, NULL, 0);
+  int port = 0;
+  uvs_server *srv = nh_listen_tcp(f->e, o, &port);
+  uvs_options_free(o);
+  assert_int_equal(uvs_server_num_addresses(srv), 1);
+  assert_int_equal(server_int(srv, "reuse_port"), 1);
+  assert_int_equal(uvs_server_is_serving(srv), 1);
+  nh_server *ts = nh_server_start(srv, record_loop_then_echo, &st);
+  assert_int_equal(run_spread_clients(port, RP_CONNS, RP_BYTES), 0);
+  assert_uvs_rc(uvs_server_close(srv), 0);
+  int fd = nh_raw_connect(port);
+  if (fd >= 0)
+    close(fd);
+  assert_int_equal(fd, -ECONNREFUSED);
+  assert_int_equal(nh_server_stop(ts), 0);
+  assert_uvs_rc(uvs_server_wait_closed(srv, 10000), 0);
+  assert_uvs_rc(uvs_server_free(srv), 0);
+  print_message("# per-loop listeners: %d + %d connections\n", st.per_loop[0],
+                st.per_loop[1]);
+  assert_int_equal(st.per_loop[0] + st.per_loop[1], RP_CONNS);
+  assert_true(st.per_loop[0] >= 1);
+  assert_true(st.per_loop[1] >= 1);
+  assert_int_equal(st.echo.bytes, (int64_t)RP_CONNS * RP_BYTES);
+}
+
+/* With "start_serving" 0 the per-loop sockets are bound, not listening,
+ * until uvs_server_start_serving; then every loop's socket serves. */
+static void test_per_loop_listeners_start_serving(void **state) {
+  nh_fixture *f = *state;
+  spread_state st = {.mutex = PTHREAD_MUTEX_INITIALIZER};
+  nh_echo_stats_init(&st.echo);
+  uvs_options *o =
+      nh_opts("per_loop_listeners", 1, "start_serving", 0, NULL, 0);
+  int port = 0;
+  uvs_server *srv = nh_listen_tcp(f->e, o, &port);
+  uvs_options_free(o);
+  assert_int_equal(uvs_server_is_serving(srv), 0);
+  int fd = nh_raw_connect(port);
+  if (fd >= 0)
+    close(fd);
+  assert_int_equal(fd, -ECONNREFUSED);
+  assert_uvs_rc(uvs_server_start_serving(srv), 0);
+  assert_uvs_rc(uvs_server_start_serving(srv), 0); /* idempotent */
+  assert_int_equal(uvs_server_is_serving(srv), 1);
+  nh_server *ts = nh_server_start(srv, record_loop_then_echo, &st);
+  assert_int_equal(run_spread_clients(port, RP_CONNS / 2, RP_BYTES), 0);
+  assert_int_equal(nh_server_stop(ts), 0);
+  assert_uvs_rc(uvs_server_free(srv), 0);
+  assert_int_equal(st.per_loop[0] + st.per_loop[1], RP_CONNS / 2);
+}
+
+/* The engine shut down under a per-loop server with a blocked accept: the
+ * accept ends, every loop's socket is closed. */
+static void *accept_once_main(void *p) {
+  uvs_stream *s = NULL;
+  intptr_t rc = uvs_server_accept(p, 20000, &s);
+  if (s)
+    nh_close_free(s);
+  return (void *)rc;
+}
+
+static void test_per_loop_listeners_engine_shutdown(void **state) {
+  (void)state;
+  uvs_engine *e = uvst_engine_new(2);
+  uvs_options *o = nh_opts("per_loop_listeners", 1, NULL, 0, NULL, 0);
+  int port = 0;
+  uvs_server *srv = nh_listen_tcp(e, o, &port);
+  uvs_options_free(o);
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, accept_once_main, srv), 0);
+  usleep(50 * 1000);
+  assert_uvs_rc(uvs_engine_free(e), 0);
+  void *rc = NULL;
+  pthread_join(t, &rc);
+  assert_int_equal((int)(intptr_t)rc, UVS_ESHUTDOWN);
+  int fd = nh_raw_connect(port);
+  if (fd >= 0)
+    close(fd);
+  assert_int_equal(fd, -ECONNREFUSED);
+  uvs_server_free(srv);
+}
+
+/* One loop: the option changes nothing (one socket, no SO_REUSEPORT). */
+static void test_per_loop_listeners_one_loop(void **state) {
+  nh_fixture *f = *state;
+  spread_state st = {.mutex = PTHREAD_MUTEX_INITIALIZER};
+  nh_echo_stats_init(&st.echo);
+  uvs_options *o = nh_opts("per_loop_listeners", 1, NULL, 0, NULL, 0);
+  int port = 0;
+  uvs_server *srv = nh_listen_tcp(f->e, o, &port);
+  uvs_options_free(o);
+  assert_int_equal(uvs_server_num_addresses(srv), 1);
+  assert_int_equal(server_int(srv, "reuse_port"), 0);
+  nh_server *ts = nh_server_start(srv, record_loop_then_echo, &st);
+  assert_int_equal(run_spread_clients(port, 4, RP_BYTES), 0);
+  assert_uvs_rc(uvs_server_close(srv), 0);
+  int fd = nh_raw_connect(port);
+  if (fd >= 0)
+    close(fd);
+  assert_int_equal(fd, -ECONNREFUSED);
+  assert_int_equal(nh_server_stop(ts), 0);
+  assert_uvs_rc(uvs_server_free(srv), 0);
+  assert_int_equal(st.per_loop[0], 4);
 }
 
 static int setup_two_loops(void **state) {
@@ -506,6 +639,12 @@ int main(void) {
       T(test_happy_eyeballs),
       cmocka_unit_test_setup_teardown(test_connections_spread_over_loops,
                                       setup_two_loops, nh_teardown),
+      cmocka_unit_test_setup_teardown(test_per_loop_listeners, setup_two_loops,
+                                      nh_teardown),
+      cmocka_unit_test_setup_teardown(test_per_loop_listeners_start_serving,
+                                      setup_two_loops, nh_teardown),
+      T(test_per_loop_listeners_engine_shutdown),
+      T(test_per_loop_listeners_one_loop),
 #undef T
   };
   return cmocka_run_group_tests_name("transports", tests, NULL, NULL);
