@@ -11,8 +11,8 @@
  *   strings from the library become str;
  * - functions return their int status first, followed by out-values;
  * - the GIL stays held (%nothread) except around the calls that can block
- *   (UVS_BLOCKING_CALLS); the Python layer waits in short slices so that
- *   Ctrl-C gets through;
+ *   (UVS_BLOCKING_CALLS) and the writes (their send); the Python layer
+ *   waits in short slices so that Ctrl-C gets through;
  * - a handful of uvs_py_* helpers fuse the hot paths of the asyncio layer
  *   into one call each: start a read and return its bytes when it completed
  *   at once, or else the future (registered for the dispatcher) that the
@@ -39,6 +39,11 @@
 
 %nothread;
 UVS_BLOCKING_CALLS(%thread)
+/* A write does not wait, but its direct send runs the socket's send path
+ * (on loopback, the receiver's too): like socket.send, without the GIL, so
+ * that uvstreams.sync's other threads run meanwhile. */
+%thread uvs_stream_write;
+%thread uvs_stream_writev;
 
 /* ---- handles: Python ints --------------------------------------------------- */
 
@@ -570,6 +575,26 @@ PyObject *uvs_py_read(uvs_stream *s, uvs_op *op, int kind, int64_t n,
   if (rc < 0)
     return uvs_py_raise(rc, NULL, kind, uvs_last_error());
   return uvs_py_read_result(op, kind);
+}
+
+/* uvs_py_read, then (uvstreams.sync) a first wait of up to ms without the
+ * GIL: the bytes when the read completed within it, None while it is
+ * still pending (the caller goes on waiting in slices). */
+PyObject *uvs_py_read_wait(uvs_stream *s, uvs_op *op, int kind, int64_t n,
+                           PyObject *sep, int64_t ms) {
+  PyObject *data = uvs_py_read(s, op, kind, n, sep);
+  if (data != Py_None)
+    return data;
+  int rc;
+  Py_BEGIN_ALLOW_THREADS
+  rc = uvs_op_wait(op, ms);
+  Py_END_ALLOW_THREADS
+  if (rc == UVS_ETIMEDOUT)
+    return data;
+  Py_DECREF(data);
+  if (rc < 0)
+    return uvs_py_raise(rc, NULL, kind, uvs_last_error());
+  return uvs_py_result(op);
 }
 %}
 

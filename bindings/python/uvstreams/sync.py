@@ -193,11 +193,21 @@ class Stream:
     # -- reading
 
     def _read(self, kind, n, sep, timeout, what):
-        with _Op() as op:
-            data = _c.uvs_py_read(self._s, op, kind, n, sep)
+        # The hot path of every handler, so _Op's pool is inlined here. The
+        # first slice runs without a Python-level loop (0 ms with a timeout:
+        # _run keeps the deadline exact).
+        free = _op_pool.free
+        op = free.pop() if free else unpack(_c.uvs_op_new(None, 0))
+        try:
+            data = _c.uvs_py_read_wait(self._s, op, kind, n, sep,
+                                       _SLICE_MS if timeout is None else 0)
             if data is None:
                 data = _run(op, _c.UVS_PENDING, timeout, what)
-            return data
+        except BaseException:
+            _c.uvs_op_free(op)
+            raise
+        free.append(op)
+        return data
 
     def read(self, n=-1, timeout=None):
         return self._read(READ, n, None, timeout, 'read')
@@ -226,15 +236,24 @@ class Stream:
         check(rc)
 
     def write(self, data):
-        self._wrote(_c.uvs_stream_write(self._s, data))
+        rc = _c.uvs_stream_write(self._s, data)
+        if rc:
+            self._wrote(rc)
 
     def writelines(self, data):
         self._wrote(_c.uvs_stream_writev(self._s, list(data)))
 
     def drain(self, timeout=None):
-        with _Op() as op:
-            rc = check(_c.uvs_stream_drain_start(self._s, op), _core.DRAIN)
-            _run(op, rc, timeout, 'drain')
+        free = _op_pool.free
+        op = free.pop() if free else unpack(_c.uvs_op_new(None, 0))
+        try:
+            rc = _c.uvs_stream_drain_start(self._s, op)
+            if rc != _c.UVS_COMPLETED or _c.uvs_op_result(op) != 0:
+                _run(op, check(rc, _core.DRAIN), timeout, 'drain')
+        except BaseException:
+            _c.uvs_op_free(op)
+            raise
+        free.append(op)
 
     def write_eof(self):
         if self._sslcontext is not None:
