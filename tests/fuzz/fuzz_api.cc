@@ -269,6 +269,8 @@ const char *pick_key(FuzzedDataProvider &p) {
                                      "reuse_port",
                                      "start_serving",
                                      "cleanup_socket",
+                                     "direct_reads",
+                                     "per_loop_listeners",
                                      "",
                                      "no-such-key",
                                      "fd",
