@@ -8,7 +8,7 @@
 #include <string.h>
 
 static void usage(void) {
-  fprintf(stderr, "usage: uvs_stress conns|slowloris|faults|soak [--quick]\n"
+  fprintf(stderr, "usage: uvs_stress conns|slowloris|faults|soak|direct [--quick]\n"
                   "         [--connections N] [--messages M] [--seconds S]\n"
                   "         [--rounds R] [--io-threads T]\n");
   exit(2);
@@ -54,6 +54,8 @@ int main(int argc, char **argv) {
     rc = st_faults(&a);
   else if (strcmp(argv[1], "soak") == 0)
     rc = st_soak(&a);
+  else if (strcmp(argv[1], "direct") == 0)
+    rc = st_direct(&a);
   else
     usage();
   if (st_failures())

@@ -4,9 +4,10 @@
 #   sh tests/stress/run.sh BUILD_DIR quick|full|soak [SECONDS]
 #
 # quick (make stress-quick, < 60 s, suited to make test): 2,000 concurrent
-#   connections, 200 slowloris clients for 4 s (10 s sanitized), 6 fault rounds;
+#   connections, 200 slowloris clients for 4 s (10 s sanitized), 6 fault rounds,
+#   32 direct-read streams for 4 s;
 # full (make stress): 10,000 connections, 1,000 slowloris clients for 15 s,
-#   60 fault rounds;
+#   60 fault rounds, 200 direct-read streams for 15 s;
 # soak (make soak SECONDS=N): everything mixed for N seconds (default 60).
 # Prints one "PASS: ..." / "FAIL: ..." line per program (their figures
 # before it) and "N passed, M failed"; exits non-zero if anything failed.
@@ -19,8 +20,8 @@ bin=$build/stress/uvs_stress
 [ -x "$bin" ] || { echo "FAIL: $bin is not built"; exit 1; }
 
 case $mode in
-quick) runs="conns --quick;slowloris --quick;faults --quick"; limit=120 ;;
-full) runs="conns;slowloris;faults"; limit=900 ;;
+quick) runs="conns --quick;slowloris --quick;faults --quick;direct --quick"; limit=120 ;;
+full) runs="conns;slowloris;faults;direct"; limit=900 ;;
 soak) runs="soak --seconds $seconds"; limit=$((seconds + 300)) ;;
 *) echo "usage: $0 BUILD quick|full|soak [SECONDS]"; exit 2 ;;
 esac

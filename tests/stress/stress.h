@@ -7,6 +7,7 @@
  *   uvs_stress slowloris [--connections N] [--seconds S]
  *   uvs_stress faults [--rounds R]
  *   uvs_stress soak [--seconds S]
+ *   uvs_stress direct [--connections N] [--seconds S] [--io-threads T]
  *
  * Everything uses the public API (uvstreams.h) and plain POSIX sockets for
  * the peers. Every program prints its figures as "figure: name = value"
@@ -142,5 +143,8 @@ void st_set_quiet(int quiet);
 int st_slowloris(const st_args *a);
 int st_faults(const st_args *a);
 int st_soak(const st_args *a);
+/* Blocking reads with "direct_reads" under load and interference
+ * (direct.c). */
+int st_direct(const st_args *a);
 
 #endif /* UVS_STRESS_H */
