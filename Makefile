@@ -160,6 +160,8 @@ clean:
 	rm -rf build build-*
 
 format:
-	clang-format -i include/*.h cpp/*.cpp cpp/*.h capi/*.cpp examples/*.c tests/*.c tests/*.h
+	clang-format -i include/*.h cpp/*.cpp cpp/*.h capi/*.cpp examples/*.c tests/*.c tests/*.h \
+  tests/stress/*.[ch] tests/fuzz/*.cc tests/fuzz/repro/*.c
 check-format: deps
-	clang-format --dry-run --Werror include/*.h cpp/*.cpp cpp/*.h capi/*.cpp examples/*.c tests/*.c tests/*.h
+	clang-format --dry-run --Werror include/*.h cpp/*.cpp cpp/*.h capi/*.cpp examples/*.c tests/*.c tests/*.h \
+  tests/stress/*.[ch] tests/fuzz/*.cc tests/fuzz/repro/*.c

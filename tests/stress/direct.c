@@ -9,9 +9,10 @@
  * byte read is checked against that stream, in order. Meanwhile a chaos
  * thread pauses and resumes random even-numbered streams (which hands their
  * reading back to the loop, possibly while a thread is blocked in poll(2))
- * and closes a few streams under their reader. At the end the writers half-close: each
- * stream still open must have delivered exactly what was sent, the closed
- * ones a correct prefix; nothing hangs (watchdog), no descriptor leaks.
+ * and closes a few streams under their reader. At the end the writers
+ * half-close: each stream still open must have delivered exactly what was sent,
+ * the closed ones a correct prefix; nothing hangs (watchdog), no descriptor
+ * leaks.
  */
 #include "stress.h"
 
@@ -83,8 +84,7 @@ static void *writer_thread(void *arg) {
 
 /* One blocking read of a random kind; its bytes (uvs_free), or NULL with
  * *rc set. */
-static void *read_some(struct pairing *p, uint64_t *rng, size_t *len,
-                       int *rc) {
+static void *read_some(struct pairing *p, uint64_t *rng, size_t *len, int *rc) {
   uint64_t r = st_rand(rng);
   int64_t timeout = r % 16 == 0 ? 0 : r % 16 == 1 ? 1 : 10000;
   void *data = NULL;
@@ -233,8 +233,8 @@ int st_direct(const st_args *a) {
   st_figure("direct bytes read and checked", "%lld", (long long)bytes);
   st_figure("direct blocking reads", "%lld (%lld timed out)", (long long)reads,
             (long long)timeouts);
-  st_figure("direct pauses / early closes", "%lld / %lld",
-            (long long)ch.pauses, (long long)ch.closes);
+  st_figure("direct pauses / early closes", "%lld / %lld", (long long)ch.pauses,
+            (long long)ch.closes);
   st_figure("direct streams still reading directly", "%lld",
             (long long)direct_left);
   free(pairs);

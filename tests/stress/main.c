@@ -8,9 +8,10 @@
 #include <string.h>
 
 static void usage(void) {
-  fprintf(stderr, "usage: uvs_stress conns|slowloris|faults|soak|direct [--quick]\n"
-                  "         [--connections N] [--messages M] [--seconds S]\n"
-                  "         [--rounds R] [--io-threads T]\n");
+  fprintf(stderr,
+          "usage: uvs_stress conns|slowloris|faults|soak|direct [--quick]\n"
+          "         [--connections N] [--messages M] [--seconds S]\n"
+          "         [--rounds R] [--io-threads T]\n");
   exit(2);
 }
 
