@@ -50,10 +50,13 @@ static void die(const char *what, int err) {
   exit(1);
 }
 
-static void on_close_free(uv_handle_t *h) { free(h); }
+static void on_close_free(uv_handle_t *h) {
+  free(h);
+}
 
 static void conn_close(uv_stream_t *s) {
-  if (!uv_is_closing((uv_handle_t *)s)) uv_close((uv_handle_t *)s, on_close_free);
+  if (!uv_is_closing((uv_handle_t *)s))
+    uv_close((uv_handle_t *)s, on_close_free);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
@@ -71,7 +74,8 @@ static void on_tail_written(uv_write_t *req, int status) {
     conn_close(s);
     return;
   }
-  if (uv_read_start(s, on_alloc, on_read) < 0) conn_close(s);
+  if (uv_read_start(s, on_alloc, on_read) < 0)
+    conn_close(s);
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
@@ -79,17 +83,20 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   uv_buf_t b;
   int n;
   if (nread <= 0) {
-    if (nread < 0) conn_close(s); /* EOF or error */
+    if (nread < 0)
+      conn_close(s); /* EOF or error */
     return;
   }
   b = uv_buf_init(buf->base, (unsigned)nread);
   n = uv_try_write(s, &b, 1);
-  if (n == nread) return;
+  if (n == nread)
+    return;
   if (n < 0 && n != UV_EAGAIN) {
     conn_close(s);
     return;
   }
-  if (n < 0) n = 0;
+  if (n < 0)
+    n = 0;
   /* Copy only the tail the socket did not take. */
   w = malloc(sizeof *w + (size_t)(nread - n));
   if (w == NULL) {
@@ -113,19 +120,22 @@ static void on_connection(uv_stream_t *srv, int status) {
     return;
   }
   c = malloc(sizeof *c);
-  if (c == NULL) return;
+  if (c == NULL)
+    return;
   uv_tcp_init(loop, c);
   if (uv_accept(srv, (uv_stream_t *)c) < 0) {
     uv_close((uv_handle_t *)c, on_close_free);
     return;
   }
   uv_tcp_nodelay(c, 1);
-  if (uv_read_start((uv_stream_t *)c, on_alloc, on_read) < 0) conn_close((uv_stream_t *)c);
+  if (uv_read_start((uv_stream_t *)c, on_alloc, on_read) < 0)
+    conn_close((uv_stream_t *)c);
 }
 
 static void close_walk(uv_handle_t *h, void *arg) {
   (void)arg;
-  if (uv_is_closing(h)) return;
+  if (uv_is_closing(h))
+    return;
   if (h == (uv_handle_t *)&server || h == (uv_handle_t *)&sigint_h ||
       h == (uv_handle_t *)&sigterm_h)
     uv_close(h, NULL);
@@ -153,7 +163,8 @@ int main(int argc, char **argv) {
   struct sockaddr_storage ss;
   char name[64];
   for (i = 1; i < argc; i += 2) {
-    if (i + 1 >= argc) goto usage;
+    if (i + 1 >= argc)
+      goto usage;
     if (strcmp(argv[i], "--host") == 0)
       host = argv[i + 1];
     else if (strcmp(argv[i], "--port") == 0)
@@ -168,15 +179,18 @@ int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   raise_fd_limit();
   rbuf = malloc(rbuf_size);
-  if (rbuf == NULL) die("malloc", UV_ENOMEM);
+  if (rbuf == NULL)
+    die("malloc", UV_ENOMEM);
   loop = uv_default_loop();
   if (strchr(host, ':') != NULL)
     rc = uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss);
   else
     rc = uv_ip4_addr(host, port, (struct sockaddr_in *)&ss);
-  if (rc < 0) die("address", rc);
+  if (rc < 0)
+    die("address", rc);
   uv_tcp_init(loop, &server);
-  if ((rc = uv_tcp_bind(&server, (struct sockaddr *)&ss, 0)) < 0) die("bind", rc);
+  if ((rc = uv_tcp_bind(&server, (struct sockaddr *)&ss, 0)) < 0)
+    die("bind", rc);
   if ((rc = uv_listen((uv_stream_t *)&server, BACKLOG, on_connection)) < 0)
     die("listen", rc);
   len = sizeof ss;
@@ -199,7 +213,8 @@ int main(int argc, char **argv) {
   uv_run(loop, UV_RUN_DEFAULT);
   rc = uv_loop_close(loop);
   free(rbuf);
-  if (rc < 0) die("uv_loop_close", rc);
+  if (rc < 0)
+    die("uv_loop_close", rc);
   printf("closed\n");
   return 0;
 

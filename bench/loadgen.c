@@ -90,8 +90,8 @@ static struct {
   int sync;
   double stall;
   int tls;
-} opt = {MODE_PINGPONG, "127.0.0.1", -1, 10, 1024, 5.0, 0.5, 0,
-         (uint64_t)1 << 30, 0, 128 * 1024, 64, 0, 20.0, 0};
+} opt = {MODE_PINGPONG,     "127.0.0.1", -1,         10, 1024, 5.0,  0.5, 0,
+         (uint64_t)1 << 30, 0,           128 * 1024, 64, 0,    20.0, 0};
 
 static const char *mode_name(void) {
   return opt.mode == MODE_PINGPONG ? "pingpong"
@@ -106,8 +106,8 @@ static uint64_t now_ns(void) {
 }
 
 /* Prints the error on stderr and as a JSON line, and exits 1. */
-__attribute__((noreturn, format(printf, 1, 2))) static void fail(const char *fmt,
-                                                               ...) {
+__attribute__((noreturn, format(printf, 1, 2))) static void
+fail(const char *fmt, ...) {
   char msg[512];
   va_list ap;
   size_t i;
@@ -126,7 +126,8 @@ __attribute__((noreturn, format(printf, 1, 2))) static void fail(const char *fmt
 
 static void *xmalloc(size_t n) {
   void *p = malloc(n ? n : 1);
-  if (p == NULL) fail("out of memory (%zu bytes)", n);
+  if (p == NULL)
+    fail("out of memory (%zu bytes)", n);
   return p;
 }
 
@@ -140,7 +141,8 @@ static double cpu_seconds(void) {
 /* With --sync: tell the driver where we are and wait for its go-ahead. */
 static void sync_point(const char *what) {
   char line[64];
-  if (!opt.sync) return;
+  if (!opt.sync)
+    return;
   printf("%s\n", what);
   fflush(stdout);
   if (fgets(line, sizeof line, stdin) == NULL)
@@ -160,7 +162,8 @@ static void resolve(void) {
   hints.ai_socktype = SOCK_STREAM;
   snprintf(port, sizeof port, "%d", opt.port);
   rc = getaddrinfo(opt.host, port, &hints, &res);
-  if (rc != 0) fail("resolving %s: %s", opt.host, gai_strerror(rc));
+  if (rc != 0)
+    fail("resolving %s: %s", opt.host, gai_strerror(rc));
   memcpy(&server_addr, res->ai_addr, res->ai_addrlen);
   server_addrlen = res->ai_addrlen;
   freeaddrinfo(res);
@@ -168,10 +171,13 @@ static void resolve(void) {
 
 /* A blocking connect, then TCP_NODELAY and non-blocking mode. */
 static int connect_one(void) {
-  int one = 1, fd = socket(server_addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) fail("socket: %s", strerror(errno));
+  int one = 1,
+      fd = socket(server_addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    fail("socket: %s", strerror(errno));
   while (connect(fd, (struct sockaddr *)&server_addr, server_addrlen) < 0) {
-    if (errno == EINTR) continue;
+    if (errno == EINTR)
+      continue;
     fail("connect to %s:%d: %s", opt.host, opt.port, strerror(errno));
   }
   if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0)
@@ -183,13 +189,14 @@ static int connect_one(void) {
 
 /* ---- TLS ----------------------------------------------------------------- */
 
-static SSL_CTX *tls_ctx;      /* with --tls */
+static SSL_CTX *tls_ctx;       /* with --tls */
 static char tls_desc[96] = ""; /* "VERSION CIPHER" of the first connection */
 
 static const char *tls_error(void) {
   static char buf[256];
   unsigned long e = ERR_get_error();
-  if (e == 0) return errno ? strerror(errno) : "no OpenSSL error queued";
+  if (e == 0)
+    return errno ? strerror(errno) : "no OpenSSL error queued";
   ERR_error_string_n(e, buf, sizeof buf);
   ERR_clear_error();
   return buf;
@@ -200,7 +207,8 @@ static const char *tls_error(void) {
  * (the servers' business, not a load generator failure). */
 static void tls_init(void) {
   tls_ctx = SSL_CTX_new(TLS_client_method());
-  if (tls_ctx == NULL) fail("SSL_CTX_new: %s", tls_error());
+  if (tls_ctx == NULL)
+    fail("SSL_CTX_new: %s", tls_error());
   SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_NONE, NULL);
   SSL_CTX_set_mode(tls_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
                                 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
@@ -220,7 +228,8 @@ static SSL *tls_connect(int fd, int id) {
     struct pollfd p = {fd, 0, 0};
     int64_t left;
     int rc = SSL_do_handshake(ssl), err = SSL_get_error(ssl, rc);
-    if (rc == 1) break;
+    if (rc == 1)
+      break;
     if (err == SSL_ERROR_WANT_READ)
       p.events = POLLIN;
     else if (err == SSL_ERROR_WANT_WRITE)
@@ -242,13 +251,15 @@ static SSL *tls_connect(int fd, int id) {
  * with errno EAGAIN when the socket must be waited for. */
 static ssize_t tls_result(SSL *ssl, int rc, const char *what, int id) {
   int err;
-  if (rc > 0) return rc;
+  if (rc > 0)
+    return rc;
   err = SSL_get_error(ssl, rc);
   if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
     errno = EAGAIN;
     return -1;
   }
-  if (err == SSL_ERROR_ZERO_RETURN) return 0;
+  if (err == SSL_ERROR_ZERO_RETURN)
+    return 0;
   fail("%s on connection %d: %s", what, id, tls_error());
 }
 
@@ -295,7 +306,8 @@ static void record_latency(uint64_t ns) {
   if (nlat == caplat) {
     caplat = caplat ? caplat * 2 : 65536;
     lat = realloc(lat, caplat * sizeof *lat);
-    if (lat == NULL) fail("out of memory (latencies)");
+    if (lat == NULL)
+      fail("out of memory (latencies)");
   }
   lat[nlat++] = ns > UINT32_MAX ? UINT32_MAX : (uint32_t)ns;
 }
@@ -318,7 +330,8 @@ static void fill_message(struct conn *c) {
 
 static void set_out(struct conn *c, int want) {
   struct epoll_event ev;
-  if (c->want_out == want) return;
+  if (c->want_out == want)
+    return;
   ev.events = EPOLLIN | (want ? EPOLLOUT : 0);
   ev.data.ptr = c;
   if (epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0)
@@ -329,23 +342,26 @@ static void set_out(struct conn *c, int want) {
 /* send() / recv() of a connection, plain or TLS: bytes, 0 at EOF (recv),
  * or -1 with errno. */
 static ssize_t conn_send(struct conn *c, const char *buf, size_t len) {
-  if (c->ssl == NULL) return send(c->fd, buf, len, MSG_NOSIGNAL);
+  if (c->ssl == NULL)
+    return send(c->fd, buf, len, MSG_NOSIGNAL);
   return tls_result(c->ssl, SSL_write(c->ssl, buf, (int)len), "SSL_write",
                     c->id);
 }
 
 static ssize_t conn_recv(struct conn *c, char *buf, size_t len) {
-  if (c->ssl == NULL) return recv(c->fd, buf, len, 0);
-  return tls_result(c->ssl, SSL_read(c->ssl, buf, (int)len), "SSL_read",
-                    c->id);
+  if (c->ssl == NULL)
+    return recv(c->fd, buf, len, 0);
+  return tls_result(c->ssl, SSL_read(c->ssl, buf, (int)len), "SSL_read", c->id);
 }
 
 static void send_some(struct conn *c) {
   while (c->tx_off < opt.size) {
     ssize_t n = conn_send(c, c->tx + c->tx_off, opt.size - c->tx_off);
     if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN) break;
+      if (errno == EINTR)
+        continue;
+      if (errno == EAGAIN)
+        break;
       fail("send on connection %d: %s", c->id, strerror(errno));
     }
     c->tx_off += (size_t)n;
@@ -373,18 +389,21 @@ static void on_complete(struct conn *c) {
   uint64_t t = now_ns();
   if (memcmp(c->rx, c->tx, opt.size) != 0) {
     size_t i = 0;
-    while (c->rx[i] == c->tx[i]) i++;
+    while (c->rx[i] == c->tx[i])
+      i++;
     fail("echo mismatch on connection %d, request %llu, at byte %zu of %zu "
          "(got 0x%02x, expected 0x%02x)",
          c->id, (unsigned long long)c->seq, i, opt.size,
          (unsigned char)c->rx[i], (unsigned char)c->tx[i]);
   }
-  if (ph.record) record_latency(t - c->t0);
+  if (ph.record)
+    record_latency(t - c->t0);
   c->busy = 0;
   inflight--;
   ph.completed++;
   ph.last_progress = t;
-  if (may_start(t)) start_request(c);
+  if (may_start(t))
+    start_request(c);
 }
 
 static void recv_some(struct conn *c) {
@@ -396,17 +415,22 @@ static void recv_some(struct conn *c) {
        * ticket). */
       char b;
       n = conn_recv(c, &b, 1);
-      if (n == 0) fail("server closed connection %d", c->id);
-      if (n > 0) fail("server sent unrequested bytes on connection %d", c->id);
-      if (errno == EINTR) continue;
+      if (n == 0)
+        fail("server closed connection %d", c->id);
+      if (n > 0)
+        fail("server sent unrequested bytes on connection %d", c->id);
+      if (errno == EINTR)
+        continue;
       if (errno != EAGAIN)
         fail("recv on connection %d: %s", c->id, strerror(errno));
       return;
     }
     n = conn_recv(c, c->rx + c->rx_off, opt.size - c->rx_off);
     if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN) return;
+      if (errno == EINTR)
+        continue;
+      if (errno == EAGAIN)
+        return;
       fail("recv on connection %d: %s", c->id, strerror(errno));
     }
     if (n == 0)
@@ -427,18 +451,22 @@ static void pump(void) {
     uint64_t t;
     int i, n = epoll_wait(epfd, evs, 256, 100);
     if (n < 0) {
-      if (errno == EINTR) continue;
+      if (errno == EINTR)
+        continue;
       fail("epoll_wait: %s", strerror(errno));
     }
     for (i = 0; i < n; i++) {
       struct conn *c = evs[i].data.ptr;
       if (evs[i].events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) {
-        if (c->busy && c->tx_off < opt.size) send_some(c);
+        if (c->busy && c->tx_off < opt.size)
+          send_some(c);
       }
-      if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) recv_some(c);
+      if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+        recv_some(c);
     }
     t = now_ns();
-    if (ph.deadline != 0 && t >= ph.deadline) ph.open = 0;
+    if (ph.deadline != 0 && t >= ph.deadline)
+      ph.open = 0;
     if ((double)(t - ph.last_progress) > opt.stall * 1e9)
       fail("no echo for %.0f s (%d request(s) in flight, %llu completed in "
            "this phase)",
@@ -461,7 +489,8 @@ static uint64_t run_phase(int first, int count, double seconds, uint64_t limit,
   ph.deadline = seconds > 0 ? t0 + (uint64_t)(seconds * 1e9) : 0;
   ph.last_progress = t0;
   for (i = first; i < first + count; i++)
-    if (limit == 0 || ph.started < limit) start_request(&conns[i]);
+    if (limit == 0 || ph.started < limit)
+      start_request(&conns[i]);
   pump();
   return now_ns() - t0;
 }
@@ -469,9 +498,11 @@ static uint64_t run_phase(int first, int count, double seconds, uint64_t limit,
 static void open_conns(int n, size_t size) {
   int i;
   conns = calloc((size_t)n, sizeof *conns);
-  if (conns == NULL) fail("out of memory");
+  if (conns == NULL)
+    fail("out of memory");
   epfd = epoll_create1(EPOLL_CLOEXEC);
-  if (epfd < 0) fail("epoll_create1: %s", strerror(errno));
+  if (epfd < 0)
+    fail("epoll_create1: %s", strerror(errno));
   for (i = 0; i < n; i++) {
     conns[i].id = i;
     conns[i].tx = xmalloc(size);
@@ -485,7 +516,8 @@ static void open_conns(int n, size_t size) {
     for (j = i; j < i + k; j++) {
       struct epoll_event ev;
       conns[j].fd = connect_one();
-      if (tls_ctx != NULL) conns[j].ssl = tls_connect(conns[j].fd, j);
+      if (tls_ctx != NULL)
+        conns[j].ssl = tls_connect(conns[j].fd, j);
       ev.events = EPOLLIN;
       ev.data.ptr = &conns[j];
       if (epoll_ctl(epfd, EPOLL_CTL_ADD, conns[j].fd, &ev) < 0)
@@ -517,7 +549,8 @@ static int cmp_u32(const void *a, const void *b) {
 
 static double pct_us(double p) {
   size_t i;
-  if (nlat == 0) return 0;
+  if (nlat == 0)
+    return 0;
   i = (size_t)(p * (double)(nlat - 1) + 0.5);
   return lat[i] / 1e3;
 }
@@ -526,11 +559,12 @@ static int do_pingpong(void) {
   uint64_t ns, reqs;
   double cpu0, cpu1, secs;
   open_conns(opt.conns, opt.size);
-  if (opt.warmup > 0) run_phase(0, opt.conns, opt.warmup, 0, 0);
+  if (opt.warmup > 0)
+    run_phase(0, opt.conns, opt.warmup, 0, 0);
   sync_point("warm");
   cpu0 = cpu_seconds();
-  ns = run_phase(0, opt.conns, opt.requests ? 0 : opt.duration, opt.requests,
-                 1);
+  ns =
+      run_phase(0, opt.conns, opt.requests ? 0 : opt.duration, opt.requests, 1);
   cpu1 = cpu_seconds();
   reqs = ph.completed;
   sync_point("done");
@@ -565,8 +599,8 @@ static int do_idle(void) {
   {
     int i;
     for (i = 0; i < opt.conns; i += opt.batch)
-      run_phase(i, opt.conns - i < opt.batch ? opt.conns - i : opt.batch, 0,
-                0, 0);
+      run_phase(i, opt.conns - i < opt.batch ? opt.conns - i : opt.batch, 0, 0,
+                0);
   }
   close_conns(opt.conns);
   printf("{\"mode\":\"idle\",\"host\":\"%s\",\"port\":%d,\"conns\":%d,"
@@ -588,7 +622,8 @@ static uint64_t stream_transfer(int fd, const unsigned char *pat,
   uint64_t sent = 0, got = 0, t0 = now_ns(), last = t0;
   int ep = epoll_create1(EPOLL_CLOEXEC);
   struct epoll_event ev;
-  if (ep < 0) fail("epoll_create1: %s", strerror(errno));
+  if (ep < 0)
+    fail("epoll_create1: %s", strerror(errno));
   ev.events = EPOLLIN | EPOLLOUT;
   ev.data.fd = fd;
   if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0)
@@ -597,18 +632,23 @@ static uint64_t stream_transfer(int fd, const unsigned char *pat,
     struct epoll_event out[4];
     int n = epoll_wait(ep, out, 4, 100);
     uint64_t t;
-    if (n < 0 && errno != EINTR) fail("epoll_wait: %s", strerror(errno));
+    if (n < 0 && errno != EINTR)
+      fail("epoll_wait: %s", strerror(errno));
     if (n > 0 && (out[0].events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) &&
         sent < total) {
       for (;;) {
         size_t len = opt.chunk;
         ssize_t w;
-        if (total - sent < len) len = (size_t)(total - sent);
-        if (len == 0) break;
+        if (total - sent < len)
+          len = (size_t)(total - sent);
+        if (len == 0)
+          break;
         w = send(fd, pat + sent % PATTERN, len, MSG_NOSIGNAL);
         if (w < 0) {
-          if (errno == EINTR) continue;
-          if (errno == EAGAIN) break;
+          if (errno == EINTR)
+            continue;
+          if (errno == EAGAIN)
+            break;
           fail("send: %s", strerror(errno));
         }
         sent += (uint64_t)w;
@@ -623,18 +663,23 @@ static uint64_t stream_transfer(int fd, const unsigned char *pat,
       for (;;) {
         size_t want = opt.chunk;
         ssize_t r;
-        if (sent - got < want) want = (size_t)(sent - got);
+        if (sent - got < want)
+          want = (size_t)(sent - got);
         if (want == 0) {
           char b;
           r = recv(fd, &b, 1, MSG_PEEK);
-          if (r == 0) fail("server closed the connection");
-          if (r > 0) fail("server echoed more than was sent");
+          if (r == 0)
+            fail("server closed the connection");
+          if (r > 0)
+            fail("server echoed more than was sent");
           break;
         }
         r = recv(fd, rx, want, 0);
         if (r < 0) {
-          if (errno == EINTR) continue;
-          if (errno == EAGAIN) break;
+          if (errno == EINTR)
+            continue;
+          if (errno == EAGAIN)
+            break;
           fail("recv: %s", strerror(errno));
         }
         if (r == 0)
@@ -672,13 +717,14 @@ static int do_stream(void) {
     }
   }
   fd = connect_one();
-  warm = opt.warmup_bytes ? opt.warmup_bytes
-                          : (opt.bytes / 8 < (64u << 20) ? opt.bytes / 8
-                                                         : (64u << 20));
+  warm = opt.warmup_bytes
+             ? opt.warmup_bytes
+             : (opt.bytes / 8 < (64u << 20) ? opt.bytes / 8 : (64u << 20));
   /* Warm-up: the same connection, so the measured transfer starts on a
    * server that has already allocated what it allocates. Each transfer
    * restarts the pattern at offset 0 (the stream offset restarts too). */
-  if (warm > 0) stream_transfer(fd, pat, rx, warm);
+  if (warm > 0)
+    stream_transfer(fd, pat, rx, warm);
   sync_point("warm");
   cpu0 = cpu_seconds();
   ns = stream_transfer(fd, pat, rx, opt.bytes);
@@ -714,14 +760,29 @@ static int parse_bytes(const char *s, uint64_t *out) {
   unsigned long long v;
   errno = 0;
   v = strtoull(s, &end, 10);
-  if (errno != 0 || end == s) return -1;
+  if (errno != 0 || end == s)
+    return -1;
   switch (*end) {
-  case 'K': case 'k': v <<= 10; end++; break;
-  case 'M': case 'm': v <<= 20; end++; break;
-  case 'G': case 'g': v <<= 30; end++; break;
-  default: break;
+  case 'K':
+  case 'k':
+    v <<= 10;
+    end++;
+    break;
+  case 'M':
+  case 'm':
+    v <<= 20;
+    end++;
+    break;
+  case 'G':
+  case 'g':
+    v <<= 30;
+    end++;
+    break;
+  default:
+    break;
   }
-  if (*end != '\0') return -1;
+  if (*end != '\0')
+    return -1;
   *out = v;
   return 0;
 }
@@ -736,7 +797,8 @@ static int parse_double(const char *s, double *out) {
 static int parse_args(int argc, char **argv) {
   int i;
   uint64_t v;
-  if (argc < 2) return -1;
+  if (argc < 2)
+    return -1;
   if (strcmp(argv[1], "pingpong") == 0)
     opt.mode = MODE_PINGPONG;
   else if (strcmp(argv[1], "stream") == 0)
@@ -755,48 +817,62 @@ static int parse_args(int argc, char **argv) {
       opt.tls = 1;
       continue;
     }
-    if (val == NULL) return -1;
+    if (val == NULL)
+      return -1;
     i++;
     if (strcmp(a, "--host") == 0)
       opt.host = val;
     else if (strcmp(a, "--port") == 0) {
-      if (parse_bytes(val, &v) < 0 || v > 65535) return -1;
+      if (parse_bytes(val, &v) < 0 || v > 65535)
+        return -1;
       opt.port = (int)v;
     } else if (strcmp(a, "--conns") == 0) {
-      if (parse_bytes(val, &v) < 0 || v < 1 || v > 1000000) return -1;
+      if (parse_bytes(val, &v) < 0 || v < 1 || v > 1000000)
+        return -1;
       opt.conns = (int)v;
     } else if (strcmp(a, "--size") == 0) {
-      if (parse_bytes(val, &v) < 0 || v < 2 || v > (1u << 30)) return -1;
+      if (parse_bytes(val, &v) < 0 || v < 2 || v > (1u << 30))
+        return -1;
       opt.size = (size_t)v;
     } else if (strcmp(a, "--requests") == 0) {
-      if (parse_bytes(val, &opt.requests) < 0) return -1;
+      if (parse_bytes(val, &opt.requests) < 0)
+        return -1;
     } else if (strcmp(a, "--bytes") == 0) {
-      if (parse_bytes(val, &opt.bytes) < 0 || opt.bytes == 0) return -1;
+      if (parse_bytes(val, &opt.bytes) < 0 || opt.bytes == 0)
+        return -1;
     } else if (strcmp(a, "--warmup-bytes") == 0) {
-      if (parse_bytes(val, &opt.warmup_bytes) < 0) return -1;
+      if (parse_bytes(val, &opt.warmup_bytes) < 0)
+        return -1;
     } else if (strcmp(a, "--chunk") == 0) {
-      if (parse_bytes(val, &v) < 0 || v < 1 || v > (64u << 20)) return -1;
+      if (parse_bytes(val, &v) < 0 || v < 1 || v > (64u << 20))
+        return -1;
       opt.chunk = (size_t)v;
     } else if (strcmp(a, "--batch") == 0) {
-      if (parse_bytes(val, &v) < 0 || v < 1 || v > 100000) return -1;
+      if (parse_bytes(val, &v) < 0 || v < 1 || v > 100000)
+        return -1;
       opt.batch = (int)v;
     } else if (strcmp(a, "--duration") == 0) {
-      if (parse_double(val, &opt.duration) < 0) return -1;
+      if (parse_double(val, &opt.duration) < 0)
+        return -1;
     } else if (strcmp(a, "--warmup") == 0) {
-      if (parse_double(val, &opt.warmup) < 0) return -1;
+      if (parse_double(val, &opt.warmup) < 0)
+        return -1;
     } else if (strcmp(a, "--stall") == 0) {
-      if (parse_double(val, &opt.stall) < 0) return -1;
+      if (parse_double(val, &opt.stall) < 0)
+        return -1;
     } else
       return -1;
   }
-  if (opt.port < 0 || (opt.tls && opt.mode == MODE_STREAM)) return -1;
+  if (opt.port < 0 || (opt.tls && opt.mode == MODE_STREAM))
+    return -1;
   if (opt.mode == MODE_PINGPONG && opt.requests == 0 && opt.duration <= 0)
     return -1;
   return 0;
 }
 
 int main(int argc, char **argv) {
-  if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+  if (argc >= 2 &&
+      (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
     usage(stdout);
     return 0;
   }
@@ -806,11 +882,15 @@ int main(int argc, char **argv) {
   }
   signal(SIGPIPE, SIG_IGN);
   raise_fd_limit();
-  if (opt.tls) tls_init();
+  if (opt.tls)
+    tls_init();
   resolve();
   switch (opt.mode) {
-  case MODE_PINGPONG: return do_pingpong();
-  case MODE_STREAM: return do_stream();
-  default: return do_idle();
+  case MODE_PINGPONG:
+    return do_pingpong();
+  case MODE_STREAM:
+    return do_stream();
+  default:
+    return do_idle();
   }
 }

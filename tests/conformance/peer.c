@@ -44,7 +44,15 @@
 #define HELLO_MAX 512
 #define GRACE_MS 3000
 
-enum step_kind { S_SEND, S_EXPECT, S_EXPECT_EOF, S_SLEEP, S_SHUTDOWN, S_CLOSE, S_RESET };
+enum step_kind {
+  S_SEND,
+  S_EXPECT,
+  S_EXPECT_EOF,
+  S_SLEEP,
+  S_SHUTDOWN,
+  S_CLOSE,
+  S_RESET
+};
 
 /* A bytes token: unit repeated count times. */
 struct bytes {
@@ -88,7 +96,8 @@ static void die(const char *fmt, ...) {
 
 static void *xrealloc(void *p, size_t n) {
   void *q = realloc(p, n ? n : 1);
-  if (!q) die("out of memory");
+  if (!q)
+    die("out of memory");
   return q;
 }
 
@@ -105,9 +114,12 @@ static void fail(const char *name, const char *fmt, ...) {
 /* ---- parsing ----------------------------------------------------------- */
 
 static int hexval(int c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
   return -1;
 }
 
@@ -118,10 +130,16 @@ static int percent_decode(const char *s, unsigned char **out, size_t *outlen) {
   for (size_t i = 0; i < n; i++) {
     if (s[i] == '%') {
       int h, l;
-      if (i + 2 >= n) { free(b); return -1; }
+      if (i + 2 >= n) {
+        free(b);
+        return -1;
+      }
       h = hexval((unsigned char)s[i + 1]);
       l = hexval((unsigned char)s[i + 2]);
-      if (h < 0 || l < 0) { free(b); return -1; }
+      if (h < 0 || l < 0) {
+        free(b);
+        return -1;
+      }
       b[k++] = (unsigned char)(h * 16 + l);
       i += 2;
     } else {
@@ -144,8 +162,10 @@ static int parse_bytes(const char *tok, struct bytes *b) {
     char *end;
     errno = 0;
     unsigned long long n = strtoull(tok + 1, &end, 10);
-    if (errno || end == tok + 1 || *end != ':') return -1;
-    if (percent_decode(end + 1, &b->unit, &b->len) < 0) return -1;
+    if (errno || end == tok + 1 || *end != ':')
+      return -1;
+    if (percent_decode(end + 1, &b->unit, &b->len) < 0)
+      return -1;
     b->count = (size_t)n;
     return 0;
   }
@@ -153,15 +173,18 @@ static int parse_bytes(const char *tok, struct bytes *b) {
 }
 
 static int valid_name(const char *s) {
-  if (!*s) return 0;
+  if (!*s)
+    return 0;
   for (; *s; s++)
-    if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_')) return 0;
+    if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_'))
+      return 0;
   return 1;
 }
 
 static void parse_file(const char *path) {
   FILE *f = fopen(path, "r");
-  if (!f) die("cannot open %s: %s", path, strerror(errno));
+  if (!f)
+    die("cannot open %s: %s", path, strerror(errno));
   char *line = NULL;
   size_t cap = 0;
   int lineno = 0;
@@ -170,11 +193,14 @@ static void parse_file(const char *path) {
     char *tok[64];
     int ntok = 0;
     lineno++;
-    for (char *p = strtok(line, " \t\r\n"); p && ntok < 64; p = strtok(NULL, " \t\r\n"))
+    for (char *p = strtok(line, " \t\r\n"); p && ntok < 64;
+         p = strtok(NULL, " \t\r\n"))
       tok[ntok++] = p;
-    if (ntok == 0 || tok[0][0] == '#') continue;
+    if (ntok == 0 || tok[0][0] == '#')
+      continue;
     if (strcmp(tok[0], "scenario") == 0) {
-      if (ntok != 2 || !valid_name(tok[1])) die("%s:%d: bad scenario line", path, lineno);
+      if (ntok != 2 || !valid_name(tok[1]))
+        die("%s:%d: bad scenario line", path, lineno);
       for (size_t i = 0; i < nscenarios; i++)
         if (strcmp(scenarios[i].name, tok[1]) == 0)
           die("%s:%d: duplicate scenario %s", path, lineno, tok[1]);
@@ -187,9 +213,12 @@ static void parse_file(const char *path) {
       cur->name = strdup(tok[1]);
       continue;
     }
-    if (strcmp(tok[0], "peer") != 0) continue; /* a client step */
-    if (!cur) die("%s:%d: peer step outside a scenario", path, lineno);
-    if (ntok < 2) die("%s:%d: peer step without a verb", path, lineno);
+    if (strcmp(tok[0], "peer") != 0)
+      continue; /* a client step */
+    if (!cur)
+      die("%s:%d: peer step outside a scenario", path, lineno);
+    if (ntok < 2)
+      die("%s:%d: peer step without a verb", path, lineno);
     struct step st;
     memset(&st, 0, sizeof st);
     st.line = lineno;
@@ -204,9 +233,11 @@ static void parse_file(const char *path) {
       char *end;
       st.kind = S_SLEEP;
       want = 3;
-      if (ntok != 3) die("%s:%d: peer sleep needs milliseconds", path, lineno);
+      if (ntok != 3)
+        die("%s:%d: peer sleep needs milliseconds", path, lineno);
       st.ms = strtol(tok[2], &end, 10);
-      if (*end || st.ms < 0) die("%s:%d: bad sleep", path, lineno);
+      if (*end || st.ms < 0)
+        die("%s:%d: bad sleep", path, lineno);
     } else if (strcmp(verb, "expect_eof") == 0) {
       st.kind = S_EXPECT_EOF;
     } else if (strcmp(verb, "shutdown") == 0) {
@@ -218,7 +249,8 @@ static void parse_file(const char *path) {
     } else {
       die("%s:%d: unknown peer step %s", path, lineno, verb);
     }
-    if (ntok != want) die("%s:%d: extra tokens after peer %s", path, lineno, verb);
+    if (ntok != want)
+      die("%s:%d: extra tokens after peer %s", path, lineno, verb);
     if (cur->nsteps == cur->cap) {
       cur->cap = cur->cap ? 2 * cur->cap : 8;
       cur->steps = xrealloc(cur->steps, cur->cap * sizeof *cur->steps);
@@ -227,7 +259,8 @@ static void parse_file(const char *path) {
   }
   free(line);
   fclose(f);
-  if (nscenarios == 0) die("%s: no scenario", path);
+  if (nscenarios == 0)
+    die("%s: no scenario", path);
 }
 
 /* ---- connections ------------------------------------------------------- */
@@ -246,7 +279,8 @@ static int do_send(int fd, const struct bytes *b, const char *name, int line) {
   size_t total = b->len * b->count, sent = 0;
   unsigned char buf[65536];
   size_t fill = 0;
-  if (total == 0) return 0;
+  if (total == 0)
+    return 0;
   /* a buffer of whole units, or the unit itself when it is large */
   const unsigned char *src;
   size_t srclen;
@@ -263,14 +297,18 @@ static int do_send(int fd, const struct bytes *b, const char *name, int line) {
   }
   while (sent < total) {
     size_t chunk = srclen;
-    if (chunk > total - sent) chunk = total - sent;
+    if (chunk > total - sent)
+      chunk = total - sent;
     size_t off = 0;
     while (off < chunk) {
       ssize_t r = send(fd, src + off, chunk - off, MSG_NOSIGNAL);
-      if (r < 0 && errno == EINTR) continue;
+      if (r < 0 && errno == EINTR)
+        continue;
       if (r <= 0) {
-        fail(name, "line %d: send failed after %zu of %zu bytes: %s", line, sent + off, total,
-             r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? "timed out" : ioerr(r));
+        fail(name, "line %d: send failed after %zu of %zu bytes: %s", line,
+             sent + off, total,
+             r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? "timed out"
+                                                                : ioerr(r));
         return -1;
       }
       off += (size_t)r;
@@ -291,18 +329,22 @@ static void show(char *out, size_t outsz, const unsigned char *p, size_t n) {
   out[k] = 0;
 }
 
-static int do_expect(int fd, const struct bytes *b, const char *name, int line) {
+static int do_expect(int fd, const struct bytes *b, const char *name,
+                     int line) {
   size_t total = b->len * b->count, got = 0;
   unsigned char buf[65536];
   while (got < total) {
     size_t want = total - got;
-    if (want > sizeof buf) want = sizeof buf;
+    if (want > sizeof buf)
+      want = sizeof buf;
     ssize_t r = recv(fd, buf, want, 0);
-    if (r < 0 && errno == EINTR) continue;
+    if (r < 0 && errno == EINTR)
+      continue;
     if (r <= 0) {
       fail(name, "line %d: expect: %s after %zu of %zu bytes", line,
-           r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? "timed out" : ioerr(r), got,
-           total);
+           r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? "timed out"
+                                                              : ioerr(r),
+           got, total);
       return -1;
     }
     for (ssize_t i = 0; i < r; i++) {
@@ -311,7 +353,9 @@ static int do_expect(int fd, const struct bytes *b, const char *name, int line) 
         char ctx[128];
         size_t from = (size_t)i, n = (size_t)r - from;
         show(ctx, sizeof ctx, buf + from, n > 20 ? 20 : n);
-        fail(name, "line %d: expect: byte %zu of %zu is 0x%02x, expected 0x%02x (got \"%s\"...)",
+        fail(name,
+             "line %d: expect: byte %zu of %zu is 0x%02x, expected 0x%02x (got "
+             "\"%s\"...)",
              line, got + (size_t)i, total, buf[i], want_c, ctx);
         return -1;
       }
@@ -325,15 +369,19 @@ static int do_expect_eof(int fd, const char *name, int line) {
   unsigned char buf[64];
   for (;;) {
     ssize_t r = recv(fd, buf, sizeof buf, 0);
-    if (r < 0 && errno == EINTR) continue;
-    if (r == 0) return 0;
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r == 0)
+      return 0;
     if (r > 0) {
       char ctx[128];
       show(ctx, sizeof ctx, buf, (size_t)r);
-      fail(name, "line %d: expect_eof: got %zd more bytes (\"%s\")", line, r, ctx);
+      fail(name, "line %d: expect_eof: got %zd more bytes (\"%s\")", line, r,
+           ctx);
     } else {
       fail(name, "line %d: expect_eof: %s", line,
-           errno == EAGAIN || errno == EWOULDBLOCK ? "timed out" : strerror(errno));
+           errno == EAGAIN || errno == EWOULDBLOCK ? "timed out"
+                                                   : strerror(errno));
     }
     return -1;
   }
@@ -347,7 +395,8 @@ static void sleep_ms(long ms) {
 
 static const struct scenario *find_scenario(const char *name) {
   for (size_t i = 0; i < nscenarios; i++)
-    if (strcmp(scenarios[i].name, name) == 0) return &scenarios[i];
+    if (strcmp(scenarios[i].name, name) == 0)
+      return &scenarios[i];
   return NULL;
 }
 
@@ -365,7 +414,8 @@ static int track(const char *name) {
 }
 
 static void untrack(int slot) {
-  if (slot < 0) return;
+  if (slot < 0)
+    return;
   pthread_mutex_lock(&active_lock);
   tracked[slot] = NULL;
   pthread_mutex_unlock(&active_lock);
@@ -378,22 +428,32 @@ static int play(int fd, const struct scenario *sc) {
     const struct step *st = &sc->steps[i];
     int rc = 0;
     switch (st->kind) {
-      case S_SEND: rc = do_send(fd, &st->data, sc->name, st->line); break;
-      case S_EXPECT: rc = do_expect(fd, &st->data, sc->name, st->line); break;
-      case S_EXPECT_EOF: rc = do_expect_eof(fd, sc->name, st->line); break;
-      case S_SLEEP: sleep_ms(st->ms); break;
-      case S_SHUTDOWN:
-        if (shutdown(fd, SHUT_WR) < 0) {
-          fail(sc->name, "line %d: shutdown: %s", st->line, strerror(errno));
-          rc = -1;
-        }
-        break;
-      case S_CLOSE:
-        if (close(fd) < 0) {
-          fail(sc->name, "line %d: close: %s", st->line, strerror(errno));
-        }
-        return 0;
-      case S_RESET: hard_reset(fd); return 0;
+    case S_SEND:
+      rc = do_send(fd, &st->data, sc->name, st->line);
+      break;
+    case S_EXPECT:
+      rc = do_expect(fd, &st->data, sc->name, st->line);
+      break;
+    case S_EXPECT_EOF:
+      rc = do_expect_eof(fd, sc->name, st->line);
+      break;
+    case S_SLEEP:
+      sleep_ms(st->ms);
+      break;
+    case S_SHUTDOWN:
+      if (shutdown(fd, SHUT_WR) < 0) {
+        fail(sc->name, "line %d: shutdown: %s", st->line, strerror(errno));
+        rc = -1;
+      }
+      break;
+    case S_CLOSE:
+      if (close(fd) < 0) {
+        fail(sc->name, "line %d: close: %s", st->line, strerror(errno));
+      }
+      return 0;
+    case S_RESET:
+      hard_reset(fd);
+      return 0;
     }
     if (rc < 0) {
       hard_reset(fd);
@@ -414,15 +474,19 @@ static void *serve(void *arg) {
   for (;;) {
     char c;
     ssize_t r = recv(fd, &c, 1, 0);
-    if (r < 0 && errno == EINTR) continue;
+    if (r < 0 && errno == EINTR)
+      continue;
     if (r <= 0) {
       hello[n] = 0;
       fail(NULL, "connection ended before the hello line (%s; read \"%s\")",
-           r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? "timed out" : ioerr(r), hello);
+           r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? "timed out"
+                                                              : ioerr(r),
+           hello);
       hard_reset(fd);
       goto out;
     }
-    if (c == '\n') break;
+    if (c == '\n')
+      break;
     if (n == HELLO_MAX) {
       hello[n] = 0;
       fail(NULL, "hello line too long (\"%.40s...\")", hello);
@@ -449,8 +513,10 @@ static void *serve(void *arg) {
     char buf[65536];
     for (;;) {
       ssize_t r = recv(fd, buf, sizeof buf, 0);
-      if (r < 0 && errno == EINTR) continue;
-      if (r <= 0) break;
+      if (r < 0 && errno == EINTR)
+        continue;
+      if (r <= 0)
+        break;
     }
     close(fd);
   }
@@ -468,8 +534,10 @@ static void *accept_loop(void *arg) {
   for (;;) {
     int fd = accept(lfd, NULL, NULL);
     if (fd < 0) {
-      if (errno == EINTR || errno == ECONNABORTED || errno == EMFILE || errno == ENFILE) {
-        if (errno == EMFILE || errno == ENFILE) sleep_ms(10);
+      if (errno == EINTR || errno == ECONNABORTED || errno == EMFILE ||
+          errno == ENFILE) {
+        if (errno == EMFILE || errno == ENFILE)
+          sleep_ms(10);
         continue;
       }
       fail(NULL, "accept: %s", strerror(errno));
@@ -497,13 +565,16 @@ static int tcp_socket_on_loopback(int *port) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   struct sockaddr_in a;
   socklen_t alen = sizeof a;
-  if (fd < 0) die("socket: %s", strerror(errno));
+  if (fd < 0)
+    die("socket: %s", strerror(errno));
   memset(&a, 0, sizeof a);
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   a.sin_port = 0;
-  if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0) die("bind: %s", strerror(errno));
-  if (getsockname(fd, (struct sockaddr *)&a, &alen) < 0) die("getsockname: %s", strerror(errno));
+  if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0)
+    die("bind: %s", strerror(errno));
+  if (getsockname(fd, (struct sockaddr *)&a, &alen) < 0)
+    die("getsockname: %s", strerror(errno));
   *port = ntohs(a.sin_port);
   return fd;
 }
@@ -518,20 +589,25 @@ int main(int argc, char **argv) {
 
   int port, closed_port;
   int tfd = tcp_socket_on_loopback(&port);
-  if (listen(tfd, 128) < 0) die("listen: %s", strerror(errno));
+  if (listen(tfd, 128) < 0)
+    die("listen: %s", strerror(errno));
   /* bound, never listening: connections to it are refused */
   int cfd = tcp_socket_on_loopback(&closed_port);
 
   int ufd = socket(AF_UNIX, SOCK_STREAM, 0);
   struct sockaddr_un ua;
-  if (ufd < 0) die("socket(AF_UNIX): %s", strerror(errno));
+  if (ufd < 0)
+    die("socket(AF_UNIX): %s", strerror(errno));
   memset(&ua, 0, sizeof ua);
   ua.sun_family = AF_UNIX;
-  if (strlen(argv[2]) >= sizeof ua.sun_path) die("unix socket path too long: %s", argv[2]);
+  if (strlen(argv[2]) >= sizeof ua.sun_path)
+    die("unix socket path too long: %s", argv[2]);
   strcpy(ua.sun_path, argv[2]);
   unlink(argv[2]);
-  if (bind(ufd, (struct sockaddr *)&ua, sizeof ua) < 0) die("bind %s: %s", argv[2], strerror(errno));
-  if (listen(ufd, 128) < 0) die("listen %s: %s", argv[2], strerror(errno));
+  if (bind(ufd, (struct sockaddr *)&ua, sizeof ua) < 0)
+    die("bind %s: %s", argv[2], strerror(errno));
+  if (listen(ufd, 128) < 0)
+    die("listen %s: %s", argv[2], strerror(errno));
 
   /* the accept threads and connection threads run with SIGTERM/SIGINT
    * blocked; the main thread waits for them */
@@ -547,8 +623,8 @@ int main(int argc, char **argv) {
 
   printf("PORT %d\nCLOSED_PORT %d\nREADY\n", port, closed_port);
   fflush(stdout);
-  fprintf(stderr, "peer: %zu scenarios, port %d, closed port %d, unix %s\n", nscenarios, port,
-          closed_port, argv[2]);
+  fprintf(stderr, "peer: %zu scenarios, port %d, closed port %d, unix %s\n",
+          nscenarios, port, closed_port, argv[2]);
   fflush(stderr);
 
   int sig;
@@ -560,10 +636,13 @@ int main(int argc, char **argv) {
   deadline.tv_sec += GRACE_MS / 1000;
   pthread_mutex_lock(&active_lock);
   while (active > 0) {
-    if (pthread_cond_timedwait(&active_cond, &active_lock, &deadline) == ETIMEDOUT) break;
+    if (pthread_cond_timedwait(&active_cond, &active_lock, &deadline) ==
+        ETIMEDOUT)
+      break;
   }
   for (int i = 0; i < MAX_TRACKED; i++)
-    if (tracked[i]) fail(tracked[i], "still running when the peer was stopped");
+    if (tracked[i])
+      fail(tracked[i], "still running when the peer was stopped");
   pthread_mutex_unlock(&active_lock);
   close(cfd);
   unlink(argv[2]);
