@@ -463,10 +463,9 @@ def test_sync_start_tls_server_side(certs):
                           timeout=5) as stream:
             stream.write(b'STARTTLS\n')
             assert stream.readline(timeout=5) == b'GO\n'
-            # the engine's I/O thread reads ahead: a ClientHello arriving
-            # between the server's write() and start_tls() would be taken
-            # as plaintext (the engine cannot pause reading; see README)
-            time.sleep(0.1)
+            # at once: sync streams read only when a read waits (direct
+            # reads), so a ClientHello arriving before the server's
+            # start_tls() waits in the socket, not in the plaintext buffer
             stream.start_tls(client_context(certs),
                              server_hostname='localhost', timeout=5)
             stream.write(b'upgraded\n')
