@@ -81,6 +81,9 @@ func (d *Dialer) fill(o uintptr, network string) error {
 	if err := setFamily(o, network); err != nil {
 		return err
 	}
+	if err := setDirectReads(o); err != nil {
+		return err
+	}
 	if d.Limit != 0 {
 		if err := setInt(o, "limit", int64(d.Limit)); err != nil {
 			return err

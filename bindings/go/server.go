@@ -85,6 +85,9 @@ func (lc *ListenConfig) fill(o uintptr, network string) error {
 	if err := setFamily(o, network); err != nil {
 		return err
 	}
+	if err := setDirectReads(o); err != nil {
+		return err
+	}
 	reusePort := 0
 	if lc.ReusePort {
 		reusePort = 1

@@ -101,6 +101,28 @@ func TestEchoTCP(t *testing.T) {
 	}
 }
 
+func TestStreamsAreReadByTheWaitingGoroutine(t *testing.T) {
+	accepted := make(chan int64, 1)
+	srv := serve(t, func(s *Stream) {
+		v, err := s.ExtraInt("direct_reads")
+		if err != nil {
+			v = -1
+		}
+		accepted <- v
+		echo(s)
+	})
+	s := dial(t, &Dialer{}, srv)
+	if v, err := s.ExtraInt("direct_reads"); err != nil || v != 1 {
+		t.Errorf("client direct_reads %d, %v", v, err)
+	}
+	s.Write([]byte("ping\n"))
+	got, err := s.ReadLine()
+	mustRead(t, "ping\n", got, err)
+	if v := <-accepted; v != 1 {
+		t.Errorf("accepted stream direct_reads %d", v)
+	}
+}
+
 func TestEchoUnix(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "echo.sock")
 	srv, err := Listen("unix", path)

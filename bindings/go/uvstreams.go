@@ -140,6 +140,13 @@ func withOptions(fill func(o uintptr) error) error {
 	return fill(o)
 }
 
+// setDirectReads makes the streams read by the goroutine that waits for
+// them (the engine's "direct_reads"): a blocking read polls the socket in
+// its own thread, with no hop through the engine's I/O thread.
+func setDirectReads(o uintptr) error {
+	return setInt(o, "direct_reads", 1)
+}
+
 func setInt(o uintptr, key string, v int64) error {
 	_, err := check("options "+key, func() int { return cuvs.Uvs_options_set_int(o, key, v) })
 	return err

@@ -163,7 +163,7 @@ end
 local INT_OPTIONS = {
   limit = true, write_high = true, write_low = true, nodelay = true,
   family = true, backlog = true, reuse_address = true, reuse_port = true,
-  start_serving = true, cleanup_socket = true,
+  start_serving = true, cleanup_socket = true, direct_reads = true,
 }
 local SECONDS_OPTIONS = { ssl_handshake_timeout = true, ssl_shutdown_timeout = true }
 -- Keys the Lua layer itself reads from an options table.
@@ -204,9 +204,12 @@ local function fill_options(h, t)
 end
 
 -- The C options made from a Lua table (or nil), for a <close> variable.
+-- A blocking API: streams are read by the thread that waits for them (the
+-- engine's direct_reads, unless t says otherwise).
 local function options(t)
   local rc, h = c.uvs_options_new()
   check(rc)
+  c.uvs_options_set_int(h, "direct_reads", 1)
   local ok, err = pcall(fill_options, h, t)
   if not ok then
     c.uvs_options_free(h)
@@ -472,7 +475,7 @@ local INT_INFO = {
   fd = true, family = true, ["peer.port"] = true, ["sock.port"] = true,
   limit = true, write_high = true, write_low = true, write_buffer_size = true,
   read_buffer_size = true, loop = true, nodelay = true, tls = true,
-  ["tls.resumed"] = true, ["tls.verified"] = true,
+  ["tls.resumed"] = true, ["tls.verified"] = true, direct_reads = true,
 }
 
 --- Extra information by the C API's key ("peername", "sock.port",

@@ -37,6 +37,19 @@ T.test("stream: write, drain and the read calls across TCP", function()
   a:close():wait_closed()
 end)
 
+T.test("stream: both ends are read by the waiting thread (direct_reads)", function()
+  local a, b = pair()
+  T.eq(a:get_extra_info("direct_reads"), 1)
+  T.eq(b:get_extra_info("direct_reads"), 1)
+  a:write("ping\n")
+  T.eq(b:readline(), "ping\n")
+  local c, d = pair({ timeout = WAIT, direct_reads = false })
+  T.eq(c:get_extra_info("direct_reads"), 0, "turned off by the caller")
+  for _, s in ipairs({ a, b, c, d }) do
+    s:close()
+  end
+end)
+
 T.test("stream: peer and socket names", function()
   local a, b, server = pair()
   local host, port = server:getsockname()

@@ -85,7 +85,7 @@ address; each resolved address is tried in turn). Options:
 
 =cut
 
-my @STREAM_OPTIONS = qw(limit write_high write_low nodelay);
+my @STREAM_OPTIONS = qw(limit write_high write_low nodelay direct_reads);
 
 sub connect_tcp {
     my ($class, $host, $port, %options) = @_;
@@ -108,7 +108,8 @@ but C<family> and C<nodelay> (TLS needs C<server_hostname>).
 sub connect_unix {
     my ($class, $path, %options) = @_;
     my $opts = call_options('connect', _with_tls(\%options),
-        qw(limit write_high write_low), @UVStreams::Stream::TLS_OPTIONS);
+        qw(limit write_high write_low direct_reads),
+        @UVStreams::Stream::TLS_OPTIONS);
     my $e = engine();
     return _connect("connect to $path", $options{timeout}, sub {
         UVStreams::Raw::uvs_connect_unix_start($e, "$path", $$opts, $_[0]);

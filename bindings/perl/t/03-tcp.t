@@ -41,6 +41,8 @@ subtest 'exchange and addresses' => sub {
     is($c->kind, 'tcp', 'kind');
     like($c->fileno, qr/\A\d+\z/, 'fileno');
     is($c->extra_info('nodelay'), 1, 'extra_info: an integer');
+    is($c->extra_info('direct_reads'), 1, 'client read by its waiting thread');
+    is($s->extra_info('direct_reads'), 1, 'accepted side too');
     is($c->extra_info('no such key'), undef, 'extra_info: an unknown key');
     is($server->num_clients, 1, 'one client');
 

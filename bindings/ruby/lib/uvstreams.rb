@@ -31,7 +31,10 @@ module UVStreams
 
   # Option keys of the streams (see uvstreams.h), for connect and servers.
   STREAM_OPTIONS = %i[limit write_high write_low nodelay keep_alive send_buffer_size
-                      recv_buffer_size].freeze
+                      recv_buffer_size direct_reads].freeze
+  # A blocking API: each stream is read by the thread that waits for it (the
+  # engine's direct_reads), with no hop through the I/O thread.
+  STREAM_DEFAULTS = { direct_reads: true }.freeze
   CONNECT_OPTIONS = (STREAM_OPTIONS + %i[family local_host local_port server_hostname]).freeze
   SERVER_OPTIONS = (STREAM_OPTIONS + %i[backlog reuse_address reuse_port family ipv6_only]).freeze
 
@@ -90,7 +93,7 @@ module UVStreams
     unknown = options.keys - allowed
     raise ArgumentError, "unknown option(s): #{unknown.join(', ')}" unless unknown.empty?
 
-    options
+    STREAM_DEFAULTS.merge(options)
   end
   private_class_method :pick
 end

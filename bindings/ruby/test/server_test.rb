@@ -22,6 +22,17 @@ class ServerTest < Minitest::Test
     clients.each(&:close)
   end
 
+  def test_streams_are_read_by_the_waiting_thread
+    server = listen
+    client = UVStreams.connect('127.0.0.1', server.port, timeout: 5)
+    conn = server.accept(timeout: 5)
+    assert_equal 1, client.info('direct_reads')
+    assert_equal 1, conn.info('direct_reads')
+    client.write("ping\n")
+    assert_equal "ping\n", conn.readline(timeout: 5)
+    [client, conn].each(&:close)
+  end
+
   def test_close_ends_the_accept_loop
     server = echo_server
     assert server.thread.alive?

@@ -120,6 +120,9 @@ sub call_options {
         operation => $operation, message => "unknown option(s) @unknown")
         if @unknown;
     my %values = map { $_ => $given->{$_} } @keys;
+    # A blocking API: streams are read by the thread that waits for them
+    # (the engine's direct_reads), unless the caller says otherwise.
+    $values{direct_reads} //= 1;
     for my $key (grep { defined $values{$_} } keys %SECONDS_OPTION) {
         $values{$key} = timeout_ms($values{$key}, $operation);
     }

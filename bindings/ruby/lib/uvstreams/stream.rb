@@ -22,7 +22,7 @@ module UVStreams
     INT_INFO = %w[fd family peer.port sock.port limit write_high write_low
                   write_buffer_size read_buffer_size loop readable writable
                   nodelay keep_alive send_buffer_size recv_buffer_size tls
-                  tls.resumed tls.verified].freeze
+                  tls.resumed tls.verified direct_reads].freeze
 
     # Adopts an open IO (a connected socket or a pipe end): the Stream owns
     # a duplicate of its descriptor. Options as for UVStreams.connect.

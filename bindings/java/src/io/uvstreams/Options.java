@@ -64,6 +64,13 @@ public final class Options {
     return set("reuse_port", on ? 1 : 0);
   }
 
+  /** Whether a blocking read polls and reads the socket in the waiting
+   * thread itself ("direct_reads"; default true in this binding, whose API
+   * is blocking): no hop through the engine's I/O thread per read. */
+  public Options directReads(boolean on) {
+    return set("direct_reads", on ? 1 : 0);
+  }
+
   /** Turns TLS on with this configuration (its side: client or server). */
   public Options tls(TlsConfig config) {
     tls = config;
@@ -102,6 +109,7 @@ public final class Options {
   /** A native copy (uvs_options) of options, which may be null. */
   static Native toNative(Options options) throws IOException {
     Native n = new Native();
+    Errors.check(uvs_options_set_int(n.handle, "direct_reads", 1));
     if (options != null) {
       try {
         options.fill(n.handle);

@@ -20,6 +20,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.junit.After;
@@ -76,6 +77,21 @@ public class StreamTest {
         s.write(b(word + "\n"));
         assertArrayEquals(b(word + "\n"), s.readLine());
       }
+    }
+  }
+
+  @Test
+  public void streamsAreReadByTheWaitingThread() throws Exception {
+    CompletableFuture<Long> accepted = new CompletableFuture<>();
+    try (Server server = engine.listen("127.0.0.1", 0).start(s -> {
+           accepted.complete(s.getExtraInt("direct_reads").orElse(-1));
+           s.write(s.readLine());
+         });
+         Stream s = connect(server)) {
+      assertEquals(1, s.getExtraInt("direct_reads").getAsLong());
+      s.write(b("ping\n"));
+      assertArrayEquals(b("ping\n"), s.readLine());
+      assertEquals(Long.valueOf(1), accepted.get(5, TimeUnit.SECONDS));
     }
   }
 
