@@ -193,7 +193,9 @@ typedef struct uvs_buf {
  *            socket per loop and address, the kernel spreading connections
  *            over them; default 0: one loop accepts and hands connections
  *            round-robin to the loops; Unix and adopted sockets always hand
- *            off), and the stream keys for the connections they accept
+ *            off; with 1, another process of the same user that sets
+ *            SO_REUSEPORT can bind the port too), and the stream keys for
+ *            the connections they accept
  *   TLS:     "ssl_handshake_timeout" (ms, default 60000),
  *            "ssl_shutdown_timeout" (ms, default 30000)
  * String keys: "server_hostname" (TLS clients: SNI and the name verified;
