@@ -577,21 +577,6 @@ PyObject *uvs_py_read(uvs_stream *s, uvs_op *op, int kind, int64_t n,
   return uvs_py_read_result(op, kind);
 }
 
-/* uvs_op_wait without the GIL, then the signals caught meanwhile: their
- * handler's exception (Ctrl-C's KeyboardInterrupt), else the wait's
- * status. A signal tripped from another thread (_thread.interrupt_main)
- * may not reach the main thread's eval loop on its own, so every slice of
- * a uvstreams.sync wait checks for it here. */
-PyObject *uvs_py_op_wait(uvs_op *op, int64_t ms) {
-  int rc;
-  Py_BEGIN_ALLOW_THREADS
-  rc = uvs_op_wait(op, ms);
-  Py_END_ALLOW_THREADS
-  if (PyErr_CheckSignals() < 0)
-    return NULL;
-  return PyLong_FromLong(rc);
-}
-
 /* uvs_py_read, then (uvstreams.sync) a first wait of up to ms without the
  * GIL: the bytes when the read completed within it, None while it is
  * still pending (the caller goes on waiting in slices). */

@@ -80,7 +80,7 @@ def _wait(op, timeout, what):
         ms = _SLICE_MS
         if deadline is not None:
             ms = min(ms, max(0, int((deadline - time.monotonic()) * 1000)))
-        rc = _c.uvs_py_op_wait(op, ms)  # raises what a signal handler does
+        rc = _c.uvs_op_wait(op, ms)
         if rc == 0:
             return
         if rc != _c.UVS_ETIMEDOUT:
