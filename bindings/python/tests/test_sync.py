@@ -161,20 +161,27 @@ def test_write_after_close_raises(echo_server):
 
 def test_ctrl_c_interrupts_a_blocked_read_without_losing_data():
     import _thread
+    import signal
+    # Ctrl-C as Python handles it by default, whatever was inherited (a
+    # shell starts its background jobs with SIGINT ignored)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     listener = socket.create_server(('127.0.0.1', 0))
     stream = sync.connect('127.0.0.1', listener.getsockname()[1], timeout=5)
     conn, _ = listener.accept()
     timer = threading.Timer(0.3, _thread.interrupt_main)
     timer.start()
-    # KeyboardInterrupt, not the TimeoutError the 30 s would give
-    with pytest.raises(KeyboardInterrupt):
-        stream.readexactly(10, timeout=30)
-    conn.sendall(b'0123456789')
-    assert stream.readexactly(10, timeout=5) == b'0123456789'
-    timer.join()
-    stream.close()
-    conn.close()
-    listener.close()
+    try:
+        # KeyboardInterrupt, not the TimeoutError the 30 s would give
+        with pytest.raises(KeyboardInterrupt):
+            stream.readexactly(10, timeout=30)
+        conn.sendall(b'0123456789')
+        assert stream.readexactly(10, timeout=5) == b'0123456789'
+    finally:
+        timer.join()
+        signal.signal(signal.SIGINT, previous)
+        stream.close()
+        conn.close()
+        listener.close()
 
 
 def _reads_directly(stream):
