@@ -197,19 +197,19 @@ local function set_option(h, key, value)
   end
 end
 
+-- A blocking API: streams are read by the thread that waits for them (the
+-- engine's direct_reads), unless t says otherwise.
 local function fill_options(h, t)
+  check(c.uvs_options_set_int(h, "direct_reads", 1))
   for key, value in pairs(t or {}) do
     set_option(h, key, value)
   end
 end
 
 -- The C options made from a Lua table (or nil), for a <close> variable.
--- A blocking API: streams are read by the thread that waits for them (the
--- engine's direct_reads, unless t says otherwise).
 local function options(t)
   local rc, h = c.uvs_options_new()
   check(rc)
-  c.uvs_options_set_int(h, "direct_reads", 1)
   local ok, err = pcall(fill_options, h, t)
   if not ok then
     c.uvs_options_free(h)

@@ -109,14 +109,14 @@ public final class Options {
   /** A native copy (uvs_options) of options, which may be null. */
   static Native toNative(Options options) throws IOException {
     Native n = new Native();
-    Errors.check(uvs_options_set_int(n.handle, "direct_reads", 1));
-    if (options != null) {
-      try {
+    try {
+      Errors.check(uvs_options_set_int(n.handle, "direct_reads", 1));
+      if (options != null) {
         options.fill(n.handle);
-      } catch (IOException | RuntimeException e) {
-        n.close();
-        throw e;
       }
+    } catch (IOException | RuntimeException e) {
+      n.close();
+      throw e;
     }
     return n;
   }
