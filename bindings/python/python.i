@@ -35,6 +35,12 @@
 #define PY_SSIZE_T_CLEAN
 %}
 
+%{
+#include <errno.h>
+#include <pthread.h>
+#include <time.h>
+%}
+
 /* ---- GIL policy ---------------------------------------------------------- */
 
 %nothread;
@@ -577,25 +583,6 @@ PyObject *uvs_py_read(uvs_stream *s, uvs_op *op, int kind, int64_t n,
   return uvs_py_read_result(op, kind);
 }
 
-/* uvs_py_read, then (uvstreams.sync) a first wait of up to ms without the
- * GIL: the bytes when the read completed within it, None while it is
- * still pending (the caller goes on waiting in slices). */
-PyObject *uvs_py_read_wait(uvs_stream *s, uvs_op *op, int kind, int64_t n,
-                           PyObject *sep, int64_t ms) {
-  PyObject *data = uvs_py_read(s, op, kind, n, sep);
-  if (data != Py_None)
-    return data;
-  int rc;
-  Py_BEGIN_ALLOW_THREADS
-  rc = uvs_op_wait(op, ms);
-  Py_END_ALLOW_THREADS
-  if (rc == UVS_ETIMEDOUT)
-    return data;
-  Py_DECREF(data);
-  if (rc < 0)
-    return uvs_py_raise(rc, NULL, kind, uvs_last_error());
-  return uvs_py_result(op);
-}
 %}
 
 %{
@@ -692,6 +679,212 @@ static PyObject *uvs_py_drain(uvs_stream *s, uvs_op *op, PyObject *key,
   Py_RETURN_NONE;
 }
 
+/* ---- uvstreams.sync: a blocking call in one C call ---------------------- */
+
+/* A blocking call runs on its thread's idle op (kept in a thread-specific
+ * slot, freed when the thread exits): a call allocates none. The op leaves
+ * the slot while it is in use, so a signal handler that makes a blocking
+ * call in the middle of a wait gets an op of its own. The wait runs in
+ * slices of UVS_PY_SLICE_MS without the GIL; signal handlers run between
+ * slices (Ctrl-C interrupts a wait). An op that fails or is interrupted is
+ * freed rather than reused. */
+
+#define UVS_PY_SLICE_MS 200
+
+static pthread_key_t uvs_py_op_key;
+static pthread_once_t uvs_py_op_once = PTHREAD_ONCE_INIT;
+
+static void uvs_py_op_key_free(void *op) { uvs_op_free((uvs_op *)op); }
+
+static void uvs_py_op_key_make(void) {
+  (void)pthread_key_create(&uvs_py_op_key, uvs_py_op_key_free);
+}
+
+static uvs_op *uvs_py_op_take(void) {
+  (void)pthread_once(&uvs_py_op_once, uvs_py_op_key_make);
+  uvs_op *op = (uvs_op *)pthread_getspecific(uvs_py_op_key);
+  if (op) {
+    (void)pthread_setspecific(uvs_py_op_key, NULL);
+    return op;
+  }
+  int rc = uvs_op_new(NULL, 0, &op);
+  if (rc < 0)
+    return (uvs_op *)uvs_py_raise(rc, NULL, 0, uvs_last_error());
+  return op;
+}
+
+/* Gives a finished op back to its thread's slot. */
+static void uvs_py_op_give(uvs_op *op) {
+  if (!pthread_getspecific(uvs_py_op_key) &&
+      pthread_setspecific(uvs_py_op_key, op) == 0)
+    return;
+  uvs_op_free(op);
+}
+
+/* A timeout argument in seconds: None is forever (-1); a negative one is
+ * already over (0). 0, or -1 with an exception. */
+static int uvs_py_timeout(PyObject *o, double *seconds) {
+  if (o == Py_None) {
+    *seconds = -1;
+    return 0;
+  }
+  double t = PyFloat_AsDouble(o);
+  if (t == -1 && PyErr_Occurred())
+    return -1;
+  if (t != t) {
+    PyErr_SetString(PyExc_ValueError, "timeout is NaN");
+    return -1;
+  }
+  *seconds = t < 0 ? 0 : t;
+  return 0;
+}
+
+static double uvs_py_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Abandons a pending op with an exception set: cancels it, waits for it
+ * and gives back the bytes of a read that completed meanwhile. */
+static void uvs_py_sync_abandon(uvs_op *op) {
+  PyObject *type, *exc, *tb;
+  PyErr_Fetch(&type, &exc, &tb);
+  Py_BEGIN_ALLOW_THREADS
+  uvs_op_cancel(op);
+  uvs_op_wait(op, -1);
+  uvs_op_unread(op);
+  Py_END_ALLOW_THREADS
+  PyErr_Restore(type, exc, tb);
+}
+
+/* Waits for a pending op for up to timeout seconds (< 0: forever). 0 when
+ * it completed (also when it won the race with a timeout's cancel); -1
+ * with an exception (TimeoutError, a signal handler's, a wait error), the
+ * op abandoned. */
+static int uvs_py_sync_wait(uvs_op *op, PyObject *timeout, const char *what) {
+  double t;
+  if (uvs_py_timeout(timeout, &t) < 0) {
+    uvs_py_sync_abandon(op);
+    return -1;
+  }
+  double deadline = t < 0 ? 0 : uvs_py_now() + t;
+  for (;;) {
+    int64_t ms = UVS_PY_SLICE_MS;
+    if (t >= 0) {
+      double left = (deadline - uvs_py_now()) * 1000;
+      ms = left <= 0 ? 0 : left < ms ? (int64_t)left : ms;
+    }
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = uvs_op_wait(op, ms);
+    Py_END_ALLOW_THREADS
+    if (rc == 0)
+      return 0;
+    if (rc != UVS_ETIMEDOUT) {
+      uvs_py_raise(rc, NULL, 0, uvs_last_error());
+      break;
+    }
+    if (t >= 0 && uvs_py_now() >= deadline) {
+      Py_BEGIN_ALLOW_THREADS
+      uvs_op_cancel(op);
+      uvs_op_wait(op, -1);
+      Py_END_ALLOW_THREADS
+      if (uvs_op_result(op) != UVS_ECANCELED)
+        return 0;
+      PyObject *exc = PyObject_CallFunction(
+          PyExc_TimeoutError, "iN", ETIMEDOUT,
+          PyUnicode_FromFormat("%s timed out after %S s", what, timeout));
+      if (exc) {
+        PyErr_SetObject(PyExc_TimeoutError, exc);
+        Py_DECREF(exc);
+      }
+      break;
+    }
+    if (PyErr_CheckSignals() < 0)
+      break;
+  }
+  uvs_py_sync_abandon(op);
+  return -1;
+}
+
+/* The result of a pending op (uvs_py_result) once it completed. */
+static PyObject *uvs_py_sync_run(uvs_op *op, PyObject *timeout,
+                                 const char *what) {
+  if (uvs_py_sync_wait(op, timeout, what) < 0)
+    return NULL;
+  return uvs_py_result(op);
+}
+
+static const char *uvs_py_read_name(int kind) {
+  switch (kind) {
+  case UVS_OP_READEXACTLY:
+    return "readexactly";
+  case UVS_OP_READUNTIL:
+    return "readuntil";
+  case UVS_OP_READLINE:
+    return "readline";
+  default:
+    return "read";
+  }
+}
+
+/* A blocking read of kind (uvs_py_read's arguments): its bytes. */
+static PyObject *uvs_py_sync_read(uvs_stream *s, int kind, int64_t n,
+                                  PyObject *sep, PyObject *timeout) {
+  uvs_op *op = uvs_py_op_take();
+  if (!op)
+    return NULL;
+  PyObject *data = uvs_py_read(s, op, kind, n, sep);
+  if (data == Py_None) {
+    Py_DECREF(data);
+    data = uvs_py_sync_run(op, timeout, uvs_py_read_name(kind));
+  }
+  if (data)
+    uvs_py_op_give(op);
+  else
+    uvs_op_free(op);
+  return data;
+}
+
+/* Writes a bytes-like object without the GIL (the direct send runs the
+ * socket's send path, on loopback the receiver's too, as socket.send
+ * does): 0, or the status of a refused write. */
+static PyObject *uvs_py_sync_write(uvs_stream *s, PyObject *data) {
+  Py_buffer view;
+  if (uvs_py_get_view(data, &view) < 0)
+    return NULL;
+  int rc;
+  Py_BEGIN_ALLOW_THREADS
+  rc = uvs_stream_write(s, view.buf, (size_t)view.len);
+  Py_END_ALLOW_THREADS
+  PyBuffer_Release(&view);
+  return PyLong_FromLong(rc);
+}
+
+/* A blocking drain: None once the write buffer is down to its low-water
+ * mark, or its exception. */
+static PyObject *uvs_py_sync_drain(uvs_stream *s, PyObject *timeout) {
+  uvs_op *op = uvs_py_op_take();
+  if (!op)
+    return NULL;
+  PyObject *r = NULL;
+  int rc = uvs_stream_drain_start(s, op);
+  if (rc == UVS_PENDING)
+    r = uvs_py_sync_run(op, timeout, "drain");
+  else if (rc < 0)
+    uvs_py_raise(rc, NULL, UVS_OP_DRAIN, uvs_last_error());
+  else if ((rc = uvs_op_result(op)) < 0)
+    uvs_py_raise(rc, op, UVS_OP_DRAIN, "");
+  else
+    r = Py_NewRef(Py_None);
+  if (r)
+    uvs_py_op_give(op);
+  else
+    uvs_op_free(op);
+  return r;
+}
+
 /* ---- METH_FASTCALL entry points ----------------------------------------- */
 
 /* SWIG's -builtin wrappers are METH_VARARGS: each call packs its arguments
@@ -773,6 +966,56 @@ static PyObject *uvs_py_fast_drain(PyObject *self, PyObject *const *args,
                       args[3]);
 }
 
+static PyObject *uvs_py_fast_sync_read(PyObject *self, PyObject *const *args,
+                                       Py_ssize_t nargs) {
+  void *h[1];
+  (void)self;
+  if (uvs_py_nargs("uvs_py_sync_read", nargs, 5) < 0 ||
+      uvs_py_arg_handles(args, 1, h) < 0)
+    return NULL;
+  long kind = PyLong_AsLong(args[1]);
+  if (kind == -1 && PyErr_Occurred())
+    return NULL;
+  long long n = PyLong_AsLongLong(args[2]);
+  if (n == -1 && PyErr_Occurred())
+    return NULL;
+  return uvs_py_sync_read((uvs_stream *)h[0], (int)kind, (int64_t)n, args[3],
+                          args[4]);
+}
+
+static PyObject *uvs_py_fast_sync_write(PyObject *self, PyObject *const *args,
+                                        Py_ssize_t nargs) {
+  void *h[1];
+  (void)self;
+  if (uvs_py_nargs("uvs_py_sync_write", nargs, 2) < 0 ||
+      uvs_py_arg_handles(args, 1, h) < 0)
+    return NULL;
+  return uvs_py_sync_write((uvs_stream *)h[0], args[1]);
+}
+
+static PyObject *uvs_py_fast_sync_drain(PyObject *self, PyObject *const *args,
+                                        Py_ssize_t nargs) {
+  void *h[1];
+  (void)self;
+  if (uvs_py_nargs("uvs_py_sync_drain", nargs, 2) < 0 ||
+      uvs_py_arg_handles(args, 1, h) < 0)
+    return NULL;
+  return uvs_py_sync_drain((uvs_stream *)h[0], args[1]);
+}
+
+static PyObject *uvs_py_fast_sync_run(PyObject *self, PyObject *const *args,
+                                      Py_ssize_t nargs) {
+  void *h[1];
+  (void)self;
+  if (uvs_py_nargs("uvs_py_sync_run", nargs, 3) < 0 ||
+      uvs_py_arg_handles(args, 1, h) < 0)
+    return NULL;
+  const char *what = PyUnicode_AsUTF8(args[2]);
+  if (!what)
+    return NULL;
+  return uvs_py_sync_run((uvs_op *)h[0], args[1], what);
+}
+
 static PyMethodDef uvs_py_fast_methods[] = {
     {"uvs_py_start_read", (PyCFunction)(void (*)(void))uvs_py_fast_start_read,
      METH_FASTCALL, "start a read: its bytes, or the future awaiting them"},
@@ -782,6 +1025,14 @@ static PyMethodDef uvs_py_fast_methods[] = {
      METH_FASTCALL, "write a bytes-like object"},
     {"uvs_py_drain", (PyCFunction)(void (*)(void))uvs_py_fast_drain,
      METH_FASTCALL, "start a drain: None, or the future awaiting it"},
+    {"uvs_py_sync_read", (PyCFunction)(void (*)(void))uvs_py_fast_sync_read,
+     METH_FASTCALL, "a blocking read: its bytes (uvstreams.sync)"},
+    {"uvs_py_sync_write", (PyCFunction)(void (*)(void))uvs_py_fast_sync_write,
+     METH_FASTCALL, "write a bytes-like object without the GIL"},
+    {"uvs_py_sync_drain", (PyCFunction)(void (*)(void))uvs_py_fast_sync_drain,
+     METH_FASTCALL, "a blocking drain (uvstreams.sync)"},
+    {"uvs_py_sync_run", (PyCFunction)(void (*)(void))uvs_py_fast_sync_run,
+     METH_FASTCALL, "wait for a pending op: its result (uvstreams.sync)"},
     {NULL, NULL, 0, NULL}};
 %}
 

@@ -2,11 +2,13 @@
 
 Design: one threaded engine (io_threads=1) per process does the I/O; a
 blocking call starts the library's asynchronous operation on an op with no
-completion queue and waits for it with uvs_op_wait in 200 ms slices. The
-GIL is released inside each slice (the extension's -threads policy for
-uvs_op_wait), so other Python threads run while one waits, and Ctrl-C is
-noticed between slices: the operation is then cancelled and a read that
-completed meanwhile gives its bytes back (uvs_op_unread), so nothing is lost.
+completion queue and waits for it with uvs_op_wait in 200 ms slices, all
+in one C call (the extension's uvs_py_sync_*: a read, a write and a drain
+are one call each, on the thread's idle op, so that a thread holds the GIL
+as briefly as one on a plain socket). The GIL is released inside each
+slice, so other Python threads run while one waits, and Ctrl-C is noticed
+between slices: the operation is then cancelled and a read that completed
+meanwhile gives its bytes back (uvs_op_unread), so nothing is lost.
 A timeout cancels the operation the same way and raises TimeoutError; reads
 consume nothing on a timeout, so the data stays in the stream's buffer.
 The semantics of every call (limits, separators, errors) are the engine's,
@@ -20,7 +22,6 @@ import errno
 import os
 import socket
 import threading
-import time
 
 from . import _core, tls as _tls
 from ._core import (_c, check, unpack, error, DEFAULT_LIMIT, READ,
@@ -30,7 +31,12 @@ __all__ = ('Stream', 'Server', 'connect', 'connect_unix', 'start_server',
            'start_unix_server', 'connect_read_pipe', 'connect_write_pipe',
            'configure')
 
-_SLICE_MS = 200
+# The blocking calls: each one C call that waits without the GIL (in 200 ms
+# slices, running signal handlers between them) on its thread's idle op.
+_sync_read = _c.uvs_py_sync_read
+_sync_write = _c.uvs_py_sync_write
+_sync_drain = _c.uvs_py_sync_drain
+_sync_run = _c.uvs_py_sync_run
 _engine = None
 _engine_lock = threading.Lock()
 _io_threads = 1
@@ -72,75 +78,26 @@ def _shutdown():
 _DIRECT = {'direct_reads': 1}
 
 
-def _wait(op, timeout, what):
-    """Waits for op to complete; TimeoutError after timeout seconds (the op
-    is then cancelled: it either completes cancelled or wins the race)."""
-    deadline = None if timeout is None else time.monotonic() + timeout
-    while True:
-        ms = _SLICE_MS
-        if deadline is not None:
-            ms = min(ms, max(0, int((deadline - time.monotonic()) * 1000)))
-        rc = _c.uvs_op_wait(op, ms)
-        if rc == 0:
-            return
-        if rc != _c.UVS_ETIMEDOUT:
-            raise error(rc, None, 0, _c.uvs_last_error())
-        if deadline is not None and time.monotonic() >= deadline:
-            _c.uvs_op_cancel(op)
-            _c.uvs_op_wait(op, -1)
-            if _c.uvs_op_result(op) == _c.UVS_ECANCELED:
-                raise TimeoutError(errno.ETIMEDOUT,
-                                   f'{what} timed out after {timeout} s')
-            return
-
-
 def _run(op, started, timeout, what):
     """Finishes an operation just started (started: the *_start status):
-    its result, waiting if needed. Interrupted (Ctrl-C), it is cancelled and
-    unconsumed read bytes go back to the stream."""
+    its result, waiting if needed (in C: see uvs_py_sync_run)."""
     if started == _c.UVS_PENDING:
-        try:
-            _wait(op, timeout, what)
-        except BaseException:
-            _c.uvs_op_cancel(op)
-            _c.uvs_op_wait(op, -1)
-            _c.uvs_op_unread(op)
-            raise
+        return _sync_run(op, timeout, what)
     return _c.uvs_py_result(op)
 
 
-class _FreeOps(list):
-    """A thread's idle operations; freed with the thread."""
-
-    def __del__(self, _free=_c.uvs_op_free):
-        for op in self:
-            _free(op)
-
-
-class _OpPool(threading.local):
-    def __init__(self):
-        self.free = _FreeOps()
-
-
-_op_pool = _OpPool()
-
-
 class _Op:
-    """A private operation for one blocking call (with ... as op), taken
-    from the calling thread's pool: a blocking call allocates none."""
+    """A private operation for one blocking call that is not a read or a
+    drain (with ... as op); freed after it."""
 
     __slots__ = ('op',)
 
     def __enter__(self):
-        free = _op_pool.free
-        self.op = free.pop() if free else unpack(_c.uvs_op_new(None, 0))
+        self.op = unpack(_c.uvs_op_new(None, 0))
         return self.op
 
-    def __exit__(self, exc_type, *exc):
-        if exc_type is None:  # finished: reusable as it is
-            _op_pool.free.append(self.op)
-        else:
-            _c.uvs_op_free(self.op)
+    def __exit__(self, *exc):
+        _c.uvs_op_free(self.op)
 
 
 class Stream:
@@ -192,34 +149,17 @@ class Stream:
 
     # -- reading
 
-    def _read(self, kind, n, sep, timeout, what):
-        # The hot path of every handler, so _Op's pool is inlined here. The
-        # first slice runs without a Python-level loop (0 ms with a timeout:
-        # _run keeps the deadline exact).
-        free = _op_pool.free
-        op = free.pop() if free else unpack(_c.uvs_op_new(None, 0))
-        try:
-            data = _c.uvs_py_read_wait(self._s, op, kind, n, sep,
-                                       _SLICE_MS if timeout is None else 0)
-            if data is None:
-                data = _run(op, _c.UVS_PENDING, timeout, what)
-        except BaseException:
-            _c.uvs_op_free(op)
-            raise
-        free.append(op)
-        return data
-
     def read(self, n=-1, timeout=None):
-        return self._read(READ, n, None, timeout, 'read')
+        return _sync_read(self._s, READ, n, None, timeout)
 
     def readline(self, timeout=None):
-        return self._read(READLINE, 0, None, timeout, 'readline')
+        return _sync_read(self._s, READLINE, 0, None, timeout)
 
     def readexactly(self, n, timeout=None):
-        return self._read(READEXACTLY, n, None, timeout, 'readexactly')
+        return _sync_read(self._s, READEXACTLY, n, None, timeout)
 
     def readuntil(self, separator=b'\n', timeout=None):
-        return self._read(READUNTIL, 0, separator, timeout, 'readuntil')
+        return _sync_read(self._s, READUNTIL, 0, separator, timeout)
 
     def at_eof(self):
         return _c.uvs_stream_at_eof(self._s) == 1
@@ -236,7 +176,7 @@ class Stream:
         check(rc)
 
     def write(self, data):
-        rc = _c.uvs_stream_write(self._s, data)
+        rc = _sync_write(self._s, data)
         if rc:
             self._wrote(rc)
 
@@ -244,16 +184,7 @@ class Stream:
         self._wrote(_c.uvs_stream_writev(self._s, list(data)))
 
     def drain(self, timeout=None):
-        free = _op_pool.free
-        op = free.pop() if free else unpack(_c.uvs_op_new(None, 0))
-        try:
-            rc = _c.uvs_stream_drain_start(self._s, op)
-            if rc != _c.UVS_COMPLETED or _c.uvs_op_result(op) != 0:
-                _run(op, check(rc, _core.DRAIN), timeout, 'drain')
-        except BaseException:
-            _c.uvs_op_free(op)
-            raise
-        free.append(op)
+        _sync_drain(self._s, timeout)
 
     def write_eof(self):
         if self._sslcontext is not None:
