@@ -159,6 +159,46 @@ def test_write_after_close_raises(echo_server):
     stream.wait_closed(timeout=5)
 
 
+
+def test_timeout_arguments(echo_server):
+    with sync.connect('127.0.0.1', echo_server, timeout=5) as stream:
+        # a timeout already over: TimeoutError at once, named after the call
+        with pytest.raises(TimeoutError, match='readline timed out after -1'):
+            stream.readline(timeout=-1)
+        with pytest.raises(ValueError):
+            stream.read(10, timeout=float('nan'))
+        with pytest.raises(TypeError):
+            stream.read(10, timeout='1')
+        stream.write(b'kept\n')
+        stream.drain(timeout=0)
+        assert stream.readline(timeout=5) == b'kept\n'
+
+
+def test_signal_handler_reads_while_a_read_waits(echo_server):
+    """A handler that runs between two slices of a wait and makes a
+    blocking call of its own on the same thread: each call keeps its op."""
+    import signal
+    with sync.connect('127.0.0.1', echo_server, timeout=5) as outer, \
+            sync.connect('127.0.0.1', echo_server, timeout=5) as inner:
+        seen = []
+
+        def handler(signum, frame):
+            inner.write(b'inner\n')
+            seen.append(inner.readline(timeout=5))
+            outer.write(b'outer\n')
+
+        previous = signal.signal(signal.SIGUSR1, handler)
+        timer = threading.Timer(0.3, signal.pthread_kill,
+                                (threading.main_thread().ident,
+                                 signal.SIGUSR1))
+        timer.start()
+        try:
+            assert outer.readline(timeout=30) == b'outer\n'
+        finally:
+            timer.join()
+            signal.signal(signal.SIGUSR1, previous)
+        assert seen == [b'inner\n']
+
 def test_ctrl_c_interrupts_a_blocked_read_without_losing_data():
     import _thread
     import signal
