@@ -505,7 +505,6 @@ class StreamWriter:
         self._hub = transport._hub
         self._create_future = self._hub.create_future
         self._futures = self._hub.futures
-        self._op = None
         self._lost_writes = 0
 
     def __repr__(self):
@@ -555,41 +554,26 @@ class StreamWriter:
         return self._transport.get_extra_info(name, default)
 
     async def drain(self):
-        op = self._op
-        if op is None:
-            op = self._op = self._hub.new_op()
+        # the hub's shared drain op: a drain that completes at once leaves
+        # it idle for the next one; a drain that has to wait keeps it
+        # (the hub takes a new one) and frees it when done
+        hub = self._hub
+        op = hub.drain_op
         try:
             fut = _drain(self._s, op, self._create_future, self._futures)
-        except Redirect as e:
-            code = e.code
+        except Redirect:
+            pass
         else:
             if fut is not None:
+                hub.drain_op = hub.new_op()
                 try:
                     await fut
-                except BaseException:
-                    self._op = None
-                    self._hub.release(op)
-                    raise
-                _result(op)
+                    _result(op)
+                finally:
+                    hub.release(op)
             return
-        await self._redirected_drain(code)
-
-    async def _redirected_drain(self, code):
-        """The reader's set_exception() object, or a second drain while one
-        waits (it gets an operation of its own)."""
-        if code == PYTHON_EXCEPTION:
-            raise self._reader._exception
-        hub = self._hub
-        op = hub.new_op()
-        try:
-            fut = _drain(self._s, op, hub.create_future, hub.futures)
-            if fut is not None:
-                await fut
-                _result(op)
-        except Redirect:
-            raise self._reader._exception from None
-        finally:
-            hub.release(op)
+        # raised outside the handler: not chained to the Redirect
+        raise self._reader._exception
 
     async def wait_closed(self):
         hub = self._hub
@@ -626,7 +610,7 @@ class StreamWriter:
         conn.sslcontext = sslcontext
         conn.tls_cache.clear()
 
-    def __del__(self, warnings=warnings, _free=_c.uvs_op_free):
+    def __del__(self, warnings=warnings):
         try:
             if self.is_closing():
                 return
@@ -637,9 +621,6 @@ class StreamWriter:
                 warnings.warn(f'unclosed {self!r}', ResourceWarning)
         except Exception:
             pass
-        finally:
-            if getattr(self, '_op', None) is not None:
-                _free(self._op)
 
 
 # ---- feeding a reader from any asyncio transport ---------------------------
