@@ -29,6 +29,7 @@ last of reader, writer and transport is gone).
 """
 
 import asyncio
+import functools
 import logging
 import os
 import socket
@@ -678,6 +679,14 @@ class StreamReaderProtocol(asyncio.streams.FlowControlMixin, asyncio.Protocol):
         return self._closed
 
 
+def _client_done(loop, tasks, task):
+    """The done callback of a server's client_connected_cb tasks (one
+    partial per server, bound to its loop and its {task: transport} map:
+    no object per connection, no reference back to the server): forgets
+    the task and handles its end."""
+    _handler_done(loop, tasks.pop(task), task)
+
+
 def _handler_done(loop, transport, task):
     """asyncio 3.12's handling of a finished client_connected_cb task."""
     if task.cancelled():
@@ -927,7 +936,11 @@ class Server(events.AbstractServer):
         self._unix = unix
         self._closed = False
         self._serving_forever_fut = None
-        self._tasks = set()
+        # the client_connected_cb tasks (kept alive, as asyncio's protocol
+        # keeps its task) and the transport of each
+        self._tasks = {}
+        self._task_done = functools.partial(_client_done, self._loop,
+                                            self._tasks)
         self._accepts = []
         for h in handles:
             self._listen(h)
@@ -970,13 +983,8 @@ class Server(events.AbstractServer):
             return
         if asyncio.iscoroutine(res):
             task = self._loop.create_task(res)
-            self._tasks.add(task)
-            task.add_done_callback(
-                lambda t: self._handler_done(transport, t))
-
-    def _handler_done(self, transport, task):
-        self._tasks.discard(task)
-        _handler_done(self._loop, transport, task)
+            self._tasks[task] = transport
+            task.add_done_callback(self._task_done)
 
     # -- asyncio.Server API
 
