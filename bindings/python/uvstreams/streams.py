@@ -34,6 +34,7 @@ import logging
 import os
 import socket
 import ssl as _ssl
+import types
 import warnings
 
 from asyncio import events
@@ -56,24 +57,24 @@ _write = _c.uvs_py_write
 _drain = _c.uvs_py_drain
 _CLOSED = _c.UVS_ECLOSED
 _LOG_THRESHOLD_FOR_CONNLOST_WRITES = 5
+# our transports' extra-info mapping (asyncio's _extra): they keep none
+_NO_EXTRA = types.MappingProxyType({})
 
 
 class _Conn:
     """Owns one stream handle for the objects that share it."""
 
-    __slots__ = ('hub', 's', 'sock', 'wrapped', 'extra', 'server_side',
+    __slots__ = ('hub', 's', 'sock', 'wrapped', 'server_side',
                  'sslcontext', 'tls_cache', '__weakref__')
 
-    def __init__(self, hub, s, extra=None, server_side=False,
-                 sslcontext=None):
+    def __init__(self, hub, s, server_side=False, sslcontext=None):
         self.hub = hub
         self.s = s
         self.sock = None  # a duplicate of the descriptor, for 'socket'
         self.wrapped = None
-        self.extra = extra
         self.server_side = server_side
         self.sslcontext = sslcontext  # what ssl= was, once TLS is on
-        self.tls_cache = {}
+        self.tls_cache = None  # TLS extra info's, made on first use
 
     def close_socket(self):
         if self.sock is not None:
@@ -91,6 +92,11 @@ class _Conn:
 class StreamReader:
     """asyncio.StreamReader on a uvstreams stream (see the module doc)."""
 
+    # per-connection objects use slots (one block, no dict); __dict__ and
+    # __weakref__ keep asyncio's: attributes may be added, weakly referenced
+    __slots__ = ('_loop', '_hub', '_conn', '_s', '_limit', '_reads',
+                 '_create_future', '_exception', '_transport', '_paused',
+                 '_waits', '_waiter', '_op', '__dict__', '__weakref__')
     _source_traceback = None
 
     def __init__(self, limit=DEFAULT_LIMIT, loop=None):
@@ -381,13 +387,16 @@ class StreamReader:
 class _Transport(asyncio.Transport):
     """The transport face of a uvstreams connection (writer.transport)."""
 
+    __slots__ = ('_conn', '_s', '_hub', '_protocol', '_names', '__dict__',
+                 '__weakref__')
+
     def __init__(self, conn, protocol=None):
-        super().__init__(conn.extra)
+        super().__init__(_NO_EXTRA)
         self._conn = conn
         self._s = conn.s
         self._hub = conn.hub
         self._protocol = protocol
-        self._names = {}
+        self._names = None  # peername, sockname: made on first use
 
     def __repr__(self):
         state = 'closing' if self.is_closing() else 'open'
@@ -395,9 +404,12 @@ class _Transport(asyncio.Transport):
 
     def get_extra_info(self, name, default=None):
         if name in ('peername', 'sockname'):
-            if name not in self._names:
-                self._names[name] = _core.address(self._s, name[:4])
-            value = self._names[name]
+            names = self._names
+            if names is None:
+                names = self._names = {}
+            if name not in names:
+                names[name] = _core.address(self._s, name[:4])
+            value = names[name]
             return default if value is None else value
         if name == 'socket':
             return self._socket() or default
@@ -405,6 +417,8 @@ class _Transport(asyncio.Transport):
             conn = self._conn
             if conn.sslcontext is None:
                 return default
+            if conn.tls_cache is None:
+                conn.tls_cache = {}
             value = _tls.extra_info(self._s, name, conn.sslcontext,
                                     conn.tls_cache)
             return default if value is None else value
@@ -495,6 +509,10 @@ class _Transport(asyncio.Transport):
 
 class StreamWriter:
     """asyncio.StreamWriter on a uvstreams connection."""
+
+    __slots__ = ('_transport', '_protocol', '_reader', '_loop', '_conn', '_s',
+                 '_hub', '_create_future', '_futures', '_lost_writes',
+                 '__dict__', '__weakref__')
 
     def __init__(self, transport, protocol, reader, loop):
         self._transport = transport
@@ -609,7 +627,7 @@ class StreamWriter:
             _core.free_options(opts)
         await _finish_op(hub, op, rc, _c.UVS_OP_START_TLS)
         conn.sslcontext = sslcontext
-        conn.tls_cache.clear()
+        conn.tls_cache = None
 
     def __del__(self, warnings=warnings):
         try:
@@ -709,9 +727,9 @@ def _report_handler_error(loop, transport, exc):
 # ---- connections --------------------------------------------------------------
 
 
-def _streams(hub, s, limit, extra=None, server_side=False, sslcontext=None):
+def _streams(hub, s, limit, server_side=False, sslcontext=None):
     """(reader, writer) for a new connection handle."""
-    conn = _Conn(hub, s, extra, server_side, sslcontext)
+    conn = _Conn(hub, s, server_side, sslcontext)
     reader = StreamReader._for_stream(hub, conn, limit)
     writer = StreamWriter(_Transport(conn), None, reader, hub.loop)
     return reader, writer
