@@ -24,8 +24,9 @@ the next feed resolves; when the task resumes the read is issued again
 from scratch. So a waiting read is evaluated when its task runs, after
 every feed of that loop iteration, exactly as asyncio does.
 
-Streams from a connection share one ``_Conn`` (it frees the handle when the
-last of reader, writer and transport is gone).
+The streams of a connection share its handle through the transport, which
+frees it when the last of reader, writer and transport is gone (a
+standalone reader frees its own).
 """
 
 import asyncio
@@ -61,31 +62,6 @@ _LOG_THRESHOLD_FOR_CONNLOST_WRITES = 5
 _NO_EXTRA = types.MappingProxyType({})
 
 
-class _Conn:
-    """Owns one stream handle for the objects that share it."""
-
-    __slots__ = ('hub', 's', 'sock', 'wrapped', 'server_side',
-                 'sslcontext', 'tls_cache', '__weakref__')
-
-    def __init__(self, hub, s, server_side=False, sslcontext=None):
-        self.hub = hub
-        self.s = s
-        self.sock = None  # a duplicate of the descriptor, for 'socket'
-        self.wrapped = None
-        self.server_side = server_side
-        self.sslcontext = sslcontext  # what ssl= was, once TLS is on
-        self.tls_cache = None  # TLS extra info's, made on first use
-
-    def close_socket(self):
-        if self.sock is not None:
-            self.sock.close()
-            self.sock = self.wrapped = None
-
-    def __del__(self, _free=_c.uvs_stream_free):
-        self.close_socket()
-        _free(self.s)
-
-
 # ---- StreamReader -----------------------------------------------------------
 
 
@@ -94,7 +70,7 @@ class StreamReader:
 
     # per-connection objects use slots (one block, no dict); __dict__ and
     # __weakref__ keep asyncio's: attributes may be added, weakly referenced
-    __slots__ = ('_loop', '_hub', '_conn', '_s', '_limit', '_reads',
+    __slots__ = ('_loop', '_hub', '_owner', '_s', '_limit', '_reads',
                  '_create_future', '_exception', '_transport', '_paused',
                  '_waits', '_waiter', '_op', '__dict__', '__weakref__')
     _source_traceback = None
@@ -110,19 +86,21 @@ class StreamReader:
             s = unpack(_c.uvs_reader_new(hub.engine, opts))
         finally:
             _core.free_options(opts)
-        self._setup(hub, _Conn(hub, s), limit, True)
+        self._setup(hub, s, None, limit, True)
 
     @classmethod
-    def _for_stream(cls, hub, conn, limit):
+    def _for_stream(cls, hub, transport, limit):
         self = cls.__new__(cls)
-        self._setup(hub, conn, limit, False)
+        self._setup(hub, transport._s, transport, limit, False)
         return self
 
-    def _setup(self, hub, conn, limit, fed):
+    def _setup(self, hub, s, owner, limit, fed):
         self._loop = hub.loop
         self._hub = hub
-        self._conn = conn
-        self._s = conn.s
+        # what frees the handle: the connection's transport; None when we
+        # do (a standalone reader)
+        self._owner = owner
+        self._s = s
         self._limit = limit
         self._reads = hub.reads
         self._create_future = hub.create_future
@@ -136,10 +114,14 @@ class StreamReader:
         self._waiter = None
         self._op = unpack(_c.uvs_op_new(None, 0)) if fed else hub.new_op()
 
-    def __del__(self, _free=_c.uvs_op_free):
+    def __del__(self, _free=_c.uvs_op_free, _free_stream=_c.uvs_stream_free):
         op = getattr(self, '_op', None)
         if op is not None:
             _free(op)
+        # a standalone reader's handle (_owner is unset if __init__ failed
+        # before making one)
+        if getattr(self, '_owner', False) is None:
+            _free_stream(self._s)
 
     def __repr__(self):
         info = ['StreamReader']
@@ -387,16 +369,30 @@ class StreamReader:
 class _Transport(asyncio.Transport):
     """The transport face of a uvstreams connection (writer.transport)."""
 
-    __slots__ = ('_conn', '_s', '_hub', '_protocol', '_names', '__dict__',
+    __slots__ = ('_s', '_hub', '_protocol', '_names', '_sock', '_wrapped',
+                 '_server_side', '_sslcontext', '_tls_cache', '__dict__',
                  '__weakref__')
 
-    def __init__(self, conn, protocol=None):
+    def __init__(self, hub, s, server_side=False, sslcontext=None):
         super().__init__(_NO_EXTRA)
-        self._conn = conn
-        self._s = conn.s
-        self._hub = conn.hub
-        self._protocol = protocol
+        self._s = s  # ours: freed with us
+        self._hub = hub
+        self._protocol = None
         self._names = None  # peername, sockname: made on first use
+        self._sock = None  # a duplicate of the descriptor, for 'socket'
+        self._wrapped = None
+        self._server_side = server_side
+        self._sslcontext = sslcontext  # what ssl= was, once TLS is on
+        self._tls_cache = None  # TLS extra info's, made on first use
+
+    def __del__(self, _free=_c.uvs_stream_free):
+        self._close_socket()
+        _free(self._s)
+
+    def _close_socket(self):
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = self._wrapped = None
 
     def __repr__(self):
         state = 'closing' if self.is_closing() else 'open'
@@ -414,26 +410,24 @@ class _Transport(asyncio.Transport):
         if name == 'socket':
             return self._socket() or default
         if name in _tls.TLS_EXTRA:
-            conn = self._conn
-            if conn.sslcontext is None:
+            if self._sslcontext is None:
                 return default
-            if conn.tls_cache is None:
-                conn.tls_cache = {}
-            value = _tls.extra_info(self._s, name, conn.sslcontext,
-                                    conn.tls_cache)
+            if self._tls_cache is None:
+                self._tls_cache = {}
+            value = _tls.extra_info(self._s, name, self._sslcontext,
+                                    self._tls_cache)
             return default if value is None else value
         return super().get_extra_info(name, default)
 
     def _socket(self):
-        conn = self._conn
-        if conn.sock is None:
+        if self._sock is None:
             rc, fd = _c.uvs_stream_get_int(self._s, 'fd')
             kind = _c.uvs_stream_get_str(self._s, 'kind')[1]
             if rc < 0 or fd < 0 or kind not in ('tcp', 'unix'):
                 return None
-            conn.sock = socket.socket(fileno=os.dup(fd))
-            conn.wrapped = asyncio.trsock.TransportSocket(conn.sock)
-        return conn.wrapped
+            self._sock = socket.socket(fileno=os.dup(fd))
+            self._wrapped = asyncio.trsock.TransportSocket(self._sock)
+        return self._wrapped
 
     def is_closing(self):
         # an error means the handle is gone (its engine was shut down)
@@ -441,11 +435,11 @@ class _Transport(asyncio.Transport):
 
     def close(self):
         _c.uvs_stream_close(self._s)
-        self._conn.close_socket()
+        self._close_socket()
 
     def abort(self):
         _c.uvs_stream_abort(self._s)
-        self._conn.close_socket()
+        self._close_socket()
 
     def write(self, data):
         rc = _write(self._s, data)
@@ -464,7 +458,7 @@ class _Transport(asyncio.Transport):
             self._written(rc)
 
     def write_eof(self):
-        if self._conn.sslcontext is not None:
+        if self._sslcontext is not None:
             raise NotImplementedError("SSL doesn't support half-closes")
         check(_c.uvs_stream_write_eof(self._s))
 
@@ -510,16 +504,15 @@ class _Transport(asyncio.Transport):
 class StreamWriter:
     """asyncio.StreamWriter on a uvstreams connection."""
 
-    __slots__ = ('_transport', '_protocol', '_reader', '_loop', '_conn', '_s',
-                 '_hub', '_create_future', '_futures', '_lost_writes',
-                 '__dict__', '__weakref__')
+    __slots__ = ('_transport', '_protocol', '_reader', '_loop', '_s', '_hub',
+                 '_create_future', '_futures', '_lost_writes', '__dict__',
+                 '__weakref__')
 
     def __init__(self, transport, protocol, reader, loop):
         self._transport = transport
         self._protocol = protocol
         self._reader = reader
         self._loop = loop
-        self._conn = transport._conn
         self._s = transport._s
         self._hub = transport._hub
         self._create_future = self._hub.create_future
@@ -610,11 +603,11 @@ class StreamWriter:
         """Upgrades the connection to TLS (asyncio 3.11): the side is the
         connection's (accepted by a server or not). Bytes the reader
         already holds stay plaintext."""
-        conn = self._conn
-        if conn.sslcontext is not None:
+        transport = self._transport
+        if transport._sslcontext is not None:
             raise RuntimeError('the connection already uses TLS')
-        config = _tls.resolve(sslcontext, conn.server_side)
-        if (not conn.server_side and server_hostname is None
+        config = _tls.resolve(sslcontext, transport._server_side)
+        if (not transport._server_side and server_hostname is None
                 and config.check_hostname):
             raise ValueError('check_hostname requires server_hostname')
         opts = _tls.options(None, config, server_hostname,
@@ -626,8 +619,8 @@ class StreamWriter:
         finally:
             _core.free_options(opts)
         await _finish_op(hub, op, rc, _c.UVS_OP_START_TLS)
-        conn.sslcontext = sslcontext
-        conn.tls_cache = None
+        transport._sslcontext = sslcontext
+        transport._tls_cache = None
 
     def __del__(self, warnings=warnings):
         try:
@@ -729,9 +722,9 @@ def _report_handler_error(loop, transport, exc):
 
 def _streams(hub, s, limit, server_side=False, sslcontext=None):
     """(reader, writer) for a new connection handle."""
-    conn = _Conn(hub, s, server_side, sslcontext)
-    reader = StreamReader._for_stream(hub, conn, limit)
-    writer = StreamWriter(_Transport(conn), None, reader, hub.loop)
+    transport = _Transport(hub, s, server_side, sslcontext)
+    reader = StreamReader._for_stream(hub, transport, limit)
+    writer = StreamWriter(transport, None, reader, hub.loop)
     return reader, writer
 
 
@@ -773,7 +766,7 @@ async def _adopt(hub, sock, limit, tls=None, sslarg=None,
         except BaseException:
             writer.transport.abort()
             raise
-        writer._conn.sslcontext = sslarg
+        writer._transport._sslcontext = sslarg
     return reader, writer
 
 
