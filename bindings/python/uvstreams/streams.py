@@ -58,7 +58,7 @@ _write = _c.uvs_py_write
 _drain = _c.uvs_py_drain
 _CLOSED = _c.UVS_ECLOSED
 _LOG_THRESHOLD_FOR_CONNLOST_WRITES = 5
-# our transports' extra-info mapping (asyncio's _extra): they keep none
+# the extra-info mapping (asyncio's _extra) of our transports given none
 _NO_EXTRA = types.MappingProxyType({})
 
 
@@ -373,8 +373,9 @@ class _Transport(asyncio.Transport):
                  '_server_side', '_sslcontext', '_tls_cache', '__dict__',
                  '__weakref__')
 
-    def __init__(self, hub, s, server_side=False, sslcontext=None):
-        super().__init__(_NO_EXTRA)
+    def __init__(self, hub, s, extra=None, server_side=False,
+                 sslcontext=None):
+        super().__init__(_NO_EXTRA if extra is None else extra)
         self._s = s  # ours: freed with us
         self._hub = hub
         self._protocol = None
@@ -720,9 +721,9 @@ def _report_handler_error(loop, transport, exc):
 # ---- connections --------------------------------------------------------------
 
 
-def _streams(hub, s, limit, server_side=False, sslcontext=None):
+def _streams(hub, s, limit, extra=None, server_side=False, sslcontext=None):
     """(reader, writer) for a new connection handle."""
-    transport = _Transport(hub, s, server_side, sslcontext)
+    transport = _Transport(hub, s, extra, server_side, sslcontext)
     reader = StreamReader._for_stream(hub, transport, limit)
     writer = StreamWriter(transport, None, reader, hub.loop)
     return reader, writer
