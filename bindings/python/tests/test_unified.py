@@ -58,10 +58,14 @@ def test_unix_server_and_stream_await(loop, run, tmp_path):
 def test_pipes_and_modes(loop, run):
     async def go():
         rfd, wfd = os.pipe()
-        reader = await uvstreams.connect_read_pipe(os.fdopen(rfd, 'rb', 0))
+        rpipe = os.fdopen(rfd, 'rb', 0)
+        reader = await uvstreams.connect_read_pipe(rpipe)
         writer = await uvstreams.connect_write_pipe(os.fdopen(wfd, 'wb', 0))
         assert reader.mode is StreamMode.READ
         assert writer.mode is StreamMode.WRITE
+        assert reader.get_extra_info('pipe') is rpipe
+        assert not reader.is_server_side()
+        assert reader.get_extra_info('peername', 'none') == 'none'
         with pytest.raises(RuntimeError, match='read-only'):
             reader.write(b'x')
         with pytest.raises(RuntimeError, match='write-only'):

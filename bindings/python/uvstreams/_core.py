@@ -282,11 +282,16 @@ class Hub:
     its bytes (or its exception), futures maps any other op handle to the
     future of the task waiting for it (it gets None: the task fetches the
     result); callbacks maps an op handle to a function called on each of
-    its completions (servers' accept loops)."""
+    its completions (servers' accept loops).
+
+    drain_op is shared by the streams' drains: one that completes at once
+    (below the high-water mark) leaves it idle, one that has to wait takes
+    it for itself and puts a new one here, so an idle connection holds no
+    drain operation."""
 
     __slots__ = ('loop', 'engine', 'cq', 'fd', 'reads', 'futures',
-                 'callbacks', 'create_future', '_kicked', '_timer',
-                 '_timer_when', '_closed', '__weakref__')
+                 'callbacks', 'create_future', 'drain_op', '_kicked',
+                 '_timer', '_timer_when', '_closed', '__weakref__')
 
     def __init__(self, loop):
         self.loop = loop
@@ -297,6 +302,7 @@ class Hub:
         self.reads = {}
         self.futures = {}
         self.callbacks = {}
+        self.drain_op = self.new_op()
         self._kicked = False
         self._timer = None
         self._timer_when = None
@@ -376,10 +382,12 @@ class Hub:
 
     def __del__(self, _cq_free=_c.uvs_cq_free,
                 _engine_free=_c.uvs_engine_free,
+                _op_free=_c.uvs_op_free,
                 _set_kicker=_c.uvs_py_set_kicker):
         if not self._closed:
             self._closed = True
             _set_kicker(self.engine, None)
+            _op_free(self.drain_op)
             _cq_free(self.cq)
             _engine_free(self.engine)
 

@@ -24,15 +24,18 @@ the next feed resolves; when the task resumes the read is issued again
 from scratch. So a waiting read is evaluated when its task runs, after
 every feed of that loop iteration, exactly as asyncio does.
 
-Streams from a connection share one ``_Conn`` (it frees the handle when the
-last of reader, writer and transport is gone).
+The streams of a connection share its handle through the transport, which
+frees it when the last of reader, writer and transport is gone (a
+standalone reader frees its own).
 """
 
 import asyncio
+import functools
 import logging
 import os
 import socket
 import ssl as _ssl
+import types
 import warnings
 
 from asyncio import events
@@ -55,33 +58,8 @@ _write = _c.uvs_py_write
 _drain = _c.uvs_py_drain
 _CLOSED = _c.UVS_ECLOSED
 _LOG_THRESHOLD_FOR_CONNLOST_WRITES = 5
-
-
-class _Conn:
-    """Owns one stream handle for the objects that share it."""
-
-    __slots__ = ('hub', 's', 'sock', 'wrapped', 'extra', 'server_side',
-                 'sslcontext', 'tls_cache', '__weakref__')
-
-    def __init__(self, hub, s, extra=None, server_side=False,
-                 sslcontext=None):
-        self.hub = hub
-        self.s = s
-        self.sock = None  # a duplicate of the descriptor, for 'socket'
-        self.wrapped = None
-        self.extra = extra
-        self.server_side = server_side
-        self.sslcontext = sslcontext  # what ssl= was, once TLS is on
-        self.tls_cache = {}
-
-    def close_socket(self):
-        if self.sock is not None:
-            self.sock.close()
-            self.sock = self.wrapped = None
-
-    def __del__(self, _free=_c.uvs_stream_free):
-        self.close_socket()
-        _free(self.s)
+# the extra-info mapping (asyncio's _extra) of our transports given none
+_NO_EXTRA = types.MappingProxyType({})
 
 
 # ---- StreamReader -----------------------------------------------------------
@@ -90,6 +68,11 @@ class _Conn:
 class StreamReader:
     """asyncio.StreamReader on a uvstreams stream (see the module doc)."""
 
+    # per-connection objects use slots (one block, no dict); __dict__ and
+    # __weakref__ keep asyncio's: attributes may be added, weakly referenced
+    __slots__ = ('_loop', '_hub', '_owner', '_s', '_limit', '_reads',
+                 '_create_future', '_exception', '_transport', '_paused',
+                 '_waits', '_waiter', '_op', '__dict__', '__weakref__')
     _source_traceback = None
 
     def __init__(self, limit=DEFAULT_LIMIT, loop=None):
@@ -103,19 +86,21 @@ class StreamReader:
             s = unpack(_c.uvs_reader_new(hub.engine, opts))
         finally:
             _core.free_options(opts)
-        self._setup(hub, _Conn(hub, s), limit, True)
+        self._setup(hub, s, None, limit, True)
 
     @classmethod
-    def _for_stream(cls, hub, conn, limit):
+    def _for_stream(cls, hub, transport, limit):
         self = cls.__new__(cls)
-        self._setup(hub, conn, limit, False)
+        self._setup(hub, transport._s, transport, limit, False)
         return self
 
-    def _setup(self, hub, conn, limit, fed):
+    def _setup(self, hub, s, owner, limit, fed):
         self._loop = hub.loop
         self._hub = hub
-        self._conn = conn
-        self._s = conn.s
+        # what frees the handle: the connection's transport; None when we
+        # do (a standalone reader)
+        self._owner = owner
+        self._s = s
         self._limit = limit
         self._reads = hub.reads
         self._create_future = hub.create_future
@@ -129,10 +114,14 @@ class StreamReader:
         self._waiter = None
         self._op = unpack(_c.uvs_op_new(None, 0)) if fed else hub.new_op()
 
-    def __del__(self, _free=_c.uvs_op_free):
+    def __del__(self, _free=_c.uvs_op_free, _free_stream=_c.uvs_stream_free):
         op = getattr(self, '_op', None)
         if op is not None:
             _free(op)
+        # a standalone reader's handle (_owner is unset if __init__ failed
+        # before making one)
+        if getattr(self, '_owner', False) is None:
+            _free_stream(self._s)
 
     def __repr__(self):
         info = ['StreamReader']
@@ -380,13 +369,31 @@ class StreamReader:
 class _Transport(asyncio.Transport):
     """The transport face of a uvstreams connection (writer.transport)."""
 
-    def __init__(self, conn, protocol=None):
-        super().__init__(conn.extra)
-        self._conn = conn
-        self._s = conn.s
-        self._hub = conn.hub
-        self._protocol = protocol
-        self._names = {}
+    __slots__ = ('_s', '_hub', '_protocol', '_names', '_sock', '_wrapped',
+                 '_server_side', '_sslcontext', '_tls_cache', '__dict__',
+                 '__weakref__')
+
+    def __init__(self, hub, s, extra=None, server_side=False,
+                 sslcontext=None):
+        super().__init__(_NO_EXTRA if extra is None else extra)
+        self._s = s  # ours: freed with us
+        self._hub = hub
+        self._protocol = None
+        self._names = None  # peername, sockname: made on first use
+        self._sock = None  # a duplicate of the descriptor, for 'socket'
+        self._wrapped = None
+        self._server_side = server_side
+        self._sslcontext = sslcontext  # what ssl= was, once TLS is on
+        self._tls_cache = None  # TLS extra info's, made on first use
+
+    def __del__(self, _free=_c.uvs_stream_free):
+        self._close_socket()
+        _free(self._s)
+
+    def _close_socket(self):
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = self._wrapped = None
 
     def __repr__(self):
         state = 'closing' if self.is_closing() else 'open'
@@ -394,31 +401,34 @@ class _Transport(asyncio.Transport):
 
     def get_extra_info(self, name, default=None):
         if name in ('peername', 'sockname'):
-            if name not in self._names:
-                self._names[name] = _core.address(self._s, name[:4])
-            value = self._names[name]
+            names = self._names
+            if names is None:
+                names = self._names = {}
+            if name not in names:
+                names[name] = _core.address(self._s, name[:4])
+            value = names[name]
             return default if value is None else value
         if name == 'socket':
             return self._socket() or default
         if name in _tls.TLS_EXTRA:
-            conn = self._conn
-            if conn.sslcontext is None:
+            if self._sslcontext is None:
                 return default
-            value = _tls.extra_info(self._s, name, conn.sslcontext,
-                                    conn.tls_cache)
+            if self._tls_cache is None:
+                self._tls_cache = {}
+            value = _tls.extra_info(self._s, name, self._sslcontext,
+                                    self._tls_cache)
             return default if value is None else value
         return super().get_extra_info(name, default)
 
     def _socket(self):
-        conn = self._conn
-        if conn.sock is None:
+        if self._sock is None:
             rc, fd = _c.uvs_stream_get_int(self._s, 'fd')
             kind = _c.uvs_stream_get_str(self._s, 'kind')[1]
             if rc < 0 or fd < 0 or kind not in ('tcp', 'unix'):
                 return None
-            conn.sock = socket.socket(fileno=os.dup(fd))
-            conn.wrapped = asyncio.trsock.TransportSocket(conn.sock)
-        return conn.wrapped
+            self._sock = socket.socket(fileno=os.dup(fd))
+            self._wrapped = asyncio.trsock.TransportSocket(self._sock)
+        return self._wrapped
 
     def is_closing(self):
         # an error means the handle is gone (its engine was shut down)
@@ -426,11 +436,11 @@ class _Transport(asyncio.Transport):
 
     def close(self):
         _c.uvs_stream_close(self._s)
-        self._conn.close_socket()
+        self._close_socket()
 
     def abort(self):
         _c.uvs_stream_abort(self._s)
-        self._conn.close_socket()
+        self._close_socket()
 
     def write(self, data):
         rc = _write(self._s, data)
@@ -449,7 +459,7 @@ class _Transport(asyncio.Transport):
             self._written(rc)
 
     def write_eof(self):
-        if self._conn.sslcontext is not None:
+        if self._sslcontext is not None:
             raise NotImplementedError("SSL doesn't support half-closes")
         check(_c.uvs_stream_write_eof(self._s))
 
@@ -495,17 +505,19 @@ class _Transport(asyncio.Transport):
 class StreamWriter:
     """asyncio.StreamWriter on a uvstreams connection."""
 
+    __slots__ = ('_transport', '_protocol', '_reader', '_loop', '_s', '_hub',
+                 '_create_future', '_futures', '_lost_writes', '__dict__',
+                 '__weakref__')
+
     def __init__(self, transport, protocol, reader, loop):
         self._transport = transport
         self._protocol = protocol
         self._reader = reader
         self._loop = loop
-        self._conn = transport._conn
         self._s = transport._s
         self._hub = transport._hub
         self._create_future = self._hub.create_future
         self._futures = self._hub.futures
-        self._op = None
         self._lost_writes = 0
 
     def __repr__(self):
@@ -555,41 +567,26 @@ class StreamWriter:
         return self._transport.get_extra_info(name, default)
 
     async def drain(self):
-        op = self._op
-        if op is None:
-            op = self._op = self._hub.new_op()
+        # the hub's shared drain op: a drain that completes at once leaves
+        # it idle for the next one; a drain that has to wait keeps it
+        # (the hub takes a new one) and frees it when done
+        hub = self._hub
+        op = hub.drain_op
         try:
             fut = _drain(self._s, op, self._create_future, self._futures)
-        except Redirect as e:
-            code = e.code
+        except Redirect:
+            pass
         else:
             if fut is not None:
+                hub.drain_op = hub.new_op()
                 try:
                     await fut
-                except BaseException:
-                    self._op = None
-                    self._hub.release(op)
-                    raise
-                _result(op)
+                    _result(op)
+                finally:
+                    hub.release(op)
             return
-        await self._redirected_drain(code)
-
-    async def _redirected_drain(self, code):
-        """The reader's set_exception() object, or a second drain while one
-        waits (it gets an operation of its own)."""
-        if code == PYTHON_EXCEPTION:
-            raise self._reader._exception
-        hub = self._hub
-        op = hub.new_op()
-        try:
-            fut = _drain(self._s, op, hub.create_future, hub.futures)
-            if fut is not None:
-                await fut
-                _result(op)
-        except Redirect:
-            raise self._reader._exception from None
-        finally:
-            hub.release(op)
+        # raised outside the handler: not chained to the Redirect
+        raise self._reader._exception
 
     async def wait_closed(self):
         hub = self._hub
@@ -607,11 +604,11 @@ class StreamWriter:
         """Upgrades the connection to TLS (asyncio 3.11): the side is the
         connection's (accepted by a server or not). Bytes the reader
         already holds stay plaintext."""
-        conn = self._conn
-        if conn.sslcontext is not None:
+        transport = self._transport
+        if transport._sslcontext is not None:
             raise RuntimeError('the connection already uses TLS')
-        config = _tls.resolve(sslcontext, conn.server_side)
-        if (not conn.server_side and server_hostname is None
+        config = _tls.resolve(sslcontext, transport._server_side)
+        if (not transport._server_side and server_hostname is None
                 and config.check_hostname):
             raise ValueError('check_hostname requires server_hostname')
         opts = _tls.options(None, config, server_hostname,
@@ -623,10 +620,10 @@ class StreamWriter:
         finally:
             _core.free_options(opts)
         await _finish_op(hub, op, rc, _c.UVS_OP_START_TLS)
-        conn.sslcontext = sslcontext
-        conn.tls_cache.clear()
+        transport._sslcontext = sslcontext
+        transport._tls_cache = None
 
-    def __del__(self, warnings=warnings, _free=_c.uvs_op_free):
+    def __del__(self, warnings=warnings):
         try:
             if self.is_closing():
                 return
@@ -637,9 +634,6 @@ class StreamWriter:
                 warnings.warn(f'unclosed {self!r}', ResourceWarning)
         except Exception:
             pass
-        finally:
-            if getattr(self, '_op', None) is not None:
-                _free(self._op)
 
 
 # ---- feeding a reader from any asyncio transport ---------------------------
@@ -697,6 +691,14 @@ class StreamReaderProtocol(asyncio.streams.FlowControlMixin, asyncio.Protocol):
         return self._closed
 
 
+def _client_done(loop, tasks, task):
+    """The done callback of a server's client_connected_cb tasks (one
+    partial per server, bound to its loop and its {task: transport} map:
+    no object per connection, no reference back to the server): forgets
+    the task and handles its end."""
+    _handler_done(loop, tasks.pop(task), task)
+
+
 def _handler_done(loop, transport, task):
     """asyncio 3.12's handling of a finished client_connected_cb task."""
     if task.cancelled():
@@ -721,9 +723,9 @@ def _report_handler_error(loop, transport, exc):
 
 def _streams(hub, s, limit, extra=None, server_side=False, sslcontext=None):
     """(reader, writer) for a new connection handle."""
-    conn = _Conn(hub, s, extra, server_side, sslcontext)
-    reader = StreamReader._for_stream(hub, conn, limit)
-    writer = StreamWriter(_Transport(conn), None, reader, hub.loop)
+    transport = _Transport(hub, s, extra, server_side, sslcontext)
+    reader = StreamReader._for_stream(hub, transport, limit)
+    writer = StreamWriter(transport, None, reader, hub.loop)
     return reader, writer
 
 
@@ -765,7 +767,7 @@ async def _adopt(hub, sock, limit, tls=None, sslarg=None,
         except BaseException:
             writer.transport.abort()
             raise
-        writer._conn.sslcontext = sslarg
+        writer._transport._sslcontext = sslarg
     return reader, writer
 
 
@@ -946,7 +948,11 @@ class Server(events.AbstractServer):
         self._unix = unix
         self._closed = False
         self._serving_forever_fut = None
-        self._tasks = set()
+        # the client_connected_cb tasks (kept alive, as asyncio's protocol
+        # keeps its task) and the transport of each
+        self._tasks = {}
+        self._task_done = functools.partial(_client_done, self._loop,
+                                            self._tasks)
         self._accepts = []
         for h in handles:
             self._listen(h)
@@ -989,13 +995,8 @@ class Server(events.AbstractServer):
             return
         if asyncio.iscoroutine(res):
             task = self._loop.create_task(res)
-            self._tasks.add(task)
-            task.add_done_callback(
-                lambda t: self._handler_done(transport, t))
-
-    def _handler_done(self, transport, task):
-        self._tasks.discard(task)
-        _handler_done(self._loop, transport, task)
+            self._tasks[task] = transport
+            task.add_done_callback(self._task_done)
 
     # -- asyncio.Server API
 

@@ -16,6 +16,7 @@ for the handlers (up to shutdown_timeout, then cancel them).
 import asyncio
 import collections
 import enum
+import functools
 import warnings
 import weakref
 
@@ -303,7 +304,9 @@ class _BaseStreamServer:
         self._shutdown_timeout = shutdown_timeout
         self._server = None
         self._streams = weakref.WeakSet()
-        self._tasks = set()
+        self._tasks = {}  # the handler tasks and their transports
+        self._task_done = functools.partial(streams._client_done, self._loop,
+                                            self._tasks)
 
     def __repr__(self):
         info = [self.__class__.__name__]
@@ -321,13 +324,8 @@ class _BaseStreamServer:
         stream = _stream(StreamMode.READWRITE, reader, writer, True)
         self._streams.add(stream)
         task = self._loop.create_task(self._cb(stream))
-        self._tasks.add(task)
-        transport = writer.transport
-        task.add_done_callback(lambda t: self._handler_done(transport, t))
-
-    def _handler_done(self, transport, task):
-        self._tasks.discard(task)
-        streams._handler_done(self._loop, transport, task)
+        self._tasks[task] = writer.transport
+        task.add_done_callback(self._task_done)
 
     def is_bound(self):
         return self._server is not None
