@@ -322,6 +322,13 @@ void Stream::read_target_locked(char *scratch, uv_buf_t *buf) {
     return;
   }
   size_t room = std::min(b.room(), Loop::kScratchSize);
+  if (b.empty() && room < Loop::kScratchSize) {
+    /* A stream that reads large chunks gets a full-size window, as the
+     * scratch memory is: a window the size of some earlier read would cut
+     * every later read (and its echo) into several system calls. */
+    b.release();
+    room = Loop::kScratchSize;
+  }
   buf->base = b.reserve_tail(room);
   buf->len = room;
 }
