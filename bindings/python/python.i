@@ -745,17 +745,15 @@ static double uvs_py_now(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Abandons a pending op with an exception set: cancels it, waits for it
- * and gives back the bytes of a read that completed meanwhile. */
-static void uvs_py_sync_abandon(uvs_op *op) {
-  PyObject *type, *exc, *tb;
-  PyErr_Fetch(&type, &exc, &tb);
+/* Cancels a pending op and waits for it (without the GIL); with unread,
+ * a read that completed meanwhile gives its bytes back. */
+static void uvs_py_sync_stop(uvs_op *op, int unread) {
   Py_BEGIN_ALLOW_THREADS
   uvs_op_cancel(op);
   uvs_op_wait(op, -1);
-  uvs_op_unread(op);
+  if (unread)
+    uvs_op_unread(op);
   Py_END_ALLOW_THREADS
-  PyErr_Restore(type, exc, tb);
 }
 
 /* Waits for a pending op for up to timeout seconds (< 0: forever). 0 when
@@ -765,7 +763,7 @@ static void uvs_py_sync_abandon(uvs_op *op) {
 static int uvs_py_sync_wait(uvs_op *op, PyObject *timeout, const char *what) {
   double t;
   if (uvs_py_timeout(timeout, &t) < 0) {
-    uvs_py_sync_abandon(op);
+    uvs_py_sync_stop(op, 1);
     return -1;
   }
   double deadline = t < 0 ? 0 : uvs_py_now() + t;
@@ -786,12 +784,9 @@ static int uvs_py_sync_wait(uvs_op *op, PyObject *timeout, const char *what) {
       break;
     }
     if (t >= 0 && uvs_py_now() >= deadline) {
-      Py_BEGIN_ALLOW_THREADS
-      uvs_op_cancel(op);
-      uvs_op_wait(op, -1);
-      Py_END_ALLOW_THREADS
+      uvs_py_sync_stop(op, 0);
       if (uvs_op_result(op) != UVS_ECANCELED)
-        return 0;
+        return 0; /* it completed first */
       PyObject *exc = PyObject_CallFunction(
           PyExc_TimeoutError, "iN", ETIMEDOUT,
           PyUnicode_FromFormat("%s timed out after %S s", what, timeout));
@@ -799,12 +794,12 @@ static int uvs_py_sync_wait(uvs_op *op, PyObject *timeout, const char *what) {
         PyErr_SetObject(PyExc_TimeoutError, exc);
         Py_DECREF(exc);
       }
-      break;
+      return -1; /* cancelled: it consumed nothing */
     }
     if (PyErr_CheckSignals() < 0)
       break;
   }
-  uvs_py_sync_abandon(op);
+  uvs_py_sync_stop(op, 1);
   return -1;
 }
 
@@ -816,35 +811,30 @@ static PyObject *uvs_py_sync_run(uvs_op *op, PyObject *timeout,
   return uvs_py_result(op);
 }
 
-static const char *uvs_py_read_name(int kind) {
-  switch (kind) {
-  case UVS_OP_READEXACTLY:
-    return "readexactly";
-  case UVS_OP_READUNTIL:
-    return "readuntil";
-  case UVS_OP_READLINE:
-    return "readline";
-  default:
-    return "read";
-  }
+/* Ends a blocking call on the thread's op: the op goes back to the slot
+ * when the call succeeded, is freed otherwise. Returns r. */
+static PyObject *uvs_py_sync_done(uvs_op *op, PyObject *r) {
+  if (r)
+    uvs_py_op_give(op);
+  else
+    uvs_op_free(op);
+  return r;
 }
 
-/* A blocking read of kind (uvs_py_read's arguments): its bytes. */
+/* A blocking read of kind (uvs_py_read's arguments; what names it in a
+ * TimeoutError): its bytes. */
 static PyObject *uvs_py_sync_read(uvs_stream *s, int kind, int64_t n,
-                                  PyObject *sep, PyObject *timeout) {
+                                  PyObject *sep, PyObject *timeout,
+                                  const char *what) {
   uvs_op *op = uvs_py_op_take();
   if (!op)
     return NULL;
   PyObject *data = uvs_py_read(s, op, kind, n, sep);
   if (data == Py_None) {
     Py_DECREF(data);
-    data = uvs_py_sync_run(op, timeout, uvs_py_read_name(kind));
+    data = uvs_py_sync_run(op, timeout, what);
   }
-  if (data)
-    uvs_py_op_give(op);
-  else
-    uvs_op_free(op);
-  return data;
+  return uvs_py_sync_done(op, data);
 }
 
 /* Writes a bytes-like object without the GIL (the direct send runs the
@@ -878,11 +868,7 @@ static PyObject *uvs_py_sync_drain(uvs_stream *s, PyObject *timeout) {
     uvs_py_raise(rc, op, UVS_OP_DRAIN, "");
   else
     r = Py_NewRef(Py_None);
-  if (r)
-    uvs_py_op_give(op);
-  else
-    uvs_op_free(op);
-  return r;
+  return uvs_py_sync_done(op, r);
 }
 
 /* ---- METH_FASTCALL entry points ----------------------------------------- */
@@ -970,7 +956,7 @@ static PyObject *uvs_py_fast_sync_read(PyObject *self, PyObject *const *args,
                                        Py_ssize_t nargs) {
   void *h[1];
   (void)self;
-  if (uvs_py_nargs("uvs_py_sync_read", nargs, 5) < 0 ||
+  if (uvs_py_nargs("uvs_py_sync_read", nargs, 6) < 0 ||
       uvs_py_arg_handles(args, 1, h) < 0)
     return NULL;
   long kind = PyLong_AsLong(args[1]);
@@ -979,8 +965,11 @@ static PyObject *uvs_py_fast_sync_read(PyObject *self, PyObject *const *args,
   long long n = PyLong_AsLongLong(args[2]);
   if (n == -1 && PyErr_Occurred())
     return NULL;
+  const char *what = PyUnicode_AsUTF8(args[5]);
+  if (!what)
+    return NULL;
   return uvs_py_sync_read((uvs_stream *)h[0], (int)kind, (int64_t)n, args[3],
-                          args[4]);
+                          args[4], what);
 }
 
 static PyObject *uvs_py_fast_sync_write(PyObject *self, PyObject *const *args,

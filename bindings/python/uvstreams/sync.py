@@ -150,16 +150,18 @@ class Stream:
     # -- reading
 
     def read(self, n=-1, timeout=None):
-        return _sync_read(self._s, READ, n, None, timeout)
+        return _sync_read(self._s, READ, n, None, timeout, 'read')
 
     def readline(self, timeout=None):
-        return _sync_read(self._s, READLINE, 0, None, timeout)
+        return _sync_read(self._s, READLINE, 0, None, timeout, 'readline')
 
     def readexactly(self, n, timeout=None):
-        return _sync_read(self._s, READEXACTLY, n, None, timeout)
+        return _sync_read(self._s, READEXACTLY, n, None, timeout,
+                          'readexactly')
 
     def readuntil(self, separator=b'\n', timeout=None):
-        return _sync_read(self._s, READUNTIL, 0, separator, timeout)
+        return _sync_read(self._s, READUNTIL, 0, separator, timeout,
+                          'readuntil')
 
     def at_eof(self):
         return _c.uvs_stream_at_eof(self._s) == 1
