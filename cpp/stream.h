@@ -170,6 +170,9 @@ private:
   /* A plain read(n) waiting on an empty buffer: its result buffer, which
    * a direct read fills in place (what the reader would return), or null. */
   ByteBuffer *direct_result_locked();
+  /* Waits (at most ms, -1 forever) for fd_ to be readable or the waker to
+   * be written, without the mutex (lock is released and retaken). */
+  void poll_unlocked(Lock &lock, int wake_fd, int ms);
   void serve_waiting_read_locked();
   void complete_waiting_read_locked(const ReadResult &r);
   void finish_read_locked(Op &op, const ReadResult &r);
@@ -219,8 +222,9 @@ private:
   bool direct_wanted_ = false; /* the "direct_reads" option */
   bool direct_ = false;        /* waiting threads read the socket */
   std::atomic<bool> direct_polling_{false}; /* one is in poll(2) */
-  int direct_waker_ = -1;                   /* that thread's eventfd */
-  uint64_t reads_completed_ = 0; /* lets unread() refuse a stale result */
+  bool direct_read_full_ = false; /* the last direct read filled its window */
+  int direct_waker_ = -1;         /* that thread's eventfd */
+  uint64_t reads_completed_ = 0;  /* lets unread() refuse a stale result */
 
   ByteBuffer out_pending_;
   ByteBuffer out_flight_;

@@ -13,7 +13,9 @@
  * deadline thread, a hand-back to the loop, a close. Before the loop closes
  * the descriptor it waits for the poller to leave poll(2), which it does
  * without the mutex, so a descriptor number is never polled or read after
- * it has been closed (and perhaps reused).
+ * it has been closed (and perhaps reused). When the last direct read filled
+ * its window, more is probably waiting: the next wait reads before it
+ * polls (a large message then costs one poll, not one per read).
  */
 #include "loop.h"
 #include "stream.h"
@@ -73,6 +75,7 @@ bool Stream::serve_wait(Op &op, Clock::time_point end, bool limited, int *rc) {
   if (me.wake_fd < 0)
     return false;
   bool last_try = false;
+  bool read_first = direct_read_full_;
   for (;;) {
     if (op.done()) {
       *rc = 0;
@@ -84,15 +87,12 @@ bool Stream::serve_wait(Op &op, Clock::time_point end, bool limited, int *rc) {
       *rc = UVS_ETIMEDOUT;
       return true;
     }
-    int ms = limited ? remaining_ms(end) : -1;
-    last_try = ms == 0;
-    int fd = fd_;
-    direct_waker_ = me.wake_fd;
-    direct_polling_.store(true, std::memory_order_release);
-    lock.unlock();
-    poll_readable(fd, me.wake_fd, ms);
-    direct_polling_.store(false, std::memory_order_release);
-    lock.lock();
+    if (!read_first) {
+      int ms = limited ? remaining_ms(end) : -1;
+      last_try = ms == 0;
+      poll_unlocked(lock, me.wake_fd, ms);
+    }
+    read_first = false;
     if (direct_ && handle_state_ == HandleState::Open &&
         read_directly_locked(me.scratch.get()) < 0) {
       lock.unlock();
@@ -101,6 +101,16 @@ bool Stream::serve_wait(Op &op, Clock::time_point end, bool limited, int *rc) {
       return true;
     }
   }
+}
+
+void Stream::poll_unlocked(Lock &lock, int wake_fd, int ms) {
+  int fd = fd_;
+  direct_waker_ = wake_fd;
+  direct_polling_.store(true, std::memory_order_release);
+  lock.unlock();
+  poll_readable(fd, wake_fd, ms);
+  direct_polling_.store(false, std::memory_order_release);
+  lock.lock();
 }
 
 ByteBuffer *Stream::direct_result_locked() {
@@ -124,6 +134,7 @@ int Stream::read_directly_locked(char *scratch) {
   do
     n = ::read(fd_, buf.base, buf.len);
   while (n < 0 && errno == EINTR);
+  direct_read_full_ = n > 0 && size_t(n) == buf.len;
   if (n > 0 && result) {
     result->commit(size_t(n));
     complete_waiting_read_locked(ReadResult());
