@@ -172,8 +172,8 @@ UVS_API int uvs_op_data(uvs_op *h, const void **data, size_t *len) {
       return not_done();
     if (!is_read_kind(op->kind))
       return fail(UVS_EINVAL, "the operation is not a read");
-    *data = op->data.size() ? op->data.data() : "";
-    *len = op->data.size();
+    *data = op->bytes_size() ? op->bytes() : "";
+    *len = op->bytes_size();
     return 0;
   });
 }
@@ -186,9 +186,9 @@ UVS_API int uvs_op_read_result(uvs_op *h, const void **data, size_t *len) {
     int result;
     if (!op->finished(&result))
       return not_done();
-    bool bytes = is_read_kind(op->kind) && op->data.size();
-    *data = bytes ? op->data.data() : "";
-    *len = bytes ? op->data.size() : 0;
+    bool bytes = is_read_kind(op->kind) && op->bytes_size();
+    *data = bytes ? op->bytes() : "";
+    *len = bytes ? op->bytes_size() : 0;
     return result;
   });
 }

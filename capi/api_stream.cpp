@@ -85,6 +85,17 @@ ReadRequest make_request(ReadKind kind, int64_t n) {
   return r;
 }
 
+/* read(cap) whose bytes land in buf (see uvs_stream_read_into_start). */
+int read_into_request(void *buf, size_t cap, ReadRequest *req) {
+  if (!buf && cap)
+    return bad_argument("buf is NULL");
+  if (cap > size_t(INT64_MAX))
+    return fail(UVS_EINVAL, "cap is too large");
+  *req = make_request(ReadKind::Read, int64_t(cap));
+  req->into = static_cast<char *>(buf);
+  return 0;
+}
+
 int separators(const uvs_buf *seps, size_t nseps, ReadRequest *r) {
   if (!seps && nseps)
     return bad_argument("separators is NULL");
@@ -298,6 +309,35 @@ UVS_API int uvs_reader_set_error(uvs_stream *sh, int err) {
 UVS_API int uvs_stream_read_start(uvs_stream *s, int64_t n, uvs_op *op) {
   return guarded([&] {
     return start_read(s, op, UVS_OP_READ, make_request(ReadKind::Read, n));
+  });
+}
+
+UVS_API int uvs_stream_read_into_start(uvs_stream *s, void *buf, size_t cap,
+                                       uvs_op *op) {
+  return guarded([&] {
+    ReadRequest req;
+    int rc = read_into_request(buf, cap, &req);
+    return rc < 0 ? rc : start_read(s, op, UVS_OP_READ, std::move(req));
+  });
+}
+
+UVS_API int uvs_stream_read_into(uvs_stream *sh, void *buf, size_t cap,
+                                 int64_t timeout_ms, size_t *len) {
+  return guarded([&] {
+    UVS_GET(s, Stream, Stream, sh, "stream");
+    if (!len)
+      return bad_argument("len is NULL");
+    *len = 0;
+    ReadRequest req;
+    int rc = read_into_request(buf, cap, &req);
+    if (rc < 0)
+      return rc;
+    std::shared_ptr<Op> op = private_op();
+    rc = finish_blocking(op, s->start_read(op, UVS_OP_READ, std::move(req)),
+                         timeout_ms);
+    if (rc == 0)
+      *len = op->bytes_size();
+    return rc;
   });
 }
 

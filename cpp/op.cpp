@@ -41,6 +41,8 @@ int Op::begin_locked(int new_kind, std::shared_ptr<Stream> *untaken) {
   else
     data.clear();
   consumed = expected = -1;
+  request.into = nullptr;
+  into_len = 0;
   detail.clear();
   *untaken = std::move(stream);
   source.reset();
@@ -97,8 +99,14 @@ bool Op::take_back(ByteBuffer &out) {
                  kind == UVS_OP_READUNTIL || kind == UVS_OP_READLINE;
   if (state_ != State::Done || !is_read || result_ != 0)
     return false;
-  data.swap(out);
-  data.clear();
+  if (request.into) {
+    out.clear();
+    out.append(request.into, into_len);
+    into_len = 0;
+  } else {
+    data.swap(out);
+    data.clear();
+  }
   result_.store(UVS_ECANCELED, std::memory_order_relaxed);
   return true;
 }

@@ -98,6 +98,14 @@ public:
   std::weak_ptr<Stream> source;   /* the stream a read came from */
   uint64_t read_seq = 0;          /* source's read count at the end */
   ReadRequest request;            /* the pending read, if any */
+  size_t into_len = 0;            /* bytes delivered into request.into */
+
+  /* A completed read's bytes: the caller's memory for a read into it
+   * (uvs_stream_read_into_start), else data. */
+  const char *bytes() const {
+    return request.into ? request.into : data.data();
+  }
+  size_t bytes_size() const { return request.into ? into_len : data.size(); }
 
 private:
   /* begin() under the op's mutex; the caller closes *untaken unlocked. */

@@ -26,6 +26,7 @@ struct ReadRequest {
   int64_t n = 0;
   std::vector<std::string> separators; /* sorted by length, shortest first */
   size_t offset = 0;                   /* readuntil scan position */
+  char *into = nullptr; /* a read into the caller's memory (n bytes) */
 };
 
 struct ReadResult {

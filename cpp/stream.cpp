@@ -412,6 +412,11 @@ void Stream::finish_read_locked(Op &op, const ReadResult &r) {
   else if (tls_ && r.status == tls_->error() && r.status < 0)
     op.detail = tls_->error_detail(); /* OpenSSL's reason, e.g. an alert */
   op.read_seq = ++reads_completed_;
+  if (op.request.into && !op.data.empty()) { /* into the caller's memory */
+    std::memcpy(op.request.into, op.data.data(), op.data.size());
+    op.into_len = op.data.size();
+    op.data.clear();
+  }
 }
 
 int Stream::start_read(const std::shared_ptr<Op> &op, int kind,

@@ -167,9 +167,11 @@ private:
   void wake_direct_reader_locked();
   /* Before the descriptor closes: no thread may still poll it. */
   void release_direct_reader_locked();
-  /* A plain read(n) waiting on an empty buffer: its result buffer, which
-   * a direct read fills in place (what the reader would return), or null. */
-  ByteBuffer *direct_result_locked();
+  /* A plain read(n) waiting on an empty buffer: where a direct read puts
+   * its bytes in place (what the reader would return: the caller's memory
+   * for a read into it, else the op's buffer) and *len how many fit, or
+   * null. */
+  char *direct_target_locked(size_t *len);
   /* Waits (at most ms, -1 forever) for fd_ to be readable or the waker to
    * be written, without the mutex (lock is released and retaken). */
   void poll_unlocked(Lock &lock, int wake_fd, int ms);

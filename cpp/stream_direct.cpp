@@ -113,20 +113,27 @@ void Stream::poll_unlocked(Lock &lock, int wake_fd, int ms) {
   lock.lock();
 }
 
-ByteBuffer *Stream::direct_result_locked() {
+char *Stream::direct_target_locked(size_t *len) {
   if (!read_op_ || read_op_->request.kind != ReadKind::Read ||
       read_op_->request.n <= 0 || !reader_.buffer().empty() || reader_.eof() ||
       reader_.error())
     return nullptr;
-  return &read_op_->data;
+  const ReadRequest &req = read_op_->request;
+  if (req.into) {
+    *len = size_t(req.n);
+    return req.into;
+  }
+  *len = std::min(size_t(req.n), Loop::kScratchSize);
+  return read_op_->data.reserve_tail(*len);
 }
 
 int Stream::read_directly_locked(char *scratch) {
   uv_buf_t buf;
-  ByteBuffer *result = direct_result_locked();
-  if (result) {
-    buf.len = std::min(size_t(read_op_->request.n), Loop::kScratchSize);
-    buf.base = result->reserve_tail(buf.len);
+  size_t len = 0;
+  char *target = direct_target_locked(&len);
+  if (target) {
+    buf.base = target;
+    buf.len = len;
   } else {
     read_target_locked(scratch, &buf);
   }
@@ -135,8 +142,11 @@ int Stream::read_directly_locked(char *scratch) {
     n = ::read(fd_, buf.base, buf.len);
   while (n < 0 && errno == EINTR);
   direct_read_full_ = n > 0 && size_t(n) == buf.len;
-  if (n > 0 && result) {
-    result->commit(size_t(n));
+  if (n > 0 && target) {
+    if (read_op_->request.into)
+      read_op_->into_len = size_t(n);
+    else
+      read_op_->data.commit(size_t(n));
     complete_waiting_read_locked(ReadResult());
     return 0;
   }

@@ -375,6 +375,12 @@ UVS_API int uvs_reader_set_error(uvs_stream *s, int err);
 /* read(n): n > 0 up to n bytes once any are there; n < 0 until EOF; n == 0
  * empty. "" (len 0) at EOF. */
 UVS_API int uvs_stream_read_start(uvs_stream *s, int64_t n, uvs_op *op);
+/* read(cap) into the caller's memory: the bytes land in buf, which must
+ * stay valid and untouched until the op completes; uvs_op_data and
+ * uvs_op_read_result then point into buf. A thread waiting on it with
+ * "direct_reads" reads the socket straight into buf (no copy). */
+UVS_API int uvs_stream_read_into_start(uvs_stream *s, void *buf, size_t cap,
+                                       uvs_op *op);
 /* readexactly(n): UVS_EINCOMPLETE with the partial bytes and expected = n if
  * EOF comes first (the buffer is then empty). UVS_EINVAL for n < 0. */
 UVS_API int uvs_stream_readexactly_start(uvs_stream *s, int64_t n, uvs_op *op);
@@ -396,6 +402,9 @@ UVS_API int uvs_stream_readline_start(uvs_stream *s, uvs_op *op);
  * count. On a timeout nothing is consumed. */
 UVS_API int uvs_stream_read(uvs_stream *s, int64_t n, int64_t timeout_ms,
                             void **data, size_t *len);
+/* Blocking read into buf (up to cap bytes): *len = how many, 0 at EOF. */
+UVS_API int uvs_stream_read_into(uvs_stream *s, void *buf, size_t cap,
+                                 int64_t timeout_ms, size_t *len);
 UVS_API int uvs_stream_readexactly(uvs_stream *s, int64_t n, int64_t timeout_ms,
                                    void **data, size_t *len);
 UVS_API int uvs_stream_readuntil(uvs_stream *s, const void *sep, size_t seplen,

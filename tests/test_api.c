@@ -140,6 +140,7 @@ static void test_null_stream(void **state) {
   size_t len = 0;
   int64_t v = 0;
   char *str = NULL;
+  char str_buf[1];
   uvs_buf b = {"x", 1};
   assert_uvs_rc(uvs_reader_feed_data(NULL, "x", 1), UVS_EBADHANDLE);
   assert_uvs_rc(uvs_reader_feed_eof(NULL), UVS_EBADHANDLE);
@@ -151,6 +152,10 @@ static void test_null_stream(void **state) {
                 UVS_EBADHANDLE);
   assert_uvs_rc(uvs_stream_readline_start(NULL, op), UVS_EBADHANDLE);
   assert_uvs_rc(uvs_stream_read(NULL, 1, 0, &d, &len), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_stream_read_into_start(NULL, str_buf, 1, op),
+                UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_stream_read_into(NULL, str_buf, 1, 0, &len),
+                UVS_EBADHANDLE);
   assert_uvs_rc(uvs_stream_readexactly(NULL, 1, 0, &d, &len), UVS_EBADHANDLE);
   assert_uvs_rc(uvs_stream_readuntil(NULL, "x", 1, 0, &d, &len, NULL),
                 UVS_EBADHANDLE);
@@ -297,11 +302,16 @@ static void test_stale_stream(void **state) {
   void *d = NULL;
   size_t len = 0;
   int64_t v = 0;
+  char into[4];
   assert_uvs_rc(uvs_stream_free(s), 0);
   assert_uvs_rc(uvs_reader_feed_data(s, "x", 1), UVS_EBADHANDLE);
   assert_uvs_rc(uvs_reader_feed_eof(s), UVS_EBADHANDLE);
   assert_uvs_rc(uvs_stream_at_eof(s), UVS_EBADHANDLE);
   assert_uvs_rc(uvs_stream_read(s, 1, 0, &d, &len), UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_stream_read_into(s, into, sizeof into, 0, &len),
+                UVS_EBADHANDLE);
+  assert_uvs_rc(uvs_stream_read_into_start(s, into, sizeof into, op),
+                UVS_EBADHANDLE);
   assert_uvs_rc(uvs_stream_readline_start(s, op), UVS_EBADHANDLE);
   assert_uvs_rc(uvs_stream_get_int(s, "limit", &v), UVS_EBADHANDLE);
   assert_uvs_rc(uvs_stream_close(s), UVS_EBADHANDLE);

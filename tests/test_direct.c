@@ -182,6 +182,65 @@ static void test_large_transfer_loses_nothing(void **state) {
   pair_close(&p);
 }
 
+/* A direct read into the caller's memory: the waiting thread reads the
+ * socket straight into buf, never more than cap, and the rest stays. */
+static void test_read_into_reads_in_place(void **state) {
+  (void)state;
+  struct pair p;
+  char buf[8];
+  size_t len = 0;
+  const void *d = NULL;
+  void *data;
+  pair_open(&p, 1, 0);
+  uvs_op *op = uvst_op_new(NULL, 1);
+  assert_uvs_rc(uvs_stream_read_into_start(p.s, buf, 5, op), UVS_PENDING);
+  peer_send(&p, "hello world");
+  assert_uvs_rc(uvs_op_wait(op, 5000), 0);
+  assert_uvs_rc(uvs_op_read_result(op, &d, &len), 0);
+  assert_ptr_equal(d, buf);
+  assert_bytes_equal(d, len, "hello");
+  assert_uvs_rc(uvs_op_unread(op), 0); /* given back from buf */
+  assert_uvs_rc(uvs_stream_read(p.s, 100, 5000, &data, &len), 0);
+  assert_bytes_equal(data, len, "hello");
+  uvs_free(data);
+  assert_uvs_rc(uvs_stream_read_into(p.s, buf, sizeof buf, 5000, &len), 0);
+  assert_bytes_equal(buf, len, " world");
+  close(p.peer);
+  p.peer = -1;
+  assert_uvs_rc(uvs_stream_read_into(p.s, buf, sizeof buf, 5000, &len), 0);
+  assert_int_equal(len, 0); /* EOF */
+  assert_int_equal(direct_mode(p.s), 1);
+  assert_uvs_rc(uvs_op_free(op), 0);
+  pair_close(&p);
+}
+
+/* 8 MiB through reads into one buffer, in sizes that never line up with
+ * the sender's: every byte once, in order. */
+static void test_read_into_large_transfer(void **state) {
+  (void)state;
+  struct pair p;
+  pair_open(&p, 1, 0);
+  struct sender snd = {p.peer, 8u << 20, 3};
+  uvst_later *l = uvst_later_start(0, send_pattern, &snd);
+  static char buf[200000];
+  size_t got = 0, cap = 1;
+  int bad = 0;
+  for (;;) {
+    size_t len = 0;
+    assert_uvs_rc(uvs_stream_read_into(p.s, buf, cap, 10000, &len), 0);
+    if (len == 0)
+      break;
+    for (size_t i = 0; i < len; i++)
+      bad |= buf[i] != (char)((got + i) * 31 + 3);
+    got += len;
+    cap = cap * 7 % sizeof buf + 1;
+  }
+  uvst_later_join(l);
+  assert_int_equal(bad, 0);
+  assert_int_equal(got, snd.total);
+  pair_close(&p);
+}
+
 static void test_limit_overrun_reports_consumed(void **state) {
   (void)state;
   struct pair p;
@@ -471,6 +530,8 @@ int main(void) {
       T(test_option_key_is_known),
       T(test_reads_of_every_kind),
       T(test_large_transfer_loses_nothing),
+      T(test_read_into_reads_in_place),
+      T(test_read_into_large_transfer),
       T(test_limit_overrun_reports_consumed),
       T(test_timeout_consumes_nothing),
       T(test_zero_timeout_polls_once),

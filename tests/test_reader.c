@@ -1101,6 +1101,115 @@ static void test_unread(void **state) {
   assert_uvs_rc(uvs_stream_free(s), 0);
 }
 
+/* ---- reads into the caller's memory -------------------------------------- */
+
+/* Buffered bytes complete a read into buf at once: they land in buf (the
+ * op's data points there), at most cap of them, the rest stays. */
+static void test_read_into_buffered(void **state) {
+  (void)state;
+  uvs_stream *s = uvst_reader_new(NULL, 0);
+  uvs_op *op = uvst_op_new(NULL, 42);
+  char buf[5];
+  const void *d = NULL;
+  size_t len = 0;
+  uvst_feed(s, "hello world");
+  assert_uvs_rc(uvs_stream_read_into_start(s, buf, sizeof buf, op),
+                UVS_COMPLETED);
+  assert_uvs_rc(uvs_op_read_result(op, &d, &len), 0);
+  assert_ptr_equal(d, buf);
+  assert_bytes_equal(d, len, "hello");
+  expect_op_bytes(op, "hello");
+  assert_uvs_rc(uvs_stream_read_into(s, buf, 3, WAIT_MS, &len), 0);
+  assert_bytes_equal(buf, len, " wo");
+  expect_rest(s, "rld");
+  assert_uvs_rc(uvs_stream_read_into(s, buf, sizeof buf, WAIT_MS, &len), 0);
+  assert_int_equal(len, 0); /* EOF */
+  assert_uvs_rc(uvs_op_free(op), 0);
+  assert_uvs_rc(uvs_stream_free(s), 0);
+}
+
+/* A read into buf that waits is completed by a feed from another thread. */
+static void test_read_into_pending(void **state) {
+  (void)state;
+  uvs_stream *s = uvst_reader_new(NULL, 0);
+  uvs_op *op = uvst_op_new(NULL, 42);
+  char buf[64];
+  memset(buf, '#', sizeof buf);
+  assert_uvs_rc(uvs_stream_read_into_start(s, buf, 4, op), UVS_PENDING);
+  uvst_later *l = uvst_feed_later(s, "abcdef", 0, 30);
+  assert_uvs_rc(finish(op, UVS_PENDING), 0);
+  uvst_later_join(l);
+  expect_op_bytes(op, "abcd");
+  assert_bytes_equal(buf, 5, "abcd#"); /* nothing past cap is written */
+  expect_rest(s, "ef");
+  assert_uvs_rc(uvs_op_free(op), 0);
+  assert_uvs_rc(uvs_stream_free(s), 0);
+}
+
+/* An unused read into buf gives its bytes back like any read, and the op
+ * is reused for a plain read afterwards. */
+static void test_read_into_unread(void **state) {
+  (void)state;
+  uvs_stream *s = uvst_reader_new(NULL, 0);
+  uvs_op *op = uvst_op_new(NULL, 42);
+  char buf[3];
+  uvst_feed(s, "xyz!");
+  assert_uvs_rc(uvs_stream_read_into_start(s, buf, sizeof buf, op),
+                UVS_COMPLETED);
+  assert_uvs_rc(uvs_op_unread(op), 0);
+  assert_uvs_rc(uvs_op_result(op), UVS_ECANCELED);
+  assert_uvs_rc(uvs_stream_read_start(s, 2, op), UVS_COMPLETED);
+  expect_op_bytes(op, "xy");
+  expect_rest(s, "z!");
+  assert_uvs_rc(uvs_op_free(op), 0);
+  assert_uvs_rc(uvs_stream_free(s), 0);
+}
+
+/* A read into buf delivered through a completion queue. */
+static void test_read_into_queue(void **state) {
+  (void)state;
+  uvs_engine *e = uvst_engine_new(1);
+  uvs_cq *cq = NULL;
+  assert_uvs_rc(uvs_cq_new(e, &cq), 0);
+  uvs_stream *s = uvst_reader_new(e, 0);
+  uvs_op *op = uvst_op_new(cq, 9);
+  char buf[16];
+  const void *d = NULL;
+  size_t len = 0;
+  assert_uvs_rc(uvs_stream_read_into_start(s, buf, sizeof buf, op),
+                UVS_PENDING);
+  uvst_feed(s, "queued");
+  uvs_op *got = NULL;
+  assert_int_equal(uvs_cq_wait(cq, WAIT_MS, &got, 1), 1);
+  assert_ptr_equal(got, op);
+  assert_uvs_rc(uvs_op_read_result(op, &d, &len), 0);
+  assert_ptr_equal(d, buf);
+  assert_bytes_equal(d, len, "queued");
+  assert_uvs_rc(uvs_op_free(op), 0);
+  assert_uvs_rc(uvs_stream_free(s), 0);
+  assert_uvs_rc(uvs_cq_free(cq), 0);
+  assert_uvs_rc(uvs_engine_free(e), 0);
+}
+
+static void test_read_into_bad_arguments(void **state) {
+  (void)state;
+  uvs_stream *s = uvst_reader_new(NULL, 0);
+  uvs_op *op = uvst_op_new(NULL, 42);
+  char buf[4];
+  size_t len = 99;
+  uvst_feed(s, "data");
+  assert_uvs_rc(uvs_stream_read_into_start(s, NULL, 4, op), UVS_EINVAL);
+  assert_uvs_rc(uvs_stream_read_into(s, buf, sizeof buf, 0, NULL), UVS_EINVAL);
+  assert_uvs_rc(uvs_stream_read_into(s, NULL, 1, 0, &len), UVS_EINVAL);
+  assert_uvs_rc(uvs_stream_read_into(s, NULL, 0, 0, &len), 0); /* read(0) */
+  assert_int_equal(len, 0);
+  assert_uvs_rc(uvs_stream_read_into_start(s, buf, 0, op), UVS_COMPLETED);
+  expect_op_bytes(op, "");
+  expect_rest(s, "data"); /* none of the refused calls consumed anything */
+  assert_uvs_rc(uvs_op_free(op), 0);
+  assert_uvs_rc(uvs_stream_free(s), 0);
+}
+
 /* uvs_op_unread is "only valid before the next read": once another read
  * took bytes after it, putting the old bytes back would reorder the stream,
  * so the call must be refused and the stream left as it is. */
@@ -1186,6 +1295,11 @@ int main(void) {
       T(test_unread_after_next_read_refused),
       T(test_unread_failed_read),
       T(test_reader_info),
+      T(test_read_into_buffered),
+      T(test_read_into_pending),
+      T(test_read_into_unread),
+      T(test_read_into_queue),
+      T(test_read_into_bad_arguments),
   };
   /* Each row is a test of its own, named after the row. */
   enum { NFUNCS = sizeof(funcs) / sizeof(funcs[0]) };

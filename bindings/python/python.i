@@ -756,32 +756,11 @@ static void uvs_py_sync_stop(uvs_op *op, int unread) {
   Py_END_ALLOW_THREADS
 }
 
-/* Where a blocking read's bytes are copied without the GIL: a bytes object
- * made before the wait, as socket.recv makes its own. */
-struct uvs_py_sink {
-  char *buf;
-  size_t cap;
-  Py_ssize_t len; /* -1 until filled */
-};
-
-/* Copies a completed read's bytes into the sink, if they fit. */
-static void uvs_py_sink_fill(uvs_op *op, struct uvs_py_sink *sink) {
-  const void *data = NULL;
-  size_t len = 0;
-  if (uvs_op_read_result(op, &data, &len) < 0 || len > sink->cap)
-    return;
-  if (len)
-    memcpy(sink->buf, data, len);
-  sink->len = (Py_ssize_t)len;
-}
-
 /* Waits for a pending op for up to timeout seconds (< 0: forever). 0 when
  * it completed (also when it won the race with a timeout's cancel); -1
  * with an exception (TimeoutError, a signal handler's, a wait error), the
- * op abandoned. A read completed while waiting fills sink (if not NULL)
- * before the GIL is taken back. */
-static int uvs_py_sync_wait(uvs_op *op, PyObject *timeout, const char *what,
-                            struct uvs_py_sink *sink) {
+ * op abandoned. */
+static int uvs_py_sync_wait(uvs_op *op, PyObject *timeout, const char *what) {
   double t;
   if (uvs_py_timeout(timeout, &t) < 0) {
     uvs_py_sync_stop(op, 1);
@@ -797,8 +776,6 @@ static int uvs_py_sync_wait(uvs_op *op, PyObject *timeout, const char *what,
     int rc;
     Py_BEGIN_ALLOW_THREADS
     rc = uvs_op_wait(op, ms);
-    if (rc == 0 && sink)
-      uvs_py_sink_fill(op, sink);
     Py_END_ALLOW_THREADS
     if (rc == 0)
       return 0;
@@ -829,7 +806,7 @@ static int uvs_py_sync_wait(uvs_op *op, PyObject *timeout, const char *what,
 /* The result of a pending op (uvs_py_result) once it completed. */
 static PyObject *uvs_py_sync_run(uvs_op *op, PyObject *timeout,
                                  const char *what) {
-  if (uvs_py_sync_wait(op, timeout, what, NULL) < 0)
+  if (uvs_py_sync_wait(op, timeout, what) < 0)
     return NULL;
   return uvs_py_result(op);
 }
@@ -844,34 +821,34 @@ static PyObject *uvs_py_sync_done(uvs_op *op, PyObject *r) {
   return r;
 }
 
-/* A pending blocking read's bytes. A read(n) for at most UVS_PY_SINK_MAX
- * bytes makes its bytes object first and has it filled without the GIL,
- * as socket.recv does (and shrinks it to what came): threads reading large
- * chunks then do not queue for the GIL behind each other's copies. */
-#define UVS_PY_SINK_MAX (1024 * 1024)
+/* A blocking read(n) for at most UVS_PY_INTO_MAX bytes reads into the
+ * bytes object it returns, made first and shrunk to what came, as
+ * socket.recv does: the waiting thread of a "direct_reads" stream reads the
+ * socket straight into it, and no thread copies bytes holding the GIL. */
+#define UVS_PY_INTO_MAX (1024 * 1024)
 
-static PyObject *uvs_py_sync_wait_read(uvs_op *op, int kind, int64_t n,
+static PyObject *uvs_py_sync_read_into(uvs_stream *s, uvs_op *op, int64_t n,
                                        PyObject *timeout, const char *what) {
-  struct uvs_py_sink sink = {NULL, 0, -1};
-  PyObject *bytes = NULL;
-  if (kind == UVS_OP_READ && n > 0 && n <= UVS_PY_SINK_MAX) {
-    bytes = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)n);
-    if (!bytes) {
-      uvs_py_sync_stop(op, 1);
-      return NULL;
-    }
-    sink.buf = PyBytes_AS_STRING(bytes);
-    sink.cap = (size_t)n;
+  PyObject *bytes = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)n);
+  if (!bytes)
+    return NULL;
+  int rc = uvs_stream_read_into_start(s, PyBytes_AS_STRING(bytes), (size_t)n,
+                                      op);
+  if (rc == UVS_PENDING)
+    rc = uvs_py_sync_wait(op, timeout, what); /* -1: exception set */
+  else if (rc < 0)
+    uvs_py_raise(rc, NULL, UVS_OP_READ, uvs_last_error());
+  const void *data = NULL;
+  size_t len = 0;
+  if (rc >= 0 && uvs_op_read_result(op, &data, &len) < 0) {
+    uvs_py_read_result(op, UVS_OP_READ); /* raises its exception */
+    rc = -1;
   }
-  if (uvs_py_sync_wait(op, timeout, what, bytes ? &sink : NULL) < 0) {
-    Py_XDECREF(bytes);
+  if (rc < 0) { /* bytes is not written to any more: the op is done */
+    Py_DECREF(bytes);
     return NULL;
   }
-  if (sink.len < 0) { /* no sink, an error, or more than it holds */
-    Py_XDECREF(bytes);
-    return uvs_py_result(op);
-  }
-  if (sink.len != (Py_ssize_t)n && _PyBytes_Resize(&bytes, sink.len) < 0)
+  if (len != (size_t)n && _PyBytes_Resize(&bytes, (Py_ssize_t)len) < 0)
     return NULL;
   return bytes;
 }
@@ -884,10 +861,12 @@ static PyObject *uvs_py_sync_read(uvs_stream *s, int kind, int64_t n,
   uvs_op *op = uvs_py_op_take();
   if (!op)
     return NULL;
+  if (kind == UVS_OP_READ && n > 0 && n <= UVS_PY_INTO_MAX)
+    return uvs_py_sync_done(op, uvs_py_sync_read_into(s, op, n, timeout, what));
   PyObject *data = uvs_py_read(s, op, kind, n, sep);
   if (data == Py_None) {
     Py_DECREF(data);
-    data = uvs_py_sync_wait_read(op, kind, n, timeout, what);
+    data = uvs_py_sync_run(op, timeout, what);
   }
   return uvs_py_sync_done(op, data);
 }

@@ -275,3 +275,33 @@ def test_close_from_another_thread_ends_a_blocked_read():
     stream.wait_closed(timeout=5)
     conn.close()
     listener.close()
+
+
+def test_read_n_loses_and_repeats_nothing():
+    """read(n) fills the bytes object it returns in place (the waiting
+    thread reads the socket into it): sizes that never line up with the
+    sender's, reads above the in-place cap, and zero timeouts that give up
+    in the middle (consuming nothing) still see every byte once, in order."""
+    total = 4 << 20
+    pattern = bytes(range(251)) * (total // 251 + 1)
+    r, w = socket.socketpair()
+    sender = threading.Thread(target=lambda: (w.sendall(pattern[:total]),
+                                              w.close()))
+    sender.start()
+    stream = sync.connect_read_pipe(r)
+    got = []
+    size = 1
+    while True:
+        try:
+            chunk = stream.read(size, timeout=0 if size % 3 == 0 else 5)
+        except TimeoutError:
+            chunk = None
+        if chunk == b'':
+            break
+        if chunk is not None:
+            assert 0 < len(chunk) <= size
+            got.append(chunk)
+        size = size * 7 % ((1 << 20) + 4096) + 1
+    sender.join(5)
+    stream.close()
+    assert b''.join(got) == pattern[:total]
