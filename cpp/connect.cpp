@@ -4,6 +4,7 @@
 #include "connect.h"
 
 #include "loop.h"
+#include "quiet_thread.h"
 #include "resolver.h"
 #include "stream.h"
 #include "tls.h"
@@ -99,8 +100,12 @@ void Connector::run_on_loop() {
   hints.ai_family = af_from_option(family);
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = int(opts_.get("flags", 0));
-  int rc = uv_getaddrinfo(loop_->uv(), &resolve_req_, on_resolved,
-                          host_.c_str(), nullptr, &hints);
+  int rc;
+  { /* the first call starts libuv's thread pool: quiet threads too */
+    QuietThreadScope quiet;
+    rc = uv_getaddrinfo(loop_->uv(), &resolve_req_, on_resolved, host_.c_str(),
+                        nullptr, &hints);
+  }
   if (rc < 0)
     return finish(rc);
   resolving_ = true;

@@ -4,6 +4,7 @@
 #include "deadline.h"
 
 #include "op.h"
+#include "quiet_thread.h"
 
 #include <condition_variable>
 #include <map>
@@ -25,6 +26,7 @@ public:
     std::lock_guard<std::mutex> lock(mu_);
     if (!started_) {
       started_ = true;
+      QuietThreadScope quiet;
       std::thread([this] { run(); }).detach();
     }
     auto it = queue_.emplace(when, op);

@@ -3,6 +3,8 @@
  */
 #include "loop.h"
 
+#include "quiet_thread.h"
+
 #include <future>
 
 namespace uvs {
@@ -36,10 +38,13 @@ int Loop::start() {
   async_.data = this;
   uv_timer_init(&loop_, &drive_timer_);
   started_ = true;
-  if (threaded_)
-    thread_ = std::thread([this] { thread_main(); });
-  else /* registers the async watcher with epoll: wake() works from now on */
+  if (!threaded_) {
+    /* registers the async watcher with epoll: wake() works from now on */
     uv_run(&loop_, UV_RUN_NOWAIT);
+    return 0;
+  }
+  QuietThreadScope quiet;
+  thread_ = std::thread([this] { thread_main(); });
   return 0;
 }
 

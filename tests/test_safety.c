@@ -20,7 +20,9 @@
  *   operations of a reader made with the engine complete;
  * - a refused start (UVS_EBUSY) leaves the op as it was;
  * - an accept started on a closed server fails with UVS_ECLOSED;
- * - host-driven engines honour the timeouts of blocking calls.
+ * - host-driven engines honour the timeouts of blocking calls;
+ * - the library's threads (loop, deadline, name resolution) take no signal
+ *   sent to the process: it stays pending for the application's threads.
  * Bad input:
  * - ports INT_MIN / INT_MAX; unix paths of exactly 107 and 108 bytes, empty,
  *   NULL, in a missing directory;
@@ -45,6 +47,8 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -948,6 +952,58 @@ static void test_write_limits_overflow(void **state) {
   assert_uvs_rc(uvs_engine_free(e), 0);
 }
 
+/* ---- signals ------------------------------------------------------------- */
+
+static atomic_int usr1_hits;
+static pthread_t usr1_thread;
+
+static void on_usr1(int sig) {
+  (void)sig;
+  usr1_thread = pthread_self();
+  atomic_fetch_add(&usr1_hits, 1);
+}
+
+static void test_library_threads_take_no_signals(void **state) {
+  (void)state;
+  uvs_engine *e = uvst_engine_new(1);
+  /* Starts every kind of library thread: the loop's, the deadline thread
+   * (a timed read), libuv's resolver pool (a connect by name). */
+  uvs_stream *r = uvst_reader_new(e, -1);
+  void *data = NULL;
+  size_t len = 0;
+  assert_uvs_rc(uvs_stream_read(r, 10, 1, &data, &len), UVS_ETIMEDOUT);
+  int port = 0;
+  int lfd = nh_raw_listen(0, &port);
+  uvs_stream *c = NULL;
+  assert_uvs_rc(uvs_connect_tcp(e, "localhost", port, NULL, WAIT_MS, &c), 0);
+
+  struct sigaction sa, old;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = on_usr1;
+  sigemptyset(&sa.sa_mask);
+  assert_int_equal(sigaction(SIGUSR1, &sa, &old), 0);
+  sigset_t usr1, prev, pending;
+  sigemptyset(&usr1);
+  sigaddset(&usr1, SIGUSR1);
+  assert_int_equal(pthread_sigmask(SIG_BLOCK, &usr1, &prev), 0);
+  atomic_store(&usr1_hits, 0);
+  assert_int_equal(kill(getpid(), SIGUSR1), 0);
+  usleep(100 * 1000); /* a library thread open to it would have run it */
+  assert_int_equal(atomic_load(&usr1_hits), 0);
+  assert_int_equal(sigpending(&pending), 0);
+  assert_true(sigismember(&pending, SIGUSR1));
+  /* Unblocking delivers it here, before pthread_sigmask returns. */
+  assert_int_equal(pthread_sigmask(SIG_SETMASK, &prev, NULL), 0);
+  assert_int_equal(atomic_load(&usr1_hits), 1);
+  assert_true(pthread_equal(usr1_thread, pthread_self()));
+  assert_int_equal(sigaction(SIGUSR1, &old, NULL), 0);
+
+  assert_uvs_rc(uvs_stream_free(c), 0);
+  close(lfd);
+  assert_uvs_rc(uvs_stream_free(r), 0);
+  assert_uvs_rc(uvs_engine_free(e), 0);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void) {
@@ -975,6 +1031,7 @@ int main(void) {
       T(test_bad_stream_options_everywhere),
       T(test_server_survives_failed_accept),
       T(test_write_limits_overflow),
+      T(test_library_threads_take_no_signals),
   };
   nh_apply_filter();
   return cmocka_run_group_tests_name("safety", tests, NULL, NULL);

@@ -78,6 +78,11 @@ class ThreadsTest < Minitest::Test
       assert_equal "ready\n", io.gets
       sleep 0.2
       Process.kill('INT', io.pid)
+      # bounded: a lost signal fails here instead of hanging the suite
+      unless IO.select([io], nil, nil, 30)
+        Process.kill('KILL', io.pid)
+        flunk 'the child did not answer SIGINT within 30 s'
+      end
       assert_equal "interrupted\n", io.gets
     end
   end
