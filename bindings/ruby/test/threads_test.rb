@@ -63,7 +63,10 @@ class ThreadsTest < Minitest::Test
 
   def test_ctrl_c_interrupts_a_waiting_main_thread
     server = listen
+    # Ctrl-C as Ruby handles it by default, whatever was inherited: a shell
+    # starts its background jobs with SIGINT ignored, and Ruby keeps that.
     script = <<~RUBY
+      trap('INT', 'DEFAULT')
       require 'uvstreams'
       s = UVStreams.connect('127.0.0.1', #{server.port})
       puts 'ready'
