@@ -5,9 +5,13 @@
  *               [--io-threads N [--reuseport]] [--tls-cert PEM --tls-key PEM]
  *
  * --mode cq (the default) drives a host-driven engine (io_threads = 0) from
- * one thread: poll() waits on the completion queue's descriptor and on a
- * self-pipe that the SIGINT/SIGTERM handler writes to, then uvs_cq_poll()
- * drains the completions in batches. Every connection is a small state
+ * one thread: uvs_cq_wait() runs the engine, which blocks in its own poller
+ * (one system call per turn), and hands back the completions in batches. The
+ * SIGINT/SIGTERM handler writes to a self-pipe that the engine reads as a
+ * stream (uvs_connect_read_pipe), so a signal is one more completion. (A
+ * program with an event loop of its own watches uvs_cq_fd() instead and calls
+ * uvs_cq_poll() when it turns readable: the same, at the price of the host's
+ * poll call on every turn.) Every connection is a small state
  * machine (read -> write -> drain -> read ...) with one operation, created
  * once and reused for its reads and its drains in turn (an operation holds
  * one call at a time, and an idle connection then costs just the one); the
@@ -37,7 +41,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -51,7 +54,7 @@
 /* Bytes asked for by each read: more than a stream ever buffers (2 x its
  * 64 KiB limit plus one 128 KiB socket read), so that one read takes
  * whatever has arrived and one write echoes it; completions taken per
- * uvs_cq_poll; listen backlog (many clients connect at once); how often
+ * uvs_cq_wait; listen backlog (many clients connect at once); how often
  * threads mode looks at the stop flag; how long clients get to close at
  * shutdown; the stack of a connection thread. */
 #define READ_SIZE (512 * 1024)
@@ -155,7 +158,8 @@ static int parse_args(int argc, char **argv, struct config *cfg) {
   return (cfg->tls_cert == NULL) == (cfg->tls_key == NULL) ? 0 : -1;
 }
 
-/* Async-signal-safe: sets the flag (threads mode) and wakes poll() (cq). */
+/* Async-signal-safe: sets the flag (threads mode) and writes to the pipe
+ * that the cq mode's engine reads. */
 static void on_signal(int sig) {
   int saved = errno;
   ssize_t r;
@@ -198,6 +202,7 @@ static int open_signal_pipe(void) {
   return 0;
 }
 
+/* The cq mode's engine adopted the read end (and closes it). */
 static void close_signal_pipe(void) {
   if (sig_pipe[0] >= 0 && close(sig_pipe[0]) < 0)
     perror("echo-server: close");
@@ -316,9 +321,9 @@ static int64_t now_ms(void) {
 /*
  * Tags: a connection's operation is tagged with the connection's address
  * (malloc'ed memory is at least 8-byte aligned, so its low bits are 0); the
- * server's own operations with just TAG_ACCEPT or TAG_CLOSED.
+ * server's own operations with just TAG_ACCEPT, TAG_CLOSED or TAG_SIGNAL.
  */
-enum { TAG_CONN = 0, TAG_ACCEPT = 1, TAG_CLOSED = 2 };
+enum { TAG_CONN = 0, TAG_ACCEPT = 1, TAG_CLOSED = 2, TAG_SIGNAL = 3 };
 #define TAG_MASK ((uint64_t)3)
 
 struct conn {
@@ -331,7 +336,9 @@ struct conn {
 struct cq_server {
   uvs_engine *engine;
   uvs_cq *cq;
-  int cq_fd;
+  uvs_stream *signals; /* the self-pipe's read end */
+  uvs_op *signal_op;   /* its pending read: completes on SIGINT/SIGTERM */
+  int signalled;
   uvs_server *server;
   uvs_op *accept_op; /* restarted after each accepted connection */
   uvs_op *closed_op; /* server wait_closed, during shutdown */
@@ -505,49 +512,43 @@ static void dispatch(struct cq_server *sv, uvs_op *op) {
     accept_loop(sv);
   else if (kind == TAG_CLOSED)
     sv->closed_done = 1;
+  else if (kind == TAG_SIGNAL)
+    sv->signalled = 1;
 }
 
-static int drain_cq(struct cq_server *sv) {
+/* One turn of the event loop: let the engine wait (at most timeout_ms, -1
+ * for no limit) for I/O, its timers or a signal, then handle what completed. */
+static int wait_once(struct cq_server *sv, int64_t timeout_ms) {
   uvs_op *ops[BATCH];
-  int i, n;
-  do {
-    n = uvs_cq_poll(sv->cq, ops, BATCH);
-    if (n < 0) {
-      report("uvs_cq_poll", n);
-      return n;
-    }
-    for (i = 0; i < n; i++)
-      dispatch(sv, ops[i]);
-  } while (n == BATCH);
+  int i, n = uvs_cq_wait(sv->cq, timeout_ms, ops, BATCH);
+  if (n < 0) {
+    report("uvs_cq_wait", n);
+    return n;
+  }
+  for (i = 0; i < n; i++)
+    dispatch(sv, ops[i]);
   return 0;
 }
 
-/* One turn of the event loop: wait (at most cap_ms, -1 for no cap) for the
- * queue, the engine's next timer or a signal, then handle what is ready. */
-static int poll_once(struct cq_server *sv, int cap_ms, int *signalled) {
-  struct pollfd fds[2];
-  char buf[64];
-  int timeout = uvs_engine_timeout(sv->engine);
-  if (timeout < -1) {
-    report("uvs_engine_timeout", timeout);
-    return timeout;
+/* The engine reads the self-pipe: one byte is enough, any byte means stop. */
+static int watch_signals(struct cq_server *sv) {
+  int rc = uvs_connect_read_pipe(sv->engine, sig_pipe[0], NULL, &sv->signals);
+  sig_pipe[0] = -1; /* the stream owns it now, also on failure */
+  if (rc < 0) {
+    report("uvs_connect_read_pipe", rc);
+    return rc;
   }
-  if (cap_ms >= 0 && (timeout < 0 || timeout > cap_ms))
-    timeout = cap_ms;
-  fds[0].fd = sv->cq_fd;
-  fds[1].fd = sig_pipe[0];
-  fds[0].events = fds[1].events = POLLIN;
-  fds[0].revents = fds[1].revents = 0;
-  if (poll(fds, 2, timeout) < 0 && errno != EINTR) {
-    perror("echo-server: poll");
-    return -1;
+  rc = uvs_op_new(sv->cq, TAG_SIGNAL, &sv->signal_op);
+  if (rc < 0) {
+    report("uvs_op_new", rc);
+    return rc;
   }
-  if (fds[1].revents & POLLIN) {
-    while (read(sig_pipe[0], buf, sizeof buf) > 0)
-      ;
-    *signalled = 1;
-  }
-  return drain_cq(sv);
+  rc = uvs_stream_read_start(sv->signals, 1, sv->signal_op);
+  if (rc == UVS_COMPLETED)
+    sv->signalled = 1;
+  else if (rc < 0)
+    report("uvs_stream_read_start", rc);
+  return rc < 0 ? rc : 0;
 }
 
 static int cq_setup(struct cq_server *sv, const struct config *cfg) {
@@ -559,11 +560,8 @@ static int cq_setup(struct cq_server *sv, const struct config *cfg) {
     report("uvs_cq_new", rc);
     return rc;
   }
-  sv->cq_fd = uvs_cq_fd(sv->cq);
-  if (sv->cq_fd < 0) {
-    report("uvs_cq_fd", sv->cq_fd);
-    return sv->cq_fd;
-  }
+  if ((rc = watch_signals(sv)) < 0)
+    return rc;
   rc = uvs_op_new(sv->cq, TAG_ACCEPT, &sv->accept_op);
   if (rc < 0) {
     report("uvs_op_new", rc);
@@ -576,7 +574,7 @@ static int cq_setup(struct cq_server *sv, const struct config *cfg) {
  * keeps the loop turning until every connection is released and the server
  * reports itself closed, or the shutdown timeout passes. */
 static int cq_shutdown(struct cq_server *sv) {
-  int rc, signalled = 0;
+  int rc;
   int64_t deadline = now_ms() + SHUTDOWN_TIMEOUT_MS;
   if ((rc = uvs_server_close(sv->server)) < 0 ||
       (rc = uvs_server_close_clients(sv->server)) < 0 ||
@@ -593,7 +591,7 @@ static int cq_shutdown(struct cq_server *sv) {
               sv->nactive);
       return -1;
     }
-    if ((rc = poll_once(sv, 100, &signalled)) < 0)
+    if ((rc = wait_once(sv, 100)) < 0)
       return rc;
   }
   rc = uvs_op_result(sv->closed_op);
@@ -615,6 +613,10 @@ static int cq_teardown(struct cq_server *sv) {
     sv->pool = c->next;
     conn_destroy(c, &first);
   }
+  if (sv->signal_op != NULL)
+    check_free(&first, "uvs_op_free", uvs_op_free(sv->signal_op));
+  if (sv->signals != NULL)
+    check_free(&first, "uvs_stream_free", uvs_stream_free(sv->signals));
   if (sv->closed_op != NULL)
     check_free(&first, "uvs_op_free", uvs_op_free(sv->closed_op));
   if (sv->accept_op != NULL)
@@ -630,7 +632,7 @@ static int cq_teardown(struct cq_server *sv) {
 
 static int run_cq(const struct config *cfg) {
   struct cq_server sv;
-  int rc, signalled = 0;
+  int rc;
   memset(&sv, 0, sizeof sv);
   rc = open_signal_pipe();
   if (rc == 0)
@@ -639,8 +641,8 @@ static int run_cq(const struct config *cfg) {
     rc = print_serving(sv.server, cfg);
   if (rc == 0)
     accept_loop(&sv);
-  while (rc == 0 && !signalled)
-    rc = poll_once(&sv, -1, &signalled);
+  while (rc == 0 && !sv.signalled)
+    rc = wait_once(&sv, -1);
   if (rc == 0)
     rc = cq_shutdown(&sv);
   if (cq_teardown(&sv) < 0 && rc == 0)
