@@ -158,8 +158,8 @@ static int parse_args(int argc, char **argv, struct config *cfg) {
   return (cfg->tls_cert == NULL) == (cfg->tls_key == NULL) ? 0 : -1;
 }
 
-/* Async-signal-safe: sets the flag (threads mode) and writes to the pipe
- * that the cq mode's engine reads. */
+/* Async-signal-safe: sets the flag that both modes' loops check and writes
+ * to the pipe that the cq mode's engine reads (which ends its wait). */
 static void on_signal(int sig) {
   int saved = errno;
   ssize_t r;
@@ -338,7 +338,6 @@ struct cq_server {
   uvs_cq *cq;
   uvs_stream *signals; /* the self-pipe's read end */
   uvs_op *signal_op;   /* its pending read: completes on SIGINT/SIGTERM */
-  int signalled;
   uvs_server *server;
   uvs_op *accept_op; /* restarted after each accepted connection */
   uvs_op *closed_op; /* server wait_closed, during shutdown */
@@ -512,8 +511,7 @@ static void dispatch(struct cq_server *sv, uvs_op *op) {
     accept_loop(sv);
   else if (kind == TAG_CLOSED)
     sv->closed_done = 1;
-  else if (kind == TAG_SIGNAL)
-    sv->signalled = 1;
+  /* TAG_SIGNAL only ends the wait: the handler has set stop_requested */
 }
 
 /* One turn of the event loop: let the engine wait (at most timeout_ms, -1
@@ -530,7 +528,7 @@ static int wait_once(struct cq_server *sv, int64_t timeout_ms) {
   return 0;
 }
 
-/* The engine reads the self-pipe: one byte is enough, any byte means stop. */
+/* The engine reads the self-pipe, so that a signal ends uvs_cq_wait. */
 static int watch_signals(struct cq_server *sv) {
   int rc = uvs_connect_read_pipe(sv->engine, sig_pipe[0], NULL, &sv->signals);
   sig_pipe[0] = -1; /* the stream owns it now, also on failure */
@@ -544,11 +542,11 @@ static int watch_signals(struct cq_server *sv) {
     return rc;
   }
   rc = uvs_stream_read_start(sv->signals, 1, sv->signal_op);
-  if (rc == UVS_COMPLETED)
-    sv->signalled = 1;
-  else if (rc < 0)
+  if (rc < 0) {
     report("uvs_stream_read_start", rc);
-  return rc < 0 ? rc : 0;
+    return rc;
+  }
+  return 0;
 }
 
 static int cq_setup(struct cq_server *sv, const struct config *cfg) {
@@ -641,7 +639,7 @@ static int run_cq(const struct config *cfg) {
     rc = print_serving(sv.server, cfg);
   if (rc == 0)
     accept_loop(&sv);
-  while (rc == 0 && !sv.signalled)
+  while (rc == 0 && !stop_requested)
     rc = wait_once(&sv, -1);
   if (rc == 0)
     rc = cq_shutdown(&sv);
