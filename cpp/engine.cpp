@@ -4,15 +4,23 @@
 #include "engine.h"
 
 #include "cq.h"
+#include "deadline.h"
 #include "loop.h"
 
 namespace uvs {
+
+namespace {
+/* Engines created and not yet shut down: the last one out stops the
+ * process-wide timer thread, if it is idle. */
+std::atomic<int> live_engines{0};
+} // namespace
 
 int Engine::create(const Options *opts, std::shared_ptr<Engine> *out) {
   int64_t threads = option(opts, "io_threads", 1);
   if (threads < 0 || threads > 256)
     return fail(UVS_EINVAL, "io_threads must be between 0 and 256");
   std::shared_ptr<Engine> e(new Engine());
+  live_engines.fetch_add(1);
   e->threaded_ = threads > 0;
   size_t nloops = threads > 0 ? size_t(threads) : 1;
   e->tracked_.resize(nloops);
@@ -89,6 +97,8 @@ void Engine::shutdown() {
         obj->shutdown_now(UVS_ESHUTDOWN);
     });
   }
+  if (live_engines.fetch_sub(1) == 1)
+    deadline_quiesce();
 }
 
 } // namespace uvs

@@ -17,6 +17,7 @@
 
 #include "helpers.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -25,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define WAIT_MS 5000
@@ -753,6 +755,106 @@ static void test_engine_threads(void **state) {
   assert_uvs_rc(uvs_engine_free(e), 0);
 }
 
+#ifdef __has_feature
+#define UVST_HAS_FEATURE(x) __has_feature(x)
+#else
+#define UVST_HAS_FEATURE(x) 0
+#endif
+
+/* Threads of this process, from /proc/self/task. */
+static int thread_count(void) {
+  DIR *d = opendir("/proc/self/task");
+  assert_non_null(d);
+  int n = 0;
+  for (struct dirent *de; (de = readdir(d)) != NULL;)
+    n += de->d_name[0] != '.';
+  closedir(d);
+  return n;
+}
+
+/* A read that times out on its own engine's loop thread. */
+static void time_out_one_read(uvs_engine *e) {
+  uvs_stream *r = uvst_reader_new(e, 0);
+  uvs_op *op = uvst_op_new(NULL, 1); /* waited on with uvs_op_wait */
+  assert_uvs_rc(uvs_op_set_timeout(op, 5), 0);
+  assert_uvs_rc(uvs_stream_read_start(r, 10, op), UVS_PENDING);
+  assert_uvs_rc(uvs_op_wait(op, WAIT_MS), 0);
+  assert_uvs_rc(uvs_op_result(op), UVS_ETIMEDOUT);
+  assert_uvs_rc(uvs_op_free(op), 0);
+  assert_uvs_rc(uvs_stream_free(r), 0);
+}
+
+/* The timeouts' thread is the library's only process-wide thread: it is
+ * gone once the last engine is freed, and comes back with the next timeout,
+ * so that a program that frees its engines leaves no thread behind. */
+static void test_engine_free_stops_timer_thread(void **state) {
+  (void)state;
+  int before = thread_count();
+  for (int round = 0; round < 2; round++) {
+    uvs_engine *e = uvst_engine_new(1);
+    uvs_engine *other = uvst_engine_new(1);
+    time_out_one_read(e);
+    assert_int_equal(thread_count(), before + 3); /* 2 loops + the timer */
+    assert_uvs_rc(uvs_engine_free(e), 0);
+    assert_int_equal(thread_count(), before + 2); /* other is still live */
+    assert_uvs_rc(uvs_engine_free(other), 0);
+    assert_int_equal(thread_count(), before);
+  }
+}
+
+/* In a child of fork(2): a read on its own engine that must time out.
+ * Plain status checks (a failed cmocka assertion would go on running the
+ * suite in the child): 0 when the timeout fired, else a step number. */
+static int child_times_out_one_read(void) {
+  uvs_engine *e = NULL;
+  uvs_stream *r = NULL;
+  uvs_op *op = NULL;
+  if (uvs_engine_new(NULL, &e) < 0 || uvs_reader_new(e, NULL, &r) < 0 ||
+      uvs_op_new(NULL, 1, &op) < 0 || uvs_op_set_timeout(op, 5) < 0)
+    return 1;
+  if (uvs_stream_read_start(r, 10, op) != UVS_PENDING)
+    return 2;
+  if (uvs_op_wait(op, WAIT_MS) != 0) /* the timeout never fired */
+    return 3;
+  if (uvs_op_result(op) != UVS_ETIMEDOUT)
+    return 4;
+  if (uvs_op_free(op) < 0 || uvs_stream_free(r) < 0 || uvs_engine_free(e) < 0)
+    return 5;
+  return 0;
+}
+
+/* A child of fork(2) has no timer thread, whatever its parent had: its
+ * own first timeout must start one (else its timeouts never fire). Not
+ * under ThreadSanitizer, which kills a child of a multi-threaded process
+ * that starts a thread; the plain, ASan and valgrind runs cover it. */
+static void test_timeouts_after_fork(void **state) {
+  (void)state;
+#if defined(__SANITIZE_THREAD__) || UVST_HAS_FEATURE(thread_sanitizer)
+  fprintf(stderr, "NOT RUN under ThreadSanitizer: test_timeouts_after_fork "
+                  "(threads in a forked child are unsupported by TSan)\n");
+  return;
+#endif
+  uvs_engine *e = uvst_engine_new(1);
+  time_out_one_read(e); /* the parent's timer thread runs */
+  pid_t child = fork();
+  assert_true(child >= 0);
+  if (child == 0) {
+    /* On success the child ends by exec, not exit: it holds a copy of the
+     * parent's engine that it cannot free (its threads are not here), which
+     * valgrind would report as a leak at exit. */
+    int rc = child_times_out_one_read();
+    if (rc == 0)
+      execl("/bin/true", "true", (char *)NULL);
+    _exit(rc == 0 ? 6 : rc);
+  }
+  int status = 0;
+  assert_int_equal(waitpid(child, &status, 0), child);
+  assert_true(WIFEXITED(status));
+  assert_int_equal(WEXITSTATUS(status), 0);
+  time_out_one_read(e); /* and the parent's still works */
+  assert_uvs_rc(uvs_engine_free(e), 0);
+}
+
 static void test_engine_bad_io_threads(void **state) {
   (void)state;
   uvs_options *o = new_options(NULL, 0);
@@ -908,6 +1010,8 @@ int main(void) {
       T(test_op_initial_state_and_cq_wait),
       T(test_op_busy),
       T(test_engine_threads),
+      T(test_engine_free_stops_timer_thread),
+      T(test_timeouts_after_fork),
       T(test_engine_bad_io_threads),
       T(test_connect_refused),
       T(test_connect_unresolvable),
