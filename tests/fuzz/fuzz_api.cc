@@ -46,6 +46,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -143,6 +144,8 @@ struct World {
   std::vector<int> raw_fds;           /* raw TCP peers not tied to a stream */
   FuzzedDataProvider *p = nullptr;
   std::vector<std::string> unix_paths;
+  /* read_into targets: kept until the World ends, after every op is done */
+  std::vector<std::unique_ptr<char[]>> into_buffers;
 
   bool is_live(Type t, void *h) {
     return h && std::find(live[t].begin(), live[t].end(), h) != live[t].end();
@@ -729,7 +732,7 @@ void run(World &w) {
     case 21: { /* read starts */
       void *s = w.pick(T_STREAM, &v1);
       void *op = w.pick(T_OP, &v2);
-      int kind = p.ConsumeIntegralInRange<int>(0, 4);
+      int kind = p.ConsumeIntegralInRange<int>(0, 5);
       int64_t n = pick_value(p) % 100000;
       const char *sepstr[] = {"\n", "ab", "", "\r\n", "\0"};
       uvs_buf seps[3];
@@ -757,6 +760,17 @@ void run(World &w) {
                                         nseps ? seps[0].base : nullptr,
                                         nseps ? seps[0].len : 1, (uvs_op *)op);
         break;
+      case 4: { /* exactly cap bytes: ASan sees any write past them */
+        size_t cap = size_t(n < 0 ? -n : n);
+        char *buf = nullptr;
+        if (p.ConsumeIntegral<uint8_t>() <= 250) {
+          w.into_buffers.push_back(std::make_unique<char[]>(cap ? cap : 1));
+          buf = w.into_buffers.back().get();
+        }
+        rc =
+            uvs_stream_read_into_start((uvs_stream *)s, buf, cap, (uvs_op *)op);
+        break;
+      }
       default:
         rc = uvs_stream_readline_start((uvs_stream *)s, (uvs_op *)op);
         break;
@@ -772,7 +786,7 @@ void run(World &w) {
       void *d = nullptr;
       size_t l = 0;
       int64_t consumed = 0;
-      int kind = p.ConsumeIntegralInRange<int>(0, 4);
+      int kind = p.ConsumeIntegralInRange<int>(0, 5);
       int64_t n = pick_value(p) % 100000;
       int64_t t = w.timeout();
       uvs_buf seps[2] = {{"\n", 1}, {"xy", 2}};
@@ -795,6 +809,15 @@ void run(World &w) {
                                       p.ConsumeIntegralInRange<size_t>(0, 2), t,
                                       &d, &l, &consumed);
         break;
+      case 4: { /* freed on return: ASan sees a late or overlong write */
+        size_t cap = size_t(n < 0 ? -n : n);
+        auto buf = std::make_unique<char[]>(cap ? cap : 1);
+        rc = uvs_stream_read_into((uvs_stream *)s, buf.get(), cap, t, &l);
+        CHECK(rc < 0 || l <= cap, "read_into returned more than its cap");
+        if (rc == 0)
+          memcpy(g_junk, buf.get(), std::min<size_t>(l, 64));
+        break;
+      }
       default:
         rc = uvs_stream_readline((uvs_stream *)s, t, &d, &l);
         break;
