@@ -1,7 +1,7 @@
 #!/bin/sh
 # bench/profile.sh - where an echo server's time goes, for a fixed request count.
 #
-#   sh bench/profile.sh callgrind|strace SIZE CONNS REQUESTS SERVER-COMMAND...
+#   sh bench/profile.sh callgrind|strace|faults SIZE CONNS REQUESTS SERVER-COMMAND...
 #   e.g. sh bench/profile.sh callgrind 1024 10 20000 build/examples/echo-server --port 0
 #
 # callgrind: runs the server under valgrind --tool=callgrind; the counters
@@ -13,6 +13,10 @@
 #   kcachegrind.
 # strace: strace -c -f over the same measured phase (attached at "warm",
 #   detached at "done"); prints the syscall table and syscalls per request.
+# faults: perf stat of the server's page faults over the same phase; prints
+#   minor and major faults per request. The environment reaches the server,
+#   e.g. MALLOC_TRIM_THRESHOLD_=67108864 to see what glibc's heap trimming
+#   costs (bench/README.md).
 #
 # LOADGEN_ARGS adds load generator options, e.g. LOADGEN_ARGS=--tls against
 # a TLS server (echo-server --tls-cert C --tls-key K).
@@ -36,10 +40,10 @@ callgrind)
   valgrind --tool=callgrind --callgrind-out-file="$out/callgrind.out.%p" \
     "$@" >"$srvout" 2>"$out/valgrind.log" &
   ;;
-strace)
+strace | faults)
   "$@" >"$srvout" 2>&1 &
   ;;
-*) echo "usage: profile.sh callgrind|strace SIZE CONNS REQUESTS CMD..." >&2; exit 2 ;;
+*) echo "usage: profile.sh callgrind|strace|faults SIZE CONNS REQUESTS CMD..." >&2; exit 2 ;;
 esac
 spid=$!
 i=0
@@ -81,12 +85,17 @@ strace)
   tpid=$!
   sleep 1
   ;;
+faults)
+  perf stat -x, -e minor-faults,major-faults -p $spid -o "$out/faults.txt" &
+  tpid=$!
+  sleep 1
+  ;;
 esac
 echo go >&3
 wait_for done
 case $tool in
 callgrind) callgrind_control -d $spid >/dev/null ;;
-strace) kill -INT $tpid; wait $tpid || true ;;
+strace | faults) kill -INT $tpid; wait $tpid || true ;;
 esac
 echo exit >&3
 exec 3>&-
@@ -107,5 +116,9 @@ strace)
   cat "$out/strace.txt"
   calls=$(awk '$NF == "total" {print $4}' "$out/strace.txt")
   echo "syscalls per request: $(awk -v c="$calls" -v r="$requests" 'BEGIN{printf "%.2f", c/r}')"
+  ;;
+faults)
+  awk -F, -v r="$requests" '$3 ~ /faults/ {
+    printf "%s: %s (%.2f per request)\n", $3, $1, $1 / r }' "$out/faults.txt"
   ;;
 esac
