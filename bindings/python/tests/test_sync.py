@@ -5,6 +5,8 @@ GIL: another Python thread progresses while one is blocked, and N threads
 blocked on slow peers finish in about the time of one."""
 
 import asyncio
+import os
+import signal
 import socket
 import threading
 import time
@@ -74,6 +76,40 @@ def test_limit_and_incomplete(echo_server):
         with pytest.raises(asyncio.IncompleteReadError) as info:
             s.readexactly(10, timeout=5)
         assert info.value.partial == b'tail'
+
+
+def _wait_child(pid, seconds):
+    """The child's exit status, or None (after killing it) if it hangs."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    return None
+
+
+def test_usable_in_a_forked_child(echo_server):
+    """A child of fork() makes an engine of its own on first use (the
+    parent's has no threads in the child); its first call used to wait
+    forever, whatever its timeout. The parent's streams keep working."""
+    with sync.connect('127.0.0.1', echo_server, timeout=5) as stream:
+        stream.write(b'parent\n')
+        assert stream.readline(timeout=5) == b'parent\n'
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                with sync.connect('127.0.0.1', echo_server, timeout=5) as mine:
+                    mine.write(b'child\n')
+                    code = 0 if mine.readline(timeout=5) == b'child\n' else 2
+            finally:
+                os._exit(code)
+        assert _wait_child(pid, 30) == 0
+        stream.write(b'again\n')
+        assert stream.readline(timeout=5) == b'again\n'
 
 
 def test_connect_refused_and_timeout():

@@ -72,6 +72,19 @@ def _shutdown():
         _c.uvs_engine_free(engine)
 
 
+def _forget_after_fork():
+    """In a child of fork(): the parent's engine has no threads here, so it
+    is left alone (freeing it would wait for them) and the first use makes
+    a new one, as in a new process. The lock is new too: another of the
+    parent's threads may have held it."""
+    global _engine, _engine_lock
+    _engine = None
+    _engine_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
+
+
 # Every stream of this module is read by the thread that waits for it (the
 # engine's "direct_reads"): a blocking read costs no hop through the I/O
 # thread, as a plain socket's recv.
