@@ -220,7 +220,9 @@ UVS_API int uvs_options_free(uvs_options *o);
  * io_threads = 0 there is one loop and no thread: the host drives it through
  * a completion queue (uvs_cq_fd / uvs_cq_poll) or uvs_engine_run. The
  * library's threads block asynchronous signals: a signal sent to the process
- * reaches one of the application's threads. */
+ * reaches one of the application's threads. Engines do not cross fork(2):
+ * a child creates its own and leaves the parent's alone (its threads are not
+ * in the child, so using or freeing it there waits forever). */
 UVS_API int uvs_engine_new(const uvs_options *opts, uvs_engine **out);
 /* Closes every stream and server of the engine, completes their pending
  * operations with UVS_ESHUTDOWN, stops and joins the loops. Blocks. */
