@@ -19,6 +19,44 @@ class ThreadsTest < Minitest::Test
     count
   end
 
+  # A child of fork makes an engine of its own on first use (its first call
+  # used to wait forever on the parent's); the parent's streams keep
+  # working. The child ends with exit!, as a forked child of a libuv program
+  # must: at a normal exit libuv's destructor joins the thread-pool threads
+  # of the parent (name resolution), which the child does not have
+  # (libuv/libuv#4443).
+  def test_a_forked_child_makes_its_own_engine
+    client, peer = connected_pair
+    server = listen
+    pid = fork do
+      child = UVStreams.connect('127.0.0.1', server.port, timeout: 5)
+      child.write("child\n")
+      ok = child.readline(timeout: 5) == "child\n"
+      child.close
+      exit!(ok ? 0 : 2)
+    end
+    accepted = server.accept(timeout: 10)
+    @closers << accepted
+    accepted.write(accepted.readline(timeout: 5))
+    assert_equal 0, wait_child(pid, 30)
+    peer.write("parent\n")
+    assert_equal "parent\n", client.readline(timeout: 5)
+  end
+
+  # The child's exit status, or nil (after killing it) if it hangs.
+  def wait_child(pid, seconds)
+    deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + seconds
+    while Process.clock_gettime(Process::CLOCK_MONOTONIC) < deadline
+      _, status = Process.waitpid2(pid, Process::WNOHANG)
+      return status.exitstatus if status
+
+      sleep 0.05
+    end
+    Process.kill(:KILL, pid)
+    Process.waitpid(pid)
+    nil
+  end
+
   def test_a_waiting_read_lets_other_threads_run
     client, = connected_pair
     count = count_while { assert_raises(UVStreams::TimeoutError) { client.readline(timeout: 0.5) } }

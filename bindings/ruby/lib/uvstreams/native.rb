@@ -29,17 +29,20 @@ module UVStreams
     STREAM_KINDS = [C::UVS_OP_CONNECT, C::UVS_OP_ACCEPT].freeze
     SLICE_MS = 200
 
-    # Owns the process's engine; its finalizer frees it at exit.
+    # Owns the process's engine; its finalizer frees it at exit. A forked
+    # child makes its own and leaves the parent's alone: the parent's I/O
+    # thread is not in the child, so freeing it there would wait forever.
     class Engine
-      attr_reader :handle
+      attr_reader :handle, :pid
 
       def initialize
         @handle = Native.with_options(io_threads: 1) { |o| Native.unpack(C.uvs_engine_new(o)) }
-        ObjectSpace.define_finalizer(self, Engine.releaser(@handle))
+        @pid = Process.pid
+        ObjectSpace.define_finalizer(self, Engine.releaser(@handle, @pid))
       end
 
-      def self.releaser(handle)
-        proc { C.uvs_engine_free(handle) }
+      def self.releaser(handle, pid)
+        Native.releaser(pid) { C.uvs_engine_free(handle) }
       end
     end
 
@@ -47,6 +50,13 @@ module UVStreams
     @engine_lock = Mutex.new
 
     module_function
+
+    # A finalizer that runs free only in process pid: a forked child leaves
+    # its parent's engine, streams and servers alone (freeing them there
+    # would wait for an I/O thread the child does not have).
+    def releaser(pid = Process.pid, &free)
+      proc { free.call if Process.pid == pid }
+    end
 
     # rc when it is not negative, else raises its exception.
     def check(rc, what = nil)
@@ -63,7 +73,10 @@ module UVStreams
 
     # The engine handle shared by every stream and server of the process.
     def engine
-      @engine_lock.synchronize { (@engine ||= Engine.new).handle }
+      @engine_lock.synchronize do
+        @engine = Engine.new if @engine.nil? || @engine.pid != Process.pid
+        @engine.handle
+      end
     end
 
     # Yields a uvs_options handle holding the non-nil values (Integers,

@@ -67,7 +67,7 @@ module UVStreams
     end
 
     def self.releaser(handle)
-      proc { C.uvs_server_free(handle) }
+      Native.releaser { C.uvs_server_free(handle) }
     end
 
     # The thread running serve for Server.start (nil otherwise).

@@ -43,7 +43,7 @@ module UVStreams
     end
 
     def self.releaser(handle)
-      proc { C.uvs_stream_free(handle) }
+      Native.releaser { C.uvs_stream_free(handle) }
     end
 
     def inspect
