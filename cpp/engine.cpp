@@ -7,12 +7,17 @@
 #include "deadline.h"
 #include "loop.h"
 
+#include <pthread.h>
+
 namespace uvs {
 
 namespace {
 /* Engines created and not yet shut down: the last one out stops the
- * process-wide timer thread, if it is idle. */
+ * process-wide timer thread, if it is idle. A forked child counts only its
+ * own (its parent's have no threads there). */
 std::atomic<int> live_engines{0};
+[[maybe_unused]] const int forget_parent_engines =
+    pthread_atfork(nullptr, nullptr, [] { live_engines.store(0); });
 } // namespace
 
 int Engine::create(const Options *opts, std::shared_ptr<Engine> *out) {
