@@ -38,11 +38,11 @@ module UVStreams
       def initialize
         @handle = Native.with_options(io_threads: 1) { |o| Native.unpack(C.uvs_engine_new(o)) }
         @pid = Process.pid
-        ObjectSpace.define_finalizer(self, Engine.releaser(@handle, @pid))
+        ObjectSpace.define_finalizer(self, Engine.releaser(@handle))
       end
 
-      def self.releaser(handle, pid)
-        Native.releaser(pid) { C.uvs_engine_free(handle) }
+      def self.releaser(handle)
+        Native.releaser { C.uvs_engine_free(handle) }
       end
     end
 
@@ -51,10 +51,11 @@ module UVStreams
 
     module_function
 
-    # A finalizer that runs free only in process pid: a forked child leaves
-    # its parent's engine, streams and servers alone (freeing them there
-    # would wait for an I/O thread the child does not have).
-    def releaser(pid = Process.pid, &free)
+    # A finalizer that runs free only in the process that makes it: a forked
+    # child leaves its parent's engine, streams and servers alone (freeing
+    # them there would wait for an I/O thread the child does not have).
+    def releaser(&free)
+      pid = Process.pid
       proc { free.call if Process.pid == pid }
     end
 
