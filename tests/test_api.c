@@ -772,16 +772,24 @@ static int thread_count(void) {
   return n;
 }
 
-/* A read that times out on its own engine's loop thread. */
-static void time_out_one_read(uvs_engine *e) {
-  uvs_stream *r = uvst_reader_new(e, 0);
-  uvs_op *op = uvst_op_new(NULL, 1); /* waited on with uvs_op_wait */
-  assert_uvs_rc(uvs_op_set_timeout(op, 5), 0);
-  assert_uvs_rc(uvs_stream_read_start(r, 10, op), UVS_PENDING);
-  assert_uvs_rc(uvs_op_wait(op, WAIT_MS), 0);
-  assert_uvs_rc(uvs_op_result(op), UVS_ETIMEDOUT);
-  assert_uvs_rc(uvs_op_free(op), 0);
-  assert_uvs_rc(uvs_stream_free(r), 0);
+/* A read on e that must time out, with plain status checks so that a forked
+ * child can run it too (a failed cmocka assertion there would go on running
+ * the suite in the child): 0 when the timeout fired, else a step number. */
+static int time_out_one_read(uvs_engine *e) {
+  uvs_stream *r = NULL;
+  uvs_op *op = NULL; /* no queue: waited on with uvs_op_wait */
+  if (uvs_reader_new(e, NULL, &r) < 0 || uvs_op_new(NULL, 1, &op) < 0 ||
+      uvs_op_set_timeout(op, 5) < 0)
+    return 1;
+  if (uvs_stream_read_start(r, 10, op) != UVS_PENDING)
+    return 2;
+  if (uvs_op_wait(op, WAIT_MS) != 0) /* the timeout never fired */
+    return 3;
+  if (uvs_op_result(op) != UVS_ETIMEDOUT)
+    return 4;
+  if (uvs_op_free(op) < 0 || uvs_stream_free(r) < 0)
+    return 5;
+  return 0;
 }
 
 /* The timeouts' thread is the library's only process-wide thread: it is
@@ -793,7 +801,7 @@ static void test_engine_free_stops_timer_thread(void **state) {
   for (int round = 0; round < 2; round++) {
     uvs_engine *e = uvst_engine_new(1);
     uvs_engine *other = uvst_engine_new(1);
-    time_out_one_read(e);
+    assert_int_equal(time_out_one_read(e), 0);
     assert_int_equal(thread_count(), before + 3); /* 2 loops + the timer */
     assert_uvs_rc(uvs_engine_free(e), 0);
     assert_int_equal(thread_count(), before + 2); /* other is still live */
@@ -802,34 +810,26 @@ static void test_engine_free_stops_timer_thread(void **state) {
   }
 }
 
-/* In a child of fork(2): a read on its own engine that must time out.
- * Plain status checks (a failed cmocka assertion would go on running the
- * suite in the child): 0 when the timeout fired, else a step number. */
+/* In a child of fork(2): a read on an engine of its own times out, and
+ * once that engine is freed its loop and timer threads are gone too. */
 static int child_times_out_one_read(void) {
   uvs_engine *e = NULL;
-  uvs_stream *r = NULL;
-  uvs_op *op = NULL;
-  if (uvs_engine_new(NULL, &e) < 0 || uvs_reader_new(e, NULL, &r) < 0 ||
-      uvs_op_new(NULL, 1, &op) < 0 || uvs_op_set_timeout(op, 5) < 0)
+  if (uvs_engine_new(NULL, &e) < 0)
     return 1;
-  if (uvs_stream_read_start(r, 10, op) != UVS_PENDING)
-    return 2;
-  if (uvs_op_wait(op, WAIT_MS) != 0) /* the timeout never fired */
-    return 3;
-  if (uvs_op_result(op) != UVS_ETIMEDOUT)
-    return 4;
-  if (uvs_op_free(op) < 0 || uvs_stream_free(r) < 0 || uvs_engine_free(e) < 0)
+  int rc = time_out_one_read(e);
+  if (rc != 0)
+    return rc;
+  if (uvs_engine_free(e) < 0)
     return 5;
-  /* its last engine freed: its loop and timer threads are gone too */
   return thread_count() == 1 ? 0 : 6;
 }
 
 /* A child of fork(2) has no timer thread, whatever its parent had: its
  * own first timeout must start one (else its timeouts never fire), and
  * freeing its own last engine must stop it (the parent's engines, copied
- * into the child, do not count). Not
- * under ThreadSanitizer, which kills a child of a multi-threaded process
- * that starts a thread; the plain, ASan and valgrind runs cover it. */
+ * into the child, do not count). Not under ThreadSanitizer, which kills a
+ * child of a multi-threaded process that starts a thread; the plain, ASan
+ * and valgrind runs cover it. */
 static void test_timeouts_after_fork(void **state) {
   (void)state;
 #if defined(__SANITIZE_THREAD__) || UVST_HAS_FEATURE(thread_sanitizer)
@@ -838,7 +838,7 @@ static void test_timeouts_after_fork(void **state) {
   return;
 #endif
   uvs_engine *e = uvst_engine_new(1);
-  time_out_one_read(e); /* the parent's timer thread runs */
+  assert_int_equal(time_out_one_read(e), 0); /* the parent's timer runs */
   pid_t child = fork();
   assert_true(child >= 0);
   if (child == 0) {
@@ -854,7 +854,7 @@ static void test_timeouts_after_fork(void **state) {
   assert_int_equal(waitpid(child, &status, 0), child);
   assert_true(WIFEXITED(status));
   assert_int_equal(WEXITSTATUS(status), 0);
-  time_out_one_read(e); /* and the parent's still works */
+  assert_int_equal(time_out_one_read(e), 0); /* and the parent's works */
   assert_uvs_rc(uvs_engine_free(e), 0);
 }
 
