@@ -4,7 +4,7 @@
 #include "connect.h"
 
 #include "loop.h"
-#include "quiet_thread.h"
+#include "name_lookup.h"
 #include "resolver.h"
 #include "stream.h"
 #include "tls.h"
@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 namespace uvs {
 
@@ -21,7 +22,6 @@ Connector::Connector(std::shared_ptr<Engine> engine, Loop *loop,
     : engine_(std::move(engine)), loop_(loop) {
   if (opts)
     opts_ = *opts;
-  resolve_req_.data = this;
 }
 
 int Connector::begin(const std::shared_ptr<Op> &op) {
@@ -100,15 +100,13 @@ void Connector::run_on_loop() {
   hints.ai_family = af_from_option(family);
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = int(opts_.get("flags", 0));
-  int rc;
-  { /* the first call starts libuv's thread pool: quiet threads too */
-    QuietThreadScope quiet;
-    rc = uv_getaddrinfo(loop_->uv(), &resolve_req_, on_resolved, host_.c_str(),
-                        nullptr, &hints);
-  }
-  if (rc < 0)
-    return finish(rc);
-  resolving_ = true;
+  std::weak_ptr<Connector> weak = shared_from_this();
+  lookup_ = loop_->lookups().start(
+      host_, port_, hints,
+      [weak](int status, std::vector<struct sockaddr_storage> addrs) {
+        if (auto self = weak.lock())
+          self->on_resolved(status, std::move(addrs));
+      });
 }
 
 /* asyncio's local_addr: a numeric address (bindings resolve names first). */
@@ -127,26 +125,13 @@ int Connector::read_local_address() {
   return 0;
 }
 
-void Connector::on_resolved(uv_getaddrinfo_t *req, int status,
-                            struct addrinfo *res) {
-  Connector *c = static_cast<Connector *>(req->data);
-  c->resolving_ = false;
-  if (status == 0) {
-    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-      if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
-        continue;
-      struct sockaddr_storage ss = {};
-      memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
-      set_port(&ss, c->port_);
-      c->addrs_.push_back(ss);
-    }
-  }
-  uv_freeaddrinfo(res);
-  if (c->cancel_status_)
-    return c->finish(c->cancel_status_);
+void Connector::on_resolved(int status,
+                            std::vector<struct sockaddr_storage> addrs) {
+  lookup_.reset();
   if (status < 0)
-    return c->finish(status == UV_EAI_CANCELED ? UVS_ECANCELED : status);
-  c->addresses_ready();
+    return finish(status);
+  addrs_ = std::move(addrs);
+  addresses_ready();
 }
 
 namespace {
@@ -354,6 +339,8 @@ void Connector::finish(int status) {
     return;
   finished_ = true;
   stop_timer();
+  if (lookup_) /* getaddrinfo cannot be stopped: its answer is dropped */
+    loop_->lookups().abandon(std::exchange(lookup_, nullptr));
   for (auto &a : attempts_)
     if (a->stream)
       a->stream->discard_handle();
@@ -384,8 +371,8 @@ void Connector::abort_on_loop(int status) {
   if (!cancel_status_)
     cancel_status_ = status;
   stop_timer();
-  if (resolving_)
-    uv_cancel(reinterpret_cast<uv_req_t *>(&resolve_req_));
+  if (lookup_)
+    finish(status); /* abandons the lookup */
   else if (!attempts_.empty())
     close_losers(nullptr); /* their callbacks finish with cancel_status_ */
   else if (tls_stream_)

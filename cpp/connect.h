@@ -1,24 +1,25 @@
 /*
  * connect.h - an outgoing connection in progress.
  *
- * A Connector runs on one loop: it resolves the host with libuv's resolver
- * (numeric addresses skip it), tries each address in order and reports the
- * last error when none answers, as asyncio's create_connection does. With a
- * happy_eyeballs_delay (RFC 8305, asyncio 3.8) the attempts overlap: the next
- * address is tried when the delay passes or the previous attempt fails, the
- * first connection wins and the others are closed; "interleave" reorders the
- * addresses by family first. A local address ("local_host"/"local_port") is
- * bound before connecting, and only addresses of its family are tried. A
- * Unix connector has a single attempt. Cancellation (uvs_op_cancel, the op's
- * timeout, engine shutdown) is forwarded to the loop, which cancels the
- * resolver request or closes the attempts' handles; the op then completes
- * exactly once with the cancellation status. The connector lives until its
- * last attempt and its timer have reported back to it.
+ * A Connector runs on one loop: it resolves the host on the loop's lookup
+ * threads (name_lookup.h; numeric addresses skip them), tries each address in
+ * order and reports the last error when none answers, as asyncio's
+ * create_connection does. With a happy_eyeballs_delay (RFC 8305, asyncio 3.8)
+ * the attempts overlap: the next address is tried when the delay passes or the
+ * previous attempt fails, the first connection wins and the others are closed;
+ * "interleave" reorders the addresses by family first. A local address
+ * ("local_host"/"local_port") is bound before connecting, and only addresses of
+ * its family are tried. A Unix connector has a single attempt. Cancellation
+ * (uvs_op_cancel, the op's timeout, engine shutdown) is forwarded to the loop,
+ * which abandons the name lookup or closes the attempts' handles; the op then
+ * completes exactly once with the cancellation status. The connector lives
+ * until its last attempt and its timer have reported back to it.
  */
 #pragma once
 
 #include "common.h"
 #include "engine.h"
+#include "name_lookup.h"
 #include "op.h"
 #include "options.h"
 
@@ -66,8 +67,7 @@ private:
   void finish(int status);
   void release_when_idle();
   void stop_timer();
-  static void on_resolved(uv_getaddrinfo_t *req, int status,
-                          struct addrinfo *res);
+  void on_resolved(int status, std::vector<struct sockaddr_storage> addrs);
   static void on_connect(uv_connect_t *req, int status);
   static void on_delay(uv_timer_t *timer);
   static void on_timer_closed(uv_handle_t *handle);
@@ -86,7 +86,6 @@ private:
   size_t next_ = 0;
   int last_error_ = UVS_ECONNREFUSED;
   int cancel_status_ = 0;
-  bool resolving_ = false;
   bool finished_ = false;
   bool has_local_ = false;
   struct sockaddr_storage local_ = {};
@@ -95,7 +94,7 @@ private:
   std::shared_ptr<Stream> tls_stream_; /* the winner, during its handshake */
   bool timer_open_ = false;
   uv_timer_t delay_timer_;
-  uv_getaddrinfo_t resolve_req_;
+  std::shared_ptr<NameLookups::Query> lookup_; /* while resolving host_ */
   std::shared_ptr<Connector> self_ref_;
 };
 

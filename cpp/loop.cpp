@@ -2,6 +2,7 @@
  * loop.cpp - see loop.h.
  */
 #include "loop.h"
+#include "name_lookup.h"
 
 #include "quiet_thread.h"
 
@@ -126,6 +127,12 @@ char *Loop::scratch() {
   return scratch_.get();
 }
 
+NameLookups &Loop::lookups() {
+  if (!lookups_)
+    lookups_ = std::make_unique<NameLookups>(this);
+  return *lookups_;
+}
+
 int Loop::call(const std::function<int()> &fn) {
   if (on_loop())
     return fn();
@@ -217,6 +224,7 @@ void Loop::stop(const std::function<void()> &final) {
     finish();
     uv_run(&loop_, UV_RUN_DEFAULT);
   }
+  lookups_.reset(); /* joins its threads: none may outlive the engine */
   uv_loop_close(&loop_);
   started_ = false;
 }

@@ -24,6 +24,8 @@
 
 namespace uvs {
 
+class NameLookups;
+
 class Loop {
 public:
   struct Task {
@@ -56,6 +58,9 @@ public:
    * of up to 128 KiB are the cheapest per byte on Linux). */
   char *scratch();
   static constexpr size_t kScratchSize = 128 * 1024;
+  /* The loop's name lookup threads (name_lookup.h), made on first use; on
+   * the loop only. */
+  NameLookups &lookups();
   /* Runs fn on the loop and returns its result (UVS_ESHUTDOWN if stopped). */
   int call(const std::function<int()> &fn);
 
@@ -87,6 +92,7 @@ private:
   bool started_ = false;
   std::mutex drive_mu_;
   std::unique_ptr<char[]> scratch_;
+  std::unique_ptr<NameLookups> lookups_;
 };
 
 } // namespace uvs

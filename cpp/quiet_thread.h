@@ -10,8 +10,7 @@
  * except the synchronous ones (faults must still reach their handlers).
  * A thread inherits the mask of the thread that creates it: QuietThreadScope
  * blocks them in the creating thread for the moment of creation and puts the
- * caller's mask back afterwards. libuv starts its thread pool (name
- * resolution) from the first uv_getaddrinfo, so that call is wrapped too.
+ * caller's mask back afterwards.
  */
 #pragma once
 

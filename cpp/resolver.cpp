@@ -81,6 +81,47 @@ bool parse_numeric(const char *host, int port, int family,
   return false;
 }
 
+namespace {
+/* getaddrinfo's EAI_* result as a UVS_EAI_* code. */
+int eai_code(int rc) {
+  switch (rc) {
+  case EAI_NONAME:
+    return UVS_EAI_NONAME;
+  case EAI_AGAIN:
+    return UVS_EAI_AGAIN;
+  case EAI_FAMILY:
+  case EAI_ADDRFAMILY:
+    return UVS_EAI_FAMILY;
+  case EAI_SERVICE:
+    return UVS_EAI_SERVICE;
+  case EAI_NODATA:
+    return UVS_EAI_NODATA;
+  case EAI_MEMORY:
+    return UVS_ENOMEM;
+  default:
+    return UVS_EAI_FAIL;
+  }
+}
+} // namespace
+
+int resolve_active(const char *host, int port, const struct addrinfo &hints,
+                   std::vector<struct sockaddr_storage> *out) {
+  struct addrinfo *res = nullptr;
+  int rc = getaddrinfo(host, nullptr, &hints, &res);
+  if (rc != 0)
+    return eai_code(rc);
+  for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+    if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
+      continue;
+    struct sockaddr_storage ss = {};
+    memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
+    set_port(&ss, port);
+    out->push_back(ss);
+  }
+  freeaddrinfo(res);
+  return 0;
+}
+
 int resolve_passive(const char *host, int port, int family,
                     std::vector<struct sockaddr_storage> *out) {
   struct addrinfo hints = {};
@@ -95,16 +136,9 @@ int resolve_passive(const char *host, int port, int family,
     hints.ai_flags &= ~AI_ADDRCONFIG;
     rc = getaddrinfo(node, service.c_str(), &hints, &res);
   }
-  if (rc != 0) {
-    int code = rc == EAI_NONAME    ? UVS_EAI_NONAME
-               : rc == EAI_AGAIN   ? UVS_EAI_AGAIN
-               : rc == EAI_FAMILY  ? UVS_EAI_FAMILY
-               : rc == EAI_SERVICE ? UVS_EAI_SERVICE
-               : rc == EAI_NODATA  ? UVS_EAI_NODATA
-                                   : UVS_EAI_FAIL;
-    return fail(code, std::string("resolve ") + (node ? node : "*") + ": " +
-                          gai_strerror(rc));
-  }
+  if (rc != 0)
+    return fail(eai_code(rc), std::string("resolve ") + (node ? node : "*") +
+                                  ": " + gai_strerror(rc));
   for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
     if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
       continue;

@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -858,6 +859,52 @@ static void test_timeouts_after_fork(void **state) {
   assert_uvs_rc(uvs_engine_free(e), 0);
 }
 
+/* Waits up to 10 s for child to exit; its exit status, or -1 if it had to
+ * be killed. */
+static int wait_child_briefly(pid_t child) {
+  int status = 0;
+  for (int i = 0; i < 1000; i++) {
+    pid_t r = waitpid(child, &status, WNOHANG);
+    if (r == child)
+      return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+    uvst_sleep_ms(10);
+  }
+  kill(child, SIGKILL);
+  waitpid(child, &status, 0);
+  return -1;
+}
+
+/* Host names are resolved on threads of the engine's loop, joined when the
+ * engine is freed, so a lookup leaves no thread behind and a child of
+ * fork(2) may then exit normally. With libuv's thread pool, which outlives
+ * every engine, such a child hung at exit joining the parent's pool threads
+ * (libuv/libuv#4443), and the process kept 4 threads. */
+static void test_name_lookup_leaves_no_thread(void **state) {
+  (void)state;
+  int before = thread_count();
+  uvs_engine *e = uvst_engine_new(1);
+  uvs_stream *s = NULL;
+  int rc =
+      uvs_connect_tcp(e, "localhost", uvst_unused_port(), NULL, WAIT_MS, &s);
+  if (rc >= 0 || is_eai(rc))
+    fail_msg("connect to localhost on an unused port: %s", uvs_err_name(rc));
+  assert_uvs_rc(uvs_engine_free(e), 0);
+  assert_int_equal(thread_count(), before);
+  pid_t child = fork();
+  assert_true(child >= 0);
+  if (child == 0) {
+    /* cmocka's handlers would resume the suite in the child on a crash */
+    static const int crashes[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
+    for (size_t i = 0; i < sizeof crashes / sizeof crashes[0]; i++)
+      signal(crashes[i], SIG_DFL);
+    exit(0); /* a normal exit: atexit handlers and destructors run */
+  }
+  int status = wait_child_briefly(child);
+  if (status != 0)
+    fail_msg("a forked child's normal exit: %s",
+             status < 0 ? "hung (killed after 10 s)" : "crashed or failed");
+}
+
 static void test_engine_bad_io_threads(void **state) {
   (void)state;
   uvs_options *o = new_options(NULL, 0);
@@ -906,6 +953,48 @@ static void test_connect_unresolvable(void **state) {
   assert_null(s);
   assert_true(strncmp(uvs_err_name(rc), "EAI_", 4) == 0);
   assert_uvs_rc(uvs_engine_free(e), 0);
+}
+
+/* A connect cancelled while its name is being resolved ends at once (the
+ * lookup's answer is dropped when it comes), and an engine freed with
+ * lookups queued or running ends their connects with UVS_ESHUTDOWN; both
+ * on a host-driven engine too. Several rounds, for the sanitizers. */
+static void test_connect_abandoned_while_resolving(void **state) {
+  (void)state;
+  for (int io_threads = 0; io_threads <= 1; io_threads++) {
+    for (int round = 0; round < 10; round++) {
+      uvs_engine *e = uvst_engine_new(io_threads);
+      uvs_op *cancelled = uvst_op_new(NULL, 1);
+      uvs_op *orphans[6];
+      int port = uvst_unused_port();
+      int rc = uvs_connect_tcp_start(e, "localhost", port, NULL, cancelled);
+      assert_true(rc == UVS_PENDING || rc == UVS_COMPLETED);
+      assert_uvs_rc(uvs_op_cancel(cancelled), 0);
+      int64_t deadline = uvst_now_ms() + WAIT_MS;
+      while (uvs_op_wait(cancelled, 0) != 0 && uvst_now_ms() < deadline) {
+        if (io_threads == 0)
+          assert_uvs_rc(uvs_engine_run(e), 0);
+        uvst_sleep_ms(1);
+      }
+      rc = uvs_op_result(cancelled);
+      if (rc != UVS_ECANCELED && rc != UVS_ECONNREFUSED)
+        fail_msg("cancelled connect: %s", uvs_err_name(rc));
+      for (int i = 0; i < 6; i++) { /* more than the lookup threads */
+        orphans[i] = uvst_op_new(NULL, 2);
+        rc = uvs_connect_tcp_start(e, "localhost", port, NULL, orphans[i]);
+        assert_true(rc == UVS_PENDING || rc == UVS_COMPLETED);
+      }
+      assert_uvs_rc(uvs_engine_free(e), 0);
+      for (int i = 0; i < 6; i++) {
+        assert_uvs_rc(uvs_op_wait(orphans[i], WAIT_MS), 0);
+        rc = uvs_op_result(orphans[i]);
+        if (rc != UVS_ESHUTDOWN && rc != UVS_ECONNREFUSED)
+          fail_msg("connect at engine free: %s", uvs_err_name(rc));
+        assert_uvs_rc(uvs_op_free(orphans[i]), 0);
+      }
+      assert_uvs_rc(uvs_op_free(cancelled), 0);
+    }
+  }
 }
 
 static void test_bad_port(void **state) {
@@ -1015,6 +1104,8 @@ int main(void) {
       T(test_engine_threads),
       T(test_engine_free_stops_timer_thread),
       T(test_timeouts_after_fork),
+      T(test_name_lookup_leaves_no_thread),
+      T(test_connect_abandoned_while_resolving),
       T(test_engine_bad_io_threads),
       T(test_connect_refused),
       T(test_connect_unresolvable),

@@ -21,10 +21,9 @@ class ThreadsTest < Minitest::Test
 
   # A child of fork makes an engine of its own on first use (its first call
   # used to wait forever on the parent's); the parent's streams keep
-  # working. The child ends with exit!, as a forked child of a libuv program
-  # must: at a normal exit libuv's destructor joins the thread-pool threads
-  # of the parent (name resolution), which the child does not have
-  # (libuv/libuv#4443).
+  # working. The child ends with exit!, so that minitest's at_exit hook does
+  # not run the suite again in it (tests/test_api.c checks that a child may
+  # exit normally).
   def test_a_forked_child_makes_its_own_engine
     client, peer = connected_pair
     server = listen
