@@ -107,6 +107,8 @@ void Connector::run_on_loop() {
         if (auto self = weak.lock())
           self->on_resolved(status, std::move(addrs));
       });
+  if (!lookup_) /* no lookup thread could be started */
+    finish(UVS_EAGAIN);
 }
 
 /* asyncio's local_addr: a numeric address (bindings resolve names first). */

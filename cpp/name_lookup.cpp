@@ -15,6 +15,8 @@
 #include "quiet_thread.h"
 #include "resolver.h"
 
+#include <system_error>
+
 namespace uvs {
 
 struct NameLookups::Query {
@@ -47,11 +49,18 @@ NameLookups::start(const std::string &host, int port,
   query->done = std::move(done);
   std::lock_guard<std::mutex> lock(mu_);
   queue_.push_back(query);
-  if (idle_ == 0 && threads_.size() < kMaxThreads) {
+  if (idle_ > 0 || threads_.size() >= kMaxThreads) {
+    wake_.notify_one();
+    return query;
+  }
+  try {
     QuietThreadScope quiet;
     threads_.emplace_back([this] { work(); });
-  } else {
-    wake_.notify_one();
+  } catch (const std::system_error &) {
+    if (threads_.empty()) { /* nobody would ever take the query */
+      queue_.pop_back();
+      return nullptr;
+    }
   }
   return query;
 }

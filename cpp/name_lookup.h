@@ -48,7 +48,8 @@ public:
   NameLookups &operator=(const NameLookups &) = delete;
 
   /* Queues a lookup of host (hints as for getaddrinfo); done runs on the
-   * loop unless the query is abandoned first. */
+   * loop unless the query is abandoned first. Null when no lookup thread
+   * can be started (the system's thread limit). */
   std::shared_ptr<Query> start(const std::string &host, int port,
                                const struct addrinfo &hints, Callback done);
   /* On the loop: done will not be called. */
