@@ -6,7 +6,8 @@
 #   make bench QUICK=1   the short version CI runs (well under 2 minutes);
 #                        exits non-zero if a server fails to start or an echo
 #                        is wrong, never because of the numbers
-#   make bench-build     just the C programs ($(BUILD)/bench/loadgen, bare_echo)
+#   make bench-build     just the C programs ($(BUILD)/bench/loadgen, bare_echo,
+#                        fresh_pages)
 #   BENCH_ARGS="..."     extra arguments for bench/run.py (see --help), e.g.
 #                        BENCH_ARGS="--rounds 5 --only bare,c-cq"
 #                        or BENCH_ARGS="--only tls" (the TLS rows only)
@@ -28,7 +29,7 @@ BENCH_PYTHON := /usr/bin/python3
 BENCH_RESULTS := bench/results$(if $(QUICK),/quick)
 
 .PHONY: bench bench-build
-bench-build: $(BENCH_OUT)/loadgen $(BENCH_OUT)/bare_echo
+bench-build: $(BENCH_OUT)/loadgen $(BENCH_OUT)/bare_echo $(BENCH_OUT)/fresh_pages
 
 $(BENCH_OUT)/loadgen: bench/loadgen.c
 	@mkdir -p $(dir $@)
@@ -39,6 +40,11 @@ $(BENCH_OUT)/bare_echo: bench/bare_echo.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC   $@")
 	$(Q)$(CC) $(BENCH_CFLAGS) $< -o $@ $(UV_LIBS)
+
+$(BENCH_OUT)/fresh_pages: bench/fresh_pages.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC   $@")
+	$(Q)$(CC) $(BENCH_CFLAGS) $< -o $@
 
 bench: deps lib examples bench-build
 	@$(MAKE) --no-print-directory python >$(BENCH_OUT)/make-python.log 2>&1 || \

@@ -1039,6 +1039,29 @@ def lib_identity(bindir):
         return {'error': str(e)}
 
 
+def first_touch_cost(bindir):
+    """bench/fresh_pages' JSON (what the kernel's first touch of a user page
+    costs on this machine, see bench/fresh_pages.c), or {'error': ...}."""
+    prog = os.path.join(bindir, 'bench', 'fresh_pages')
+    try:
+        p = subprocess.run([prog], capture_output=True, text=True,
+                           timeout=60)
+        if p.returncode == 0:
+            return json.loads(p.stdout)
+        return {'error': (p.stderr or p.stdout).strip()}
+    except (OSError, ValueError, subprocess.TimeoutExpired) as e:
+        return {'error': str(e)}
+
+
+def first_touch_note(ft):
+    if 'error' in ft:
+        return f'first-touch probe failed: {ft["error"]}'
+    return (f'the kernel\'s first touch of a user page costs '
+            f'{ft["first_touch_us_per_page"]:.2f} us here (a 100 KiB send '
+            f'from new pages {ft["fresh_send_us"]:.0f} us, from warm ones '
+            f'{ft["warm_send_us"]:.0f} us; bench/README.md)')
+
+
 def check_uvstreams(env):
     """None if `import uvstreams, uvstreams.sync` works, else the reason."""
     try:
@@ -1202,6 +1225,7 @@ def main(argv=None):
         log(avail_note)
     active = [s for s in servers if not s.unavailable]
 
+    first_touch = first_touch_cost(args.bindir)
     started = time.time()
     load0 = os.getloadavg()
     log(f'bench: {len(active)} servers, sizes {args.sizes}, conns '
@@ -1247,6 +1271,7 @@ def main(argv=None):
                      f'{load1[0]:.2f}')
         print()
         print(f'machine: {busy_note}')
+    print(f'machine: {first_touch_note(first_touch)}')
 
     os.makedirs(args.out, exist_ok=True)
     stamp = datetime.datetime.now().strftime('%Y%m%d-%H%M%S')
@@ -1259,6 +1284,7 @@ def main(argv=None):
             'library': lib_identity(args.bindir),
             'elapsed_s': round(elapsed, 1), 'loadavg_start': load0,
             'loadavg_end': load1, 'other_load': busy_note,
+            'first_touch': first_touch,
             'unavailable': {s.key: s.unavailable for s in servers
                             if s.unavailable},
             'servers': {s.key: {'label': s.label, 'argv': s.argv}
