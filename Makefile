@@ -6,6 +6,7 @@
 #   make test       installs missing Debian packages, builds, runs every suite
 #   make install    PREFIX=/usr/local DESTDIR=  (library, header, uvstreams.pc)
 #   make bindings   every language binding (or one: make python, make ruby, ...)
+#   make test-packages  each language's package, installed into a temp prefix
 #   make uninstall / make clean / make deps / make format
 #
 # SANITIZE=address,undefined or SANITIZE=thread builds everything with the
@@ -119,7 +120,17 @@ deps:
 BINDINGS :=
 BINDING_TESTS :=
 BINDING_INSTALLS :=
+# A binding's installed extension has a run path to LIBDIR: made to depend on
+# this file, it is relinked when an install names another LIBDIR.
+LIBDIR_STAMP := $(BUILD)/install-libdir
+.PHONY: FORCE
+$(LIBDIR_STAMP): FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(LIBDIR)' | cmp -s - $@ || echo '$(LIBDIR)' > $@
 -include $(wildcard bindings/*/rules.mk)
+# Each language's own package (gem, rock, CPAN dist, jar, Go module): rules in
+# bindings/<language>/package.mk, tested by `make test-packages`.
+-include $(wildcard bindings/*/package.mk)
 # The conformance scenarios' reference peer (tests/conformance/FORMAT.md).
 -include tests/conformance/conformance.mk
 .PHONY: bindings install-bindings
@@ -128,6 +139,9 @@ install-bindings: $(BINDING_INSTALLS)
 include bench/rules.mk
 # Fuzzing (libFuzzer, clang), the differential test against CPython, stress.
 include tests/reliability.mk
+# Install the C library and each language's package into temporary places,
+# then run an echo round trip from outside the tree (tests/packages/run.sh).
+include tests/packages/rules.mk
 
 test: deps lib examples $(TESTS)
 	@UVS_SANITIZE="$(SANITIZE)" sh tests/run.sh $(BUILD)

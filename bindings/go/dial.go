@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"time"
 
-	"uvstreams/internal/cuvs"
+	"github.com/uvstreams/uvstreams-go/internal/cuvs"
 )
 
 // Dialer holds the options of a connection; the zero value is usable.

@@ -22,7 +22,7 @@ import (
 	"os"
 	"syscall"
 
-	"uvstreams/internal/cuvs"
+	"github.com/uvstreams/uvstreams-go/internal/cuvs"
 )
 
 // Library error codes (the C API's UVS_E*; system codes are negative errno
@@ -59,6 +59,7 @@ func newError(op string, code int, detail string) *Error {
 	return &Error{Op: op, Code: code, Name: cuvs.Uvs_err_name(code), Message: detail}
 }
 
+// Error gives "uvstreams: OP: MESSAGE (NAME)".
 func (e *Error) Error() string {
 	return fmt.Sprintf("uvstreams: %s: %s (%s)", e.Op, e.Message, e.Name)
 }
@@ -98,6 +99,7 @@ type IncompleteReadError struct {
 	err      *Error
 }
 
+// Error gives how many bytes came before EOF and how many were expected.
 func (e *IncompleteReadError) Error() string {
 	expected := "undefined"
 	if e.Expected >= 0 {
@@ -125,6 +127,7 @@ type LimitOverrunError struct {
 	err      *Error
 }
 
+// Error gives asyncio's message and the consumed count.
 func (e *LimitOverrunError) Error() string {
 	return fmt.Sprintf("uvstreams: %s: %s (consumed %d)", e.err.Op, e.Message, e.Consumed)
 }

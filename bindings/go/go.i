@@ -1,7 +1,7 @@
 /*
  * go.i - the Go section of bindings/uvstreams.i.
  *
- * Design: SWIG generates a low-level cgo package (uvstreams/internal/cuvs)
+ * Design: SWIG generates a low-level cgo package (github.com/uvstreams/uvstreams-go/internal/cuvs)
  * whose functions keep the C API's shape (int status first) but speak plain
  * Go types, so the idiomatic package above it needs no unsafe code:
  * - handles are uintptr (the C API validates every handle, so a stale one
@@ -24,7 +24,7 @@
  */
 
 %insert(cgo_comment) %{
-#cgo LDFLAGS: -luvstreams
+#cgo pkg-config: uvstreams
 %}
 
 /* ---- handles: uintptr -------------------------------------------------------- */

@@ -1,3 +1,3 @@
-module uvstreams
+module github.com/uvstreams/uvstreams-go
 
 go 1.19

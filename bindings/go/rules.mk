@@ -1,7 +1,8 @@
 # bindings/go/rules.mk - the Go binding, included by the top Makefile.
 #
-#   make go        $(BUILD)/go/mod/: a self-contained Go module "uvstreams"
-#                  (no external dependencies): the idiomatic package at its
+#   make go        $(BUILD)/go/mod/: a self-contained Go module
+#                  github.com/uvstreams/uvstreams-go (package uvstreams, no
+#                  external dependencies): the idiomatic package at its
 #                  root, the SWIG/cgo package generated from
 #                  bindings/uvstreams.i in internal/cuvs, the examples in
 #                  examples/, linked to $(BUILD)/lib with an rpath
@@ -10,9 +11,9 @@
 #
 # Go writes nothing outside $(BUILD)/go: its build cache, GOPATH and temporary
 # files live there, GOPROXY=off (no module downloads) and GOTOOLCHAIN=local.
-# There is no install target: Go has no conventional system location for
-# source packages; a program uses the module with a replace directive
-# (replace uvstreams => /path/to/build/go/mod) and the installed library.
+# cgo finds the library with `#cgo pkg-config: uvstreams` (go.i): here a
+# uvstreams.pc for the build tree, $(GO_OUT)/pkgconfig; once installed, the
+# installed one (make install-go, package.mk).
 
 DEB_PACKAGES += golang-go swig
 
@@ -24,7 +25,7 @@ GO := go
 GO_ENV = GOTOOLCHAIN=local GO111MODULE=on GOPROXY=off GOSUMDB=off \
   GOFLAGS=-buildvcs=false CGO_ENABLED=1 \
   GOCACHE=$(abspath $(GO_OUT)/cache) GOPATH=$(abspath $(GO_OUT)/path) \
-  GOTMPDIR=$(abspath $(GO_OUT)/tmp) \
+  GOTMPDIR=$(abspath $(GO_OUT)/tmp) PKG_CONFIG_PATH=$(abspath $(GO_OUT)/pkgconfig) \
   CGO_CFLAGS="-I$(abspath include) $(OPT)" \
   CGO_LDFLAGS="-L$(abspath $(BUILD)/lib) -Wl,-rpath,$(abspath $(BUILD)/lib)"
 SWIG_GO_FLAGS := -go -cgo -intgosize 64 -package cuvs -Iinclude -Ibindings
@@ -42,10 +43,18 @@ go-toolchain:
 	@command -v $(GO) >/dev/null 2>&1 || { echo "go: the Go toolchain ($(GO)) is not installed (Debian: golang-go)" >&2; exit 1; }
 	@command -v swig >/dev/null 2>&1 || { echo "go: swig is not installed" >&2; exit 1; }
 
-go: deps lib go-toolchain $(GO_CUVS)/uvstreams_c.go $(GO_COPIES) $(GO_EXAMPLE_COPIES)
+go: deps lib go-toolchain $(GO_CUVS)/uvstreams_c.go $(GO_COPIES) $(GO_EXAMPLE_COPIES) \
+  $(GO_OUT)/pkgconfig/uvstreams.pc
 	@mkdir -p $(GO_OUT)/tmp
 	@$(if $(Q),echo "  GO   build $(GO_MOD)")
 	$(Q)cd $(GO_MOD) && $(GO_ENV) $(GO) build ./...
+
+# The build tree's library and header, for `#cgo pkg-config: uvstreams`.
+$(GO_OUT)/pkgconfig/uvstreams.pc: include/uvstreams.h
+	@mkdir -p $(dir $@)
+	$(Q)printf '%s\n' 'Name: uvstreams' 'Description: uvstreams (build tree)' \
+	  'Version: $(VERSION)' 'Libs: -L$(abspath $(BUILD)/lib) -luvstreams' \
+	  'Cflags: -I$(abspath include)' > $@
 
 $(GO_CUVS)/uvstreams_c.go: bindings/uvstreams.i $(GO_SRC)/go.i include/uvstreams.h
 	@mkdir -p $(dir $@)

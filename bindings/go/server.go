@@ -15,7 +15,7 @@ import (
 	"sync"
 	"time"
 
-	"uvstreams/internal/cuvs"
+	"github.com/uvstreams/uvstreams-go/internal/cuvs"
 )
 
 // ListenConfig holds the options of a server; the zero value is usable.

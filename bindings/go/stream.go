@@ -20,7 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"uvstreams/internal/cuvs"
+	"github.com/uvstreams/uvstreams-go/internal/cuvs"
 )
 
 // Stream is a connection (TCP, Unix socket, or TLS over either).

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"uvstreams/internal/cuvs"
+	"github.com/uvstreams/uvstreams-go/internal/cuvs"
 )
 
 // serve starts a TCP server on loopback running handler for each

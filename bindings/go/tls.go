@@ -12,7 +12,7 @@ import (
 	"runtime"
 	"strings"
 
-	"uvstreams/internal/cuvs"
+	"github.com/uvstreams/uvstreams-go/internal/cuvs"
 )
 
 // TLSVerify is the peer verification mode.

@@ -29,7 +29,7 @@ import (
 	"sync"
 	"time"
 
-	"uvstreams/internal/cuvs"
+	"github.com/uvstreams/uvstreams-go/internal/cuvs"
 )
 
 // DefaultLimit is the default reader buffer limit (asyncio's 64 KiB).

@@ -11,9 +11,11 @@
 #                       tests/conformance/run.sh
 #   make install-java   the jar in $(PREFIX)/share/java (Debian's place for
 #                       jars), the JNI library in $(LIBDIR) next to
-#                       libuvstreams.so (honours DESTDIR)
+#                       libuvstreams.so (honours DESTDIR); the installed jar
+#                       loads it with no -Djava.library.path (package.mk)
 #
 #   java -Djava.library.path=build/java -cp build/java/uvstreams.jar:. App
+#   java -cp /usr/local/share/java/uvstreams.jar:. App     (installed)
 #
 # javac runs twice in all: once for the jar, once for the tests, examples
 # and conformance runner together. A missing JDK, SWIG or JUnit fails the
@@ -88,11 +90,14 @@ test-java: java $(JAVA_OUT)/tests.stamp conformance-peer
 	$(Q)UVS_CONFORMANCE_PEER=$(BUILD)/conformance/peer sh tests/conformance/run.sh java \
 	  $(JAVA_RUN) org.junit.runner.JUnitCore io.uvstreams.ConformanceTest
 
-install-java: java
+# The installed jar finds the JNI library by itself (io.uvstreams.internal.
+# Loader): it records LIBDIR and carries a copy of the library, relinked
+# with a run path to LIBDIR; both are made again on every install.
+install-java: java java-install-jar
 	install -d $(DESTDIR)$(PREFIX)/share/java $(DESTDIR)$(LIBDIR)
-	install -m 644 $(JAVA_JAR) $(DESTDIR)$(PREFIX)/share/java/uvstreams-$(VERSION).jar
+	install -m 644 $(JAVA_INSTALL_JAR) $(DESTDIR)$(PREFIX)/share/java/uvstreams-$(VERSION).jar
 	ln -sf uvstreams-$(VERSION).jar $(DESTDIR)$(PREFIX)/share/java/uvstreams.jar
-	install -m 755 $(JAVA_JNI) $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(JAVA_INSTALL_JNI) $(DESTDIR)$(LIBDIR)/
 
 BINDINGS += java
 BINDING_TESTS += test-java

@@ -65,7 +65,7 @@ $(PL_XS): $(PL_WRAP) $(BUILD)/lib/libuvstreams.so
 	@$(if $(Q),echo "  CC   $@")
 	$(Q)$(PL_CC) -Wl,-rpath,$(abspath $(BUILD)/lib)
 
-$(PL_XS_INSTALL): $(PL_WRAP) $(BUILD)/lib/libuvstreams.so
+$(PL_XS_INSTALL): $(PL_WRAP) $(BUILD)/lib/libuvstreams.so $(LIBDIR_STAMP)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC   $@")
 	$(Q)$(PL_CC) -Wl,-rpath,$(LIBDIR)

@@ -64,7 +64,7 @@ endef
 $(RB_EXT): $(RB_WRAP) $(BUILD)/lib/libuvstreams.so
 	$(call rb_link,$@,$(abspath $(BUILD)/lib))
 
-$(RB_INSTALL_EXT): $(RB_WRAP) $(BUILD)/lib/libuvstreams.so
+$(RB_INSTALL_EXT): $(RB_WRAP) $(BUILD)/lib/libuvstreams.so $(LIBDIR_STAMP)
 	$(call rb_link,$@,$(LIBDIR))
 
 $(RB_OUT)/%.rb: $(RB_SRC)/lib/%.rb

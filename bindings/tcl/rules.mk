@@ -54,7 +54,7 @@ $(TCL_EXT): $(TCL_WRAP_OBJ) $(BUILD)/lib/libuvstreams.so
 	$(Q)$(CC) -shared $< -o $@ -L$(BUILD)/lib \
 	  -Wl,-rpath,$(abspath $(BUILD)/lib) -luvstreams $(TCL_STUBLIB) -pthread $(SANFLAGS)
 
-$(TCL_INSTALL_EXT): $(TCL_WRAP_OBJ) $(BUILD)/lib/libuvstreams.so
+$(TCL_INSTALL_EXT): $(TCL_WRAP_OBJ) $(BUILD)/lib/libuvstreams.so $(LIBDIR_STAMP)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -shared $< -o $@ -L$(BUILD)/lib -Wl,-rpath,$(LIBDIR) \
 	  -luvstreams $(TCL_STUBLIB) -pthread $(SANFLAGS)

@@ -27,7 +27,7 @@ import (
 	"testing"
 	"time"
 
-	"uvstreams"
+	"github.com/uvstreams/uvstreams-go"
 )
 
 const safetyTimeout = 30 * time.Second

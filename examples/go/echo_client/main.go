@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"uvstreams"
+	"github.com/uvstreams/uvstreams-go"
 )
 
 func main() {

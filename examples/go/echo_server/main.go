@@ -13,7 +13,7 @@ import (
 	"net"
 	"os"
 
-	"uvstreams"
+	"github.com/uvstreams/uvstreams-go"
 )
 
 func handleEcho(s *uvstreams.Stream) {
