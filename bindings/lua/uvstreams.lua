@@ -24,6 +24,10 @@ Conventions:
 - bytes are Lua strings; methods without a result return their object.
 ]]
 
+--- asyncio-style byte streams for Lua 5.4 (LDoc comments: `ldoc uvstreams.lua`).
+-- Failures raise an `Error`; timeouts are in seconds, nil waits for ever.
+-- @module uvstreams
+
 local c = require "uvstreams_c"
 
 local M = {
@@ -36,6 +40,10 @@ local SLICE_MS = 200
 
 -- ---- errors --------------------------------------------------------------
 
+--- An error raised by the module: `code` (a negative UVS_E* value), `name`
+-- ("ETIMEDOUT", ...), `message`, and `partial`/`expected` (EINCOMPLETE) or
+-- `consumed` (ELIMIT). `tostring(err)` gives "NAME: message".
+-- @type Error
 local Error = { __name = "uvstreams.Error" }
 Error.__index = Error
 M.Error = Error
@@ -275,6 +283,8 @@ local TLS_SETTERS = {
 --- cert_pem, key_pem, alpn = "h2,http/1.1" or {...}, min_version,
 --- max_version ("TLSv1.2"/"TLSv1.3"), ciphers}. Clients verify the server
 --- by default (system store plus the CAs given).
+-- @tparam table t
+-- @return a TLS configuration, for the tls option of connect and listen
 function M.tls_config(t)
   t = t or {}
   local rc, h = c.uvs_tls_config_new(t.server and c.UVS_TLS_SERVER or c.UVS_TLS_CLIENT)
@@ -289,6 +299,9 @@ end
 
 -- ---- streams -------------------------------------------------------------
 
+--- A connection, or a standalone reader (`reader`). Methods without a
+-- result return the stream; streams are to-be-closed values (`<close>`).
+-- @type Stream
 local Stream = { __name = "uvstreams.Stream" }
 Stream.__index = Stream
 M.Stream = Stream
@@ -345,17 +358,25 @@ end
 
 --- read(n): up to n bytes once any are there; n < 0 or nil: until EOF;
 --- "" at EOF.
+-- @tparam[opt] integer n
+-- @tparam[opt] number timeout seconds (default: the stream's, see settimeout)
+-- @treturn string
 function Stream:read(n, timeout)
   return read(self, "read", timeout, c.uvs_stream_read_start, n or -1, self._op)
 end
 
 --- readline(): a line with its "\n", or the last partial line at EOF ("" at
 --- EOF). ELIMIT (the line is discarded) when longer than the limit.
+-- @tparam[opt] number timeout seconds (default: the stream's, see settimeout)
+-- @treturn string
 function Stream:readline(timeout)
   return read(self, "readline", timeout, c.uvs_stream_readline_start, self._op)
 end
 
 --- readexactly(n): n bytes, or EINCOMPLETE (partial, expected) at EOF.
+-- @tparam integer n
+-- @tparam[opt] number timeout seconds (default: the stream's, see settimeout)
+-- @treturn string
 function Stream:readexactly(n, timeout)
   return read(self, "readexactly", timeout, c.uvs_stream_readexactly_start, n, self._op)
 end
@@ -363,6 +384,9 @@ end
 --- readuntil(sep): the data up to and including sep (a string, or a table
 --- of strings: the earliest match wins). EINCOMPLETE (partial) at EOF,
 --- ELIMIT (consumed; nothing removed) when the limit is overrun.
+-- @tparam string|{string,...} sep
+-- @tparam[opt] number timeout seconds (default: the stream's, see settimeout)
+-- @treturn string
 function Stream:readuntil(sep, timeout)
   sep = sep or "\n"
   if type(sep) == "table" then
@@ -381,6 +405,8 @@ function Stream:lines(timeout)
   end
 end
 
+--- Whether the buffer is empty and the end of the stream was seen.
+-- @treturn boolean
 function Stream:at_eof()
   return check(c.uvs_stream_at_eof(self._h)) == 1
 end
@@ -394,6 +420,8 @@ end
 --- Buffers data for sending (never waits; see drain). Raises ECLOSED after
 --- close/abort, EWRITEEOF after write_eof; after a loss of the connection
 --- the data is dropped, as asyncio does (drain raises the error).
+-- @tparam string data
+-- @return the stream
 function Stream:write(data)
   check(c.uvs_stream_write(self._h, data))
   return self
@@ -406,6 +434,8 @@ function Stream:writelines(list)
 end
 
 --- Waits until the write buffer is down to the low watermark.
+-- @tparam[opt] number timeout seconds (default: the stream's, see settimeout)
+-- @return the stream
 function Stream:drain(timeout)
   timeout = timeout_of(self, timeout)
   run(self._op, timeout, c.uvs_stream_drain_start, self._h, self._op)
@@ -413,15 +443,21 @@ function Stream:drain(timeout)
   return self
 end
 
+--- Half-closes the sending side once the buffered bytes are sent.
+-- @return the stream
 function Stream:write_eof()
   check(c.uvs_stream_write_eof(self._h))
   return self
 end
 
+--- Whether the transport can half-close (TCP and Unix sockets can).
+-- @treturn boolean
 function Stream:can_write_eof()
   return check(c.uvs_stream_can_write_eof(self._h)) == 1
 end
 
+--- Bytes written and not yet handed to the kernel.
+-- @treturn integer
 function Stream:write_buffer_size()
   return check(c.uvs_stream_write_buffer_size(self._h))
 end
@@ -459,6 +495,8 @@ function Stream:abort()
   return self
 end
 
+--- Whether close or abort was called (or the connection was lost).
+-- @treturn boolean
 function Stream:is_closing()
   return c.uvs_stream_is_closing(self._h) == 1
 end
@@ -514,11 +552,16 @@ function Stream:getsockname()
 end
 
 -- The standalone reader's feeding (asyncio's StreamReader.feed_*).
+--- Standalone reader: appends data to the buffer.
+-- @tparam string data
+-- @return the stream
 function Stream:feed_data(data)
   check(c.uvs_reader_feed_data(self._h, data))
   return self
 end
 
+--- Standalone reader: marks the end of the stream.
+-- @return the stream
 function Stream:feed_eof()
   check(c.uvs_reader_feed_eof(self._h))
   return self
@@ -558,6 +601,10 @@ end
 --- A TCP connection; opts: timeout, limit, write_high, write_low, nodelay,
 --- family (4/6), tls (true or a configuration), server_hostname,
 --- ssl_handshake_timeout, ssl_shutdown_timeout.
+-- @tparam string host
+-- @tparam integer port
+-- @tparam[opt] table opts
+-- @treturn Stream
 function M.connect(host, port, opts)
   return open(opts, ("connect to %s:%s"):format(host, port), function(op, o)
     return c.uvs_connect_tcp_start(engine(), host, port, o, op)
@@ -565,6 +612,9 @@ function M.connect(host, port, opts)
 end
 
 --- A Unix-socket connection (opts as connect; TLS needs server_hostname).
+-- @tparam string path
+-- @tparam[opt] table opts
+-- @treturn Stream
 function M.connect_unix(path, opts)
   return open(opts, "connect to " .. path, function(op, o)
     return c.uvs_connect_unix_start(engine(), path, o, op)
@@ -573,6 +623,8 @@ end
 
 --- A standalone reader (feed_data/feed_eof, then the read methods); opts:
 --- limit.
+-- @tparam[opt] table opts
+-- @treturn Stream
 function M.reader(opts)
   local o <close> = options(opts)
   local rc, h = c.uvs_reader_new(engine(), o.h)
@@ -582,6 +634,8 @@ end
 
 -- ---- servers ---------------------------------------------------------------
 
+--- A listening server: `accept` connections one at a time.
+-- @type Server
 local Server = { __name = "uvstreams.Server" }
 Server.__index = Server
 M.Server = Server
@@ -609,18 +663,27 @@ end
 --- one); opts: limit, write_high, write_low, nodelay (for the accepted
 --- streams), backlog, reuse_address, reuse_port, family, start_serving,
 --- tls (a server configuration), ssl_handshake_timeout.
+-- @tparam ?string host
+-- @tparam integer port
+-- @tparam[opt] table opts
+-- @treturn Server
 function M.listen(host, port, opts)
   local o <close> = options(opts)
   return new_server(c.uvs_server_listen_tcp(engine(), host, port or 0, o.h))
 end
 
 --- Listens on a Unix socket path (opts as listen, plus cleanup_socket).
+-- @tparam string path
+-- @tparam[opt] table opts
+-- @treturn Server
 function M.listen_unix(path, opts)
   local o <close> = options(opts)
   return new_server(c.uvs_server_listen_unix(engine(), path, o.h))
 end
 
 --- The next connection, as a Stream.
+-- @tparam[opt] number timeout seconds (nil: for ever)
+-- @treturn Stream
 function Server:accept(timeout)
   local op = self._op
   run(op, timeout, c.uvs_server_accept_start, self._h, op)
@@ -651,15 +714,21 @@ function Server:getsockname()
   return first
 end
 
+--- Starts accepting (for a server made with start_serving = false).
+-- @return the server
 function Server:start_serving()
   check(c.uvs_server_start_serving(self._h))
   return self
 end
 
+--- Whether the server is accepting connections.
+-- @treturn boolean
 function Server:is_serving()
   return check(c.uvs_server_is_serving(self._h)) == 1
 end
 
+--- Accepted connections not yet closed.
+-- @treturn integer
 function Server:num_clients()
   return check(c.uvs_server_num_clients(self._h))
 end
@@ -670,11 +739,15 @@ function Server:close()
   return self
 end
 
+--- Closes every accepted connection gracefully (their buffered bytes are sent).
+-- @return the server
 function Server:close_clients()
   check(c.uvs_server_close_clients(self._h))
   return self
 end
 
+--- Aborts every accepted connection: unsent bytes are dropped.
+-- @return the server
 function Server:abort_clients()
   check(c.uvs_server_abort_clients(self._h))
   return self

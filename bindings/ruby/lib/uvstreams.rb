@@ -35,7 +35,9 @@ module UVStreams
   # A blocking API: each stream is read by the thread that waits for it (the
   # engine's direct_reads), with no hop through the I/O thread.
   STREAM_DEFAULTS = { direct_reads: true }.freeze
+  # Option keys UVStreams.connect accepts (besides timeout: and tls:).
   CONNECT_OPTIONS = (STREAM_OPTIONS + %i[family local_host local_port server_hostname]).freeze
+  # Option keys Server.start and Server.listen accept.
   SERVER_OPTIONS = (STREAM_OPTIONS + %i[backlog reuse_address reuse_port family ipv6_only]).freeze
 
   # Connects by TCP. Options: timeout: (seconds), limit: (the reader's
@@ -85,7 +87,7 @@ module UVStreams
     pick(options, STREAM_OPTIONS)
   end
 
-  def self.server_options(options)
+  def self.server_options(options) # :nodoc:
     pick(options, SERVER_OPTIONS)
   end
 

@@ -17,6 +17,8 @@ module UVStreams
     # The library's negative code (UVStreams::C::UVS_E*).
     attr_reader :code
 
+    # An error with the library's +code+; the message defaults to the
+    # code's name and description.
     def initialize(message = nil, code = C::UVS_EINTERNAL)
       @code = code
       super(message || "#{code_name}: #{C.uvs_strerror(code)}")
@@ -41,6 +43,7 @@ module UVStreams
     # The size asked for (readexactly), nil for readuntil.
     attr_reader :expected
 
+    # +partial+: the bytes read, +expected+: the size asked for (or nil).
     def initialize(partial, expected, code = C::UVS_EINCOMPLETE)
       @partial = partial
       @expected = expected
@@ -55,6 +58,7 @@ module UVStreams
     # How many bytes to consume to get past the problem (nil if unknown).
     attr_reader :consumed
 
+    # +consumed+: the bytes to consume to get past the problem (or nil).
     def initialize(message, consumed, code = C::UVS_ELIMIT)
       @consumed = consumed
       super(message, code)

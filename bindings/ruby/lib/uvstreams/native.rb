@@ -23,7 +23,7 @@
 
 module UVStreams
   # Internal helpers of the Ruby layer (not a public API).
-  module Native
+  module Native # :nodoc: all
     READ_KINDS = [C::UVS_OP_READ, C::UVS_OP_READEXACTLY, C::UVS_OP_READUNTIL,
                   C::UVS_OP_READLINE].freeze
     STREAM_KINDS = [C::UVS_OP_CONNECT, C::UVS_OP_ACCEPT].freeze

@@ -60,13 +60,15 @@ module UVStreams
     end
     private_class_method :open
 
+    # Wraps a server handle made by the library (Server.start and
+    # Server.listen make them; not called directly).
     def initialize(handle)
       @handle = handle
       @closed = false
       ObjectSpace.define_finalizer(self, Server.releaser(handle))
     end
 
-    def self.releaser(handle)
+    def self.releaser(handle) # :nodoc:
       Native.releaser { C.uvs_server_free(handle) }
     end
 
@@ -94,6 +96,7 @@ module UVStreams
       raise unless closed?
     end
 
+    # Runs serve in a new Thread (kept in #thread) and returns that thread.
     def serve_in_background(&handler)
       @thread = Thread.new { serve(&handler) }
     end
@@ -119,6 +122,7 @@ module UVStreams
       nil
     end
 
+    # Whether #close was called.
     def closed?
       @closed
     end
@@ -129,6 +133,7 @@ module UVStreams
       nil
     end
 
+    # Aborts every accepted connection: unsent bytes are dropped.
     def abort_clients
       Native.check(C.uvs_server_abort_clients(@handle))
       nil

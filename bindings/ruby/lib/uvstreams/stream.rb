@@ -42,10 +42,11 @@ module UVStreams
       ObjectSpace.define_finalizer(self, Stream.releaser(handle))
     end
 
-    def self.releaser(handle)
+    def self.releaser(handle) # :nodoc:
       Native.releaser { C.uvs_stream_free(handle) }
     end
 
+    # The class, open or closed, and the peer's name.
     def inspect
       "#<#{self.class} #{closed? ? 'closed' : 'open'} #{peername.inspect}>"
     end
@@ -115,6 +116,7 @@ module UVStreams
       end
     end
 
+    # Writes +data+ and returns the stream, for chaining: <tt>s << "a" << "b"</tt>.
     def <<(data)
       write(data)
       self
@@ -138,6 +140,8 @@ module UVStreams
       nil
     end
 
+    # Whether the transport can half-close (#write_eof): true for TCP and
+    # Unix sockets.
     def can_write_eof?
       C.uvs_stream_can_write_eof(@handle) == 1
     end
@@ -197,6 +201,7 @@ module UVStreams
       info('peername')
     end
 
+    # The local end's name, in the same form as #peername.
     def sockname
       info('sockname')
     end
@@ -206,6 +211,7 @@ module UVStreams
       address('peer')
     end
 
+    # [host, port] of the local end, or its path for a Unix socket.
     def local_address
       address('sock')
     end

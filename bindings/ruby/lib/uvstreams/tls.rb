@@ -12,8 +12,10 @@
 module UVStreams
   # TLS settings for clients (TLSConfig.client) or servers (TLSConfig.server).
   class TLSConfig
+    # The verify: modes and the library's constants for them.
     VERIFY = { none: C::UVS_TLS_VERIFY_NONE, optional: C::UVS_TLS_VERIFY_OPTIONAL,
                required: C::UVS_TLS_VERIFY_REQUIRED }.freeze
+    # The min_version:/max_version: values (nil: no bound).
     VERSIONS = { nil => 0, tls1_2: C::UVS_TLS1_2, tls1_3: C::UVS_TLS1_3 }.freeze
 
     # A client configuration: ca_file:/ca_path:/ca_pem: add trusted CAs,
@@ -31,8 +33,11 @@ module UVStreams
       new(C::UVS_TLS_SERVER, **settings)
     end
 
+    # The raw uvs_tls_config handle (for UVStreams::C).
     attr_reader :handle
 
+    # +side+: UVStreams::C::UVS_TLS_CLIENT or UVS_TLS_SERVER; the settings
+    # as for TLSConfig.client and TLSConfig.server, which are the usual way in.
     def initialize(side, verify: nil, ca_file: nil, ca_path: nil, ca_pem: nil, cert_file: nil,
                    key_file: nil, cert_pem: nil, key_pem: nil, password: nil, alpn: nil,
                    min_version: nil, max_version: nil, ciphers: nil)
@@ -46,7 +51,7 @@ module UVStreams
       apply(:uvs_tls_config_set_ciphers, ciphers) if ciphers
     end
 
-    def self.releaser(handle)
+    def self.releaser(handle) # :nodoc:
       proc { C.uvs_tls_config_free(handle) }
     end
 

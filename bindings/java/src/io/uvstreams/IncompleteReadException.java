@@ -9,7 +9,9 @@ package io.uvstreams;
 public class IncompleteReadException extends UVStreamsException {
   private static final long serialVersionUID = 1L;
 
+  /** The bytes read before the end of the stream. */
   private final byte[] partial;
+  /** The size asked for, or -1 (readUntil). */
   private final long expected;
 
   /** expected is -1 when the read had no expected size (readUntil). */

@@ -9,7 +9,9 @@ public class InvalidArgumentException extends IllegalArgumentException
     implements UVStreamsError {
   private static final long serialVersionUID = 1L;
 
+  /** The library's negative code. */
   private final int code;
+  /** The code's name ("ECONNRESET"). */
   private final String codeName;
 
   /** See {@link UVStreamsException#UVStreamsException}. */

@@ -10,6 +10,7 @@ package io.uvstreams;
 public class LimitOverrunException extends UVStreamsException {
   private static final long serialVersionUID = 1L;
 
+  /** The bytes to consume to get past the problem. */
   private final long consumed;
 
   /** consumed is -1 when not known. */

@@ -10,7 +10,9 @@ import java.io.IOException;
 public class UVStreamsException extends IOException implements UVStreamsError {
   private static final long serialVersionUID = 1L;
 
+  /** The library's negative code. */
   private final int code;
+  /** The code's name ("ECONNRESET"). */
   private final String codeName;
 
   /** An exception for code (negative) named codeName ("ECONNRESET"). */

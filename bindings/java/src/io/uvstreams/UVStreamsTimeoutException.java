@@ -11,7 +11,9 @@ public class UVStreamsTimeoutException extends SocketTimeoutException
     implements UVStreamsError {
   private static final long serialVersionUID = 1L;
 
+  /** The library's negative code. */
   private final int code;
+  /** The code's name ("ECONNRESET"). */
   private final String codeName;
 
   /** See {@link UVStreamsException#UVStreamsException}. */
