@@ -5,8 +5,36 @@
 # run.sh calls them in an `if`, where `set -e` does not apply: every step
 # that can fail ends with `|| return 1`.
 
+# without_library COMMAND...: runs it with pkg-config seeing no uvstreams.pc
+# at all (not even a system-wide one).
+without_library() {
+  mkdir -p "$tmp/no-pkgconfig"
+  PKG_CONFIG_LIBDIR="$tmp/no-pkgconfig" PKG_CONFIG_PATH= "$@"
+}
+
+# expect_refusal LANGUAGE OUTPUT-FILE: a build without the C library stopped
+# with the message naming what to do.
+expect_refusal() {
+  if ! grep -q 'pkg-config cannot find uvstreams.pc' "$2"; then
+    cat "$2" >&2
+    say "$1: FAILED (no clear message when the C library is missing)" >&2
+    return 1
+  fi
+  say "$1: a missing C library is refused with a message"
+}
+
 test_ruby() {
   export GEM_HOME="$tmp/gems" GEM_PATH="$tmp/gems"
+  if without_library gem install --local --no-document \
+    "$build/ruby/uvstreams-$(version).gem" >ruby-nolib.out 2>&1; then
+    say "ruby: FAILED (installed without the C library)" >&2
+    return 1
+  fi
+  expect_refusal ruby ruby-nolib.out || return 1
+  if gem list -i uvstreams >/dev/null; then
+    say "ruby: FAILED (a failed install left the gem installed)" >&2
+    return 1
+  fi
   quiet gem install --local --no-document "$build/ruby/uvstreams-$(version).gem" || return 1
   expect_linked ruby "$(find "$GEM_HOME" -name uvstreams_c.so | head -1)" || return 1
   cp "$src/examples/ruby/echo_client.rb" . || return 1
@@ -33,6 +61,12 @@ test_lua() {
 # its own directory).
 test_perl() {
   cp -r "$build/perl/dist/UVStreams-$(version)" "$tmp/perl-dist" || return 1
+  if (cd "$tmp/perl-dist" && without_library /usr/bin/perl Makefile.PL) >perl-nolib.out 2>&1 \
+    || [ -f "$tmp/perl-dist/Makefile" ]; then
+    say "perl: FAILED (Makefile.PL went on without the C library)" >&2
+    return 1
+  fi
+  expect_refusal perl perl-nolib.out || return 1
   quiet sh -c "cd '$tmp/perl-dist' && /usr/bin/perl Makefile.PL INSTALL_BASE='$tmp/perl5' \
     && make && make test && make install" || return 1
   export PERL5LIB="$tmp/perl5/lib/perl5"
