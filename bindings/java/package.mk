@@ -9,7 +9,8 @@
 # Both files are made on each install (LIBDIR is the install's).
 #
 #   make java-doc   javadoc of the public API (io.uvstreams) into
-#                   $(BUILD)/java/doc; a javadoc error or warning fails
+#                   $(BUILD)/java/doc; any doclint warning (a missing
+#                   comment or tag too) fails
 
 JAVA_INSTALL_DIR := $(JAVA_OUT)/install
 JAVA_INSTALL_JAR := $(JAVA_INSTALL_DIR)/uvstreams.jar
@@ -34,5 +35,5 @@ java-install-jar: java
 java-doc: java-toolchain $(JAVA_WRAP) $(JAVA_SOURCES)
 	@rm -rf $(JAVA_DOC) && mkdir -p $(JAVA_DOC)
 	@$(if $(Q),echo "  JAVADOC $(JAVA_DOC)")
-	$(Q)javadoc -quiet -Xdoclint:all,-missing -Werror -d $(JAVA_DOC) \
+	$(Q)javadoc -quiet -Xdoclint:all -Werror -d $(JAVA_DOC) \
 	  -sourcepath $(JAVA_SRC)/src:$(JAVA_OUT)/gen -subpackages io.uvstreams -exclude io.uvstreams.internal

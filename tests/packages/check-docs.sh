@@ -6,8 +6,8 @@
 #          attribute and method documented (internals are :nodoc:)
 #   Lua    (no LDoc in Debian) every public function of uvstreams.lua has an
 #          LDoc comment (a line starting with "--") right above it
-#   Java   javadoc with doclint (syntax, HTML, references) as errors (make
-#          java-doc)
+#   Java   make java-doc: javadoc with all of doclint (missing comments and
+#          tags, syntax, HTML, references) as errors
 #   Go     go vet, and a doc comment on every exported top-level function,
 #          method and type of the package
 # Each failure is listed; the script fails if any.

@@ -15,7 +15,12 @@ public class ConnectionRefusedException extends ConnectException
   /** The code's name ("ECONNRESET"). */
   private final String codeName;
 
-  /** See {@link UVStreamsException#UVStreamsException}. */
+  /** See {@link UVStreamsException#UVStreamsException}.
+   *
+   * @param code the negative error code
+   * @param codeName the code's name, e.g. "ECONNRESET"
+   * @param message the message
+   */
   public ConnectionRefusedException(int code, String codeName, String message) {
     super(message);
     this.code = code;

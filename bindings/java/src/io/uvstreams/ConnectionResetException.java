@@ -8,7 +8,12 @@ package io.uvstreams;
 public class ConnectionResetException extends UVStreamsException {
   private static final long serialVersionUID = 1L;
 
-  /** See {@link UVStreamsException#UVStreamsException}. */
+  /** See {@link UVStreamsException#UVStreamsException}.
+   *
+   * @param code the negative error code
+   * @param codeName the code's name, e.g. "ECONNRESET"
+   * @param message the message
+   */
   public ConnectionResetException(int code, String codeName, String message) {
     super(code, codeName, message);
   }

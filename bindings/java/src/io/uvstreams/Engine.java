@@ -26,12 +26,19 @@ import java.util.concurrent.atomic.AtomicLong;
 public final class Engine implements AutoCloseable {
   private final AtomicLong handle = new AtomicLong();
 
-  /** An engine with one I/O thread. */
+  /** An engine with one I/O thread.
+   *
+   * @throws IOException the library's error (a {@link UVStreamsError})
+   */
   public Engine() throws IOException {
     this(1);
   }
 
-  /** An engine with ioThreads I/O threads (at least 1). */
+  /** An engine with ioThreads I/O threads (at least 1).
+   *
+   * @param ioThreads the number of I/O threads (at least 1)
+   * @throws IOException the library's error (a {@link UVStreamsError})
+   */
   public Engine(int ioThreads) throws IOException {
     if (ioThreads < 1) {
       throw new IllegalArgumentException("ioThreads must be at least 1");
@@ -44,12 +51,25 @@ public final class Engine implements AutoCloseable {
     }
   }
 
-  /** A TCP connection to host:port (every resolved address is tried). */
+  /** A TCP connection to host:port (every resolved address is tried).
+   *
+   * @param host the host name or address
+   * @param port the TCP port
+   * @return the connected stream
+   * @throws IOException the library's error (a {@link UVStreamsError})
+   */
   public Stream connect(String host, int port) throws IOException {
     return connect(host, port, null);
   }
 
-  /** A TCP connection with options (limit, TLS, timeout...; may be null). */
+  /** A TCP connection with options (limit, TLS, timeout...; may be null).
+   *
+   * @param host the host name or address
+   * @param port the TCP port
+   * @param options the options, or null for the defaults
+   * @return the connected stream
+   * @throws IOException the library's error (a {@link UVStreamsError})
+   */
   public Stream connect(String host, int port, Options options) throws IOException {
     try (Options.Native n = Options.toNative(options); Op op = new Op(timeout(options))) {
       long s = op.finishStream(uvs_connect_tcp_start(handle.get(), host, port, n.handle,
@@ -59,12 +79,23 @@ public final class Engine implements AutoCloseable {
     }
   }
 
-  /** A Unix-domain socket connection. */
+  /** A Unix-domain socket connection.
+   *
+   * @param path the socket's path
+   * @return the connected stream
+   * @throws IOException the library's error (a {@link UVStreamsError})
+   */
   public Stream connectUnix(Path path) throws IOException {
     return connectUnix(path, null);
   }
 
-  /** A Unix-domain socket connection with options (may be null). */
+  /** A Unix-domain socket connection with options (may be null).
+   *
+   * @param path the socket's path
+   * @param options the options, or null for the defaults
+   * @return the connected stream
+   * @throws IOException the library's error (a {@link UVStreamsError})
+   */
   public Stream connectUnix(Path path, Options options) throws IOException {
     try (Options.Native n = Options.toNative(options); Op op = new Op(timeout(options))) {
       long s = op.finishStream(uvs_connect_unix_start(handle.get(), path.toString(), n.handle,
@@ -75,13 +106,26 @@ public final class Engine implements AutoCloseable {
   }
 
   /** A TCP server listening on host:port (host null: every interface; port
-   * 0: a free one, see {@link Server#getPort()}). */
+   * 0: a free one, see {@link Server#getPort()}).
+   *
+   * @param host the address to listen on (null: every interface)
+   * @param port the port (0: a free one)
+   * @return the listening server
+   * @throws IOException the library's error (a {@link UVStreamsError})
+   */
   public Server listen(String host, int port) throws IOException {
     return listen(host, port, null);
   }
 
   /** A TCP server with options (backlog, limit, TLS...; may be null); the
-   * options' timeout becomes the accepted streams' default timeout. */
+   * options' timeout becomes the accepted streams' default timeout.
+   *
+   * @param host the address to listen on (null: every interface)
+   * @param port the port (0: a free one)
+   * @param options the options of the server and its connections, or null
+   * @return the listening server
+   * @throws IOException the library's error (a {@link UVStreamsError})
+   */
   public Server listen(String host, int port, Options options) throws IOException {
     try (Options.Native n = Options.toNative(options)) {
       long[] out = new long[1];
@@ -90,7 +134,13 @@ public final class Engine implements AutoCloseable {
     }
   }
 
-  /** A Unix-domain socket server (a stale socket file is replaced). */
+  /** A Unix-domain socket server (a stale socket file is replaced).
+   *
+   * @param path the socket's path
+   * @param options the options of the server and its connections, or null
+   * @return the listening server
+   * @throws IOException the library's error (a {@link UVStreamsError})
+   */
   public Server listenUnix(Path path, Options options) throws IOException {
     try (Options.Native n = Options.toNative(options)) {
       long[] out = new long[1];
@@ -99,7 +149,10 @@ public final class Engine implements AutoCloseable {
     }
   }
 
-  /** The library's version, "0.1.0". */
+  /** The library's version, "0.1.0".
+   *
+   * @return the version string
+   */
   public static String version() {
     return uvs_version_string();
   }

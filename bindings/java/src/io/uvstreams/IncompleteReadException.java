@@ -14,7 +14,14 @@ public class IncompleteReadException extends UVStreamsException {
   /** The size asked for, or -1 (readUntil). */
   private final long expected;
 
-  /** expected is -1 when the read had no expected size (readUntil). */
+  /** expected is -1 when the read had no expected size (readUntil).
+   *
+   * @param code the negative error code
+   * @param codeName the code's name, e.g. "ECONNRESET"
+   * @param message the message
+   * @param partial the bytes read before EOF
+   * @param expected the size asked for, or -1 (readUntil)
+   */
   public IncompleteReadException(int code, String codeName, String message,
                                  byte[] partial, long expected) {
     super(code, codeName, message);
@@ -22,12 +29,18 @@ public class IncompleteReadException extends UVStreamsException {
     this.expected = expected;
   }
 
-  /** The bytes read before EOF (a copy). */
+  /** The bytes read before EOF (a copy).
+   *
+   * @return a copy of the bytes read
+   */
   public byte[] getPartial() {
     return partial.clone();
   }
 
-  /** The size readExactly asked for, or -1 for readUntil (asyncio: None). */
+  /** The size readExactly asked for, or -1 for readUntil (asyncio: None).
+   *
+   * @return the size asked for, or -1
+   */
   public long getExpected() {
     return expected;
   }

@@ -14,7 +14,12 @@ public class InvalidArgumentException extends IllegalArgumentException
   /** The code's name ("ECONNRESET"). */
   private final String codeName;
 
-  /** See {@link UVStreamsException#UVStreamsException}. */
+  /** See {@link UVStreamsException#UVStreamsException}.
+   *
+   * @param code the negative error code
+   * @param codeName the code's name, e.g. "ECONNRESET"
+   * @param message the message
+   */
   public InvalidArgumentException(int code, String codeName, String message) {
     super(message);
     this.code = code;

@@ -13,14 +13,23 @@ public class LimitOverrunException extends UVStreamsException {
   /** The bytes to consume to get past the problem. */
   private final long consumed;
 
-  /** consumed is -1 when not known. */
+  /** consumed is -1 when not known.
+   *
+   * @param code the negative error code
+   * @param codeName the code's name, e.g. "ECONNRESET"
+   * @param message the message
+   * @param consumed the bytes to consume to get past the problem, or -1
+   */
   public LimitOverrunException(int code, String codeName, String message,
                                long consumed) {
     super(code, codeName, message);
     this.consumed = consumed;
   }
 
-  /** asyncio's LimitOverrunError.consumed (-1 when not known). */
+  /** asyncio's LimitOverrunError.consumed (-1 when not known).
+   *
+   * @return the count, or -1
+   */
   public long getConsumed() {
     return consumed;
   }

@@ -24,79 +24,134 @@ public final class Options {
   private TlsConfig tls;
   private Duration timeout;
 
-  /** The reader's buffer limit ("limit", default 65536, must be &gt; 0). */
+  /** The reader's buffer limit ("limit", default 65536, must be &gt; 0).
+   *
+   * @param bytes the size in bytes
+   * @return these options
+   */
   public Options limit(long bytes) {
     return set("limit", bytes);
   }
 
-  /** The write buffer's high watermark ("write_high", default 65536). */
+  /** The write buffer's high watermark ("write_high", default 65536).
+   *
+   * @param bytes the size in bytes
+   * @return these options
+   */
   public Options writeHigh(long bytes) {
     return set("write_high", bytes);
   }
 
-  /** The write buffer's low watermark ("write_low", default high / 4). */
+  /** The write buffer's low watermark ("write_low", default high / 4).
+   *
+   * @param bytes the size in bytes
+   * @return these options
+   */
   public Options writeLow(long bytes) {
     return set("write_low", bytes);
   }
 
-  /** TCP_NODELAY ("nodelay", default true). */
+  /** TCP_NODELAY ("nodelay", default true).
+   *
+   * @param on true to turn it on
+   * @return these options
+   */
   public Options noDelay(boolean on) {
     return set("nodelay", on ? 1 : 0);
   }
 
-  /** Address family ("family"): 0 any (default), 4 IPv4 only, 6 IPv6 only. */
+  /** Address family ("family"): 0 any (default), 4 IPv4 only, 6 IPv6 only.
+   *
+   * @param family 0, 4 or 6
+   * @return these options
+   */
   public Options family(int family) {
     return set("family", family);
   }
 
-  /** Servers: the listen backlog ("backlog", default 100). */
+  /** Servers: the listen backlog ("backlog", default 100).
+   *
+   * @param backlog the length of the queue of pending connections
+   * @return these options
+   */
   public Options backlog(int backlog) {
     return set("backlog", backlog);
   }
 
-  /** Servers: SO_REUSEADDR ("reuse_address", default true). */
+  /** Servers: SO_REUSEADDR ("reuse_address", default true).
+   *
+   * @param on true to turn it on
+   * @return these options
+   */
   public Options reuseAddress(boolean on) {
     return set("reuse_address", on ? 1 : 0);
   }
 
-  /** Servers: SO_REUSEPORT ("reuse_port", default false). */
+  /** Servers: SO_REUSEPORT ("reuse_port", default false).
+   *
+   * @param on true to turn it on
+   * @return these options
+   */
   public Options reusePort(boolean on) {
     return set("reuse_port", on ? 1 : 0);
   }
 
   /** Whether a blocking read polls and reads the socket in the waiting
    * thread itself ("direct_reads"; default true in this binding, whose API
-   * is blocking): no hop through the engine's I/O thread per read. */
+   * is blocking): no hop through the engine's I/O thread per read.
+   *
+   * @param on true to turn it on
+   * @return these options
+   */
   public Options directReads(boolean on) {
     return set("direct_reads", on ? 1 : 0);
   }
 
-  /** Turns TLS on with this configuration (its side: client or server). */
+  /** Turns TLS on with this configuration (its side: client or server).
+   *
+   * @param config the TLS configuration
+   * @return these options
+   */
   public Options tls(TlsConfig config) {
     tls = config;
     return this;
   }
 
   /** TLS clients: the name sent (SNI) and verified ("server_hostname");
-   * "" disables the host-name check. Default: the host connected to. */
+   * "" disables the host-name check. Default: the host connected to.
+   *
+   * @param name the host name, or "" for no host-name check
+   * @return these options
+   */
   public Options serverHostname(String name) {
     strings.put("server_hostname", name);
     return this;
   }
 
-  /** TLS: the handshake's timeout ("ssl_handshake_timeout", default 60 s). */
+  /** TLS: the handshake's timeout ("ssl_handshake_timeout", default 60 s).
+   *
+   * @param d the handshake's timeout
+   * @return these options
+   */
   public Options handshakeTimeout(Duration d) {
     return set("ssl_handshake_timeout", d.toMillis());
   }
 
   /** The connect's timeout and the default timeout of the blocking calls
-   * of the streams made with these options (null: none, the default). */
+   * of the streams made with these options (null: none, the default).
+   *
+   * @param d the timeout (null: none)
+   * @return the timeout, or null
+   */
   public Options timeout(Duration d) {
     timeout = d;
     return this;
   }
 
-  /** The timeout set by {@link #timeout(Duration)}, or null. */
+  /** The timeout set by {@link #timeout(Duration)}, or null.
+   *
+   * @return the timeout, or null
+   */
   public Duration timeout() {
     return timeout;
   }

@@ -46,12 +46,21 @@ public final class Server implements AutoCloseable {
         daemons("uvstreams-handler-" + SERVERS.incrementAndGet() + "-"));
   }
 
-  /** The next connection (in order of arrival). */
+  /** The next connection (in order of arrival).
+   *
+   * @return the accepted stream
+   * @throws IOException the library's error (a {@link UVStreamsError})
+   */
   public Stream accept() throws IOException {
     return accept(null);
   }
 
-  /** {@link #accept()} with a timeout (null: none). */
+  /** {@link #accept()} with a timeout (null: none).
+   *
+   * @param timeout how long to wait (null: for ever)
+   * @return the accepted stream
+   * @throws IOException the library's error (a {@link UVStreamsError})
+   */
   public Stream accept(Duration timeout) throws IOException {
     try (Op op = new Op(timeout)) {
       long s = op.finishStream(uvs_server_accept_start(handle.get(), op.handle), "accept");
@@ -60,7 +69,11 @@ public final class Server implements AutoCloseable {
   }
 
   /** Accepts connections on a background thread until {@link #close()},
-   * running handler for each on a thread of its own. Returns this. */
+   * running handler for each on a thread of its own. Returns this.
+   *
+   * @param handler called with each connection, on a thread of its own
+   * @return this server
+   */
   public synchronized Server start(StreamHandler handler) {
     if (acceptor != null) {
       throw new IllegalStateException("the server is already started");
@@ -71,7 +84,10 @@ public final class Server implements AutoCloseable {
     return this;
   }
 
-  /** Where an exception of a handler goes (default: one line on stderr). */
+  /** Where an exception of a handler goes (default: one line on stderr).
+   *
+   * @param handler receives the stream and the exception
+   */
   public void setErrorHandler(BiConsumer<Stream, Exception> handler) {
     errorHandler = handler;
   }
@@ -105,7 +121,11 @@ public final class Server implements AutoCloseable {
   }
 
   /** The listening addresses: {@link InetSocketAddress}es, or one {@link
-   * UnixDomainSocketAddress}; empty once closed. */
+   * UnixDomainSocketAddress}; empty once closed.
+   *
+   * @return the addresses
+   * @throws IOException the library's error (a {@link UVStreamsError})
+   */
   public List<SocketAddress> getAddresses() throws IOException {
     long h = handle.get();
     int n = Math.max(0, uvs_server_num_addresses(h));
@@ -120,22 +140,36 @@ public final class Server implements AutoCloseable {
     return out;
   }
 
-  /** The port of the first listening address (a TCP server's). */
+  /** The port of the first listening address (a TCP server's).
+   *
+   * @return the port
+   * @throws IOException the library's error (a {@link UVStreamsError})
+   */
   public int getPort() throws IOException {
     return ((InetSocketAddress) getAddresses().get(0)).getPort();
   }
 
-  /** Connections accepted and not yet closed. */
+  /** Connections accepted and not yet closed.
+   *
+   * @return the number of open accepted connections
+   * @throws IOException the library's error (a {@link UVStreamsError})
+   */
   public int getClientCount() throws IOException {
     return Errors.check(uvs_server_num_clients(handle.get()));
   }
 
-  /** Closes every accepted connection gracefully. */
+  /** Closes every accepted connection gracefully.
+   *
+   * @throws IOException the library's error (a {@link UVStreamsError})
+   */
   public void closeClients() throws IOException {
     Errors.check(uvs_server_close_clients(handle.get()));
   }
 
-  /** Resets every accepted connection. */
+  /** Resets every accepted connection.
+   *
+   * @throws IOException the library's error (a {@link UVStreamsError})
+   */
   public void abortClients() throws IOException {
     Errors.check(uvs_server_abort_clients(handle.get()));
   }

@@ -7,6 +7,10 @@ package io.uvstreams;
 @FunctionalInterface
 public interface StreamHandler {
   /** Handles the connection; an exception goes to the server's error
-   * handler ({@link Server#setErrorHandler}). */
+   * handler ({@link Server#setErrorHandler}).
+   *
+   * @param stream the accepted connection
+   * @throws Exception anything; it goes to the server's error handler
+   */
   void handle(Stream stream) throws Exception;
 }

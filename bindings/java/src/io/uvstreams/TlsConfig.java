@@ -38,37 +38,66 @@ public final class TlsConfig implements AutoCloseable {
     handle.set(out[0]);
   }
 
-  /** A client configuration (verifies the server). */
+  /** A client configuration (verifies the server).
+   *
+   * @return a new client configuration
+   * @throws IOException the library's error (a {@link UVStreamsError})
+   */
   public static TlsConfig client() throws IOException {
     return new TlsConfig(UVS_TLS_CLIENT);
   }
 
-  /** A server configuration (load its certificate next). */
+  /** A server configuration (load its certificate next).
+   *
+   * @return a new server configuration
+   * @throws IOException the library's error (a {@link UVStreamsError})
+   */
   public static TlsConfig server() throws IOException {
     return new TlsConfig(UVS_TLS_SERVER);
   }
 
-  /** Trusts the CA certificates of this PEM file. */
+  /** Trusts the CA certificates of this PEM file.
+   *
+   * @param pem the PEM file
+   * @return this configuration
+   * @throws IOException the library's error (a {@link UVStreamsError})
+   */
   public TlsConfig loadCaFile(Path pem) throws IOException {
     Errors.check(uvs_tls_config_load_ca_file(handle(), pem.toString()));
     return this;
   }
 
   /** The certificate chain and its private key (PEM files; key null: in
-   * the certificate's file). */
+   * the certificate's file).
+   *
+   * @param cert the certificate chain's PEM file
+   * @param key the private key's PEM file, or null
+   * @return this configuration
+   * @throws IOException the library's error (a {@link UVStreamsError})
+   */
   public TlsConfig loadCertFile(Path cert, Path key) throws IOException {
     String keyPath = key == null ? null : key.toString();
     Errors.check(uvs_tls_config_load_cert_file(handle(), cert.toString(), keyPath, null));
     return this;
   }
 
-  /** How the peer is verified. */
+  /** How the peer is verified.
+   *
+   * @param mode the verification mode
+   * @return this configuration
+   * @throws IOException the library's error (a {@link UVStreamsError})
+   */
   public TlsConfig verify(Verify mode) throws IOException {
     Errors.check(uvs_tls_config_set_verify(handle(), mode.mode));
     return this;
   }
 
-  /** ALPN protocols in order of preference ("h2", "http/1.1"). */
+  /** ALPN protocols in order of preference ("h2", "http/1.1").
+   *
+   * @param protocols the protocol names
+   * @return this configuration
+   * @throws IOException the library's error (a {@link UVStreamsError})
+   */
   public TlsConfig alpn(String... protocols) throws IOException {
     Errors.check(uvs_tls_config_set_alpn(handle(), String.join(",", protocols)));
     return this;

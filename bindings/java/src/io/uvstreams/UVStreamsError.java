@@ -13,9 +13,15 @@ package io.uvstreams;
  * else is a {@link UVStreamsException}. Each implements this interface.
  */
 public interface UVStreamsError {
-  /** The negative error code, e.g. -104 for ECONNRESET. */
+  /** The negative error code, e.g. -104 for ECONNRESET.
+   *
+   * @return the code
+   */
   int getCode();
 
-  /** The code's name without the prefix, e.g. "ECONNRESET", "ELIMIT". */
+  /** The code's name without the prefix, e.g. "ECONNRESET", "ELIMIT".
+   *
+   * @return the name
+   */
   String getCodeName();
 }

@@ -15,7 +15,12 @@ public class UVStreamsException extends IOException implements UVStreamsError {
   /** The code's name ("ECONNRESET"). */
   private final String codeName;
 
-  /** An exception for code (negative) named codeName ("ECONNRESET"). */
+  /** An exception for code (negative) named codeName ("ECONNRESET").
+   *
+   * @param code the negative error code
+   * @param codeName the code's name, e.g. "ECONNRESET"
+   * @param message the message
+   */
   public UVStreamsException(int code, String codeName, String message) {
     super(message);
     this.code = code;

@@ -16,7 +16,12 @@ public class UVStreamsTimeoutException extends SocketTimeoutException
   /** The code's name ("ECONNRESET"). */
   private final String codeName;
 
-  /** See {@link UVStreamsException#UVStreamsException}. */
+  /** See {@link UVStreamsException#UVStreamsException}.
+   *
+   * @param code the negative error code
+   * @param codeName the code's name, e.g. "ECONNRESET"
+   * @param message the message
+   */
   public UVStreamsTimeoutException(int code, String codeName, String message) {
     super(message);
     this.code = code;
