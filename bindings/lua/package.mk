@@ -12,6 +12,9 @@
 # install); `luarocks pack` there makes a source rock. Without the two
 # variables LuaRocks looks for the library in /usr/local and /usr.
 
+# luarocks: for the rock (and make test-packages).
+DEB_PACKAGES += luarocks
+
 LUA_ROCK_DIR := $(LUA_OUT)/rock
 LUA_ROCKSPEC := $(LUA_ROCK_DIR)/uvstreams-$(VERSION)-1.rockspec
 
