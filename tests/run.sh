@@ -27,12 +27,16 @@ failed=0
 work=$(mktemp -d "${TMPDIR:-/tmp}/uvst-run.XXXXXX")
 trap 'rm -rf "$work"' EXIT HUP INT TERM
 
+# UVS_TALLY (set by make test): a file each result line is appended to as
+# well, for make test's total over every suite.
 pass() {
   echo "PASS: $*"
+  [ -z "${UVS_TALLY:-}" ] || echo "PASS: $*" >>"$UVS_TALLY"
   passed=$((passed + 1))
 }
 fail() {
   echo "FAIL: $*"
+  [ -z "${UVS_TALLY:-}" ] || echo "FAIL: $*" >>"$UVS_TALLY"
   failed=$((failed + 1))
 }
 # check NAME FUNCTION: runs FUNCTION with its output in a log, shown on

@@ -14,7 +14,8 @@
 # source packages; a program uses the module with a replace directive
 # (replace uvstreams => /path/to/build/go/mod) and the installed library.
 
-DEB_PACKAGES += golang-go swig
+DEB_PARTS += go
+DEB_PACKAGES_go := golang-go swig
 
 GO_SRC := bindings/go
 GO_OUT := $(BUILD)/go
@@ -42,7 +43,7 @@ go-toolchain:
 	@command -v $(GO) >/dev/null 2>&1 || { echo "go: the Go toolchain ($(GO)) is not installed (Debian: golang-go)" >&2; exit 1; }
 	@command -v swig >/dev/null 2>&1 || { echo "go: swig is not installed" >&2; exit 1; }
 
-go: deps lib go-toolchain $(GO_CUVS)/uvstreams_c.go $(GO_COPIES) $(GO_EXAMPLE_COPIES)
+go: deps-go lib go-toolchain $(GO_CUVS)/uvstreams_c.go $(GO_COPIES) $(GO_EXAMPLE_COPIES)
 	@mkdir -p $(GO_OUT)/tmp
 	@$(if $(Q),echo "  GO   build $(GO_MOD)")
 	$(Q)cd $(GO_MOD) && $(GO_ENV) $(GO) build ./...
