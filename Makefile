@@ -203,6 +203,34 @@ uninstall:
 clean:
 	rm -rf build build-*
 
+# ABI policy (CONTRIBUTING.md): abi/libuvstreams.abi is the released ABI
+# (abidw of the library: the uvs_* functions and the types the header shows;
+# abi/suppressions.abignore leaves out the opaque handles' insides).
+# abi-check fails on an incompatible change (a function removed or changed)
+# and reports additions; abi-baseline rewrites the baseline, deliberately.
+ABI_BASELINE := abi/libuvstreams.abi
+ABI_SUPPR := abi/suppressions.abignore
+ABIDW_FLAGS := --no-show-locs --no-corpus-path --no-comp-dir-path --no-elf-needed \
+  --no-parameter-names --exported-interfaces-only --headers-dir include \
+  --drop-private-types --suppressions $(ABI_SUPPR)
+.PHONY: abi-check abi-baseline
+abi-baseline: deps-abi lib
+	abidw $(ABIDW_FLAGS) $(SHARED) --out-file $(ABI_BASELINE)
+# abidiff's status says "changed" (4) for a layout change as for an added
+# function, so the summary lines decide: anything removed or changed fails.
+abi-check: deps-abi lib
+	@abidw $(ABIDW_FLAGS) $(SHARED) --out-file $(BUILD)/libuvstreams.abi
+	@abidiff --suppressions $(ABI_SUPPR) $(ABI_BASELINE) $(BUILD)/libuvstreams.abi \
+	  >$(BUILD)/abidiff.txt; rc=$$?; cat $(BUILD)/abidiff.txt; \
+	if [ $$((rc & 3)) -ne 0 ]; then echo "abi-check: abidiff failed (status $$rc)" >&2; exit 1; fi; \
+	if [ $$((rc & 8)) -ne 0 ] || grep -Eq '[1-9][0-9]* (Removed|Changed)' $(BUILD)/abidiff.txt; then \
+	  echo "abi-check: FAILED: an incompatible change to the ABI (above). Undo it, or bump" \
+	    "UVS_VERSION_MAJOR (the SONAME) and run make abi-baseline." >&2; \
+	  exit 1; \
+	elif [ $$rc -ne 0 ]; then echo "abi-check: additions only (above), compatible;" \
+	  "make abi-baseline records them with the next minor version"; \
+	else echo "abi-check: the ABI is the baseline's ($(ABI_BASELINE))"; fi
+
 format:
 	clang-format -i include/*.h cpp/*.cpp cpp/*.h capi/*.cpp examples/*.c tests/*.c tests/*.h \
   tests/stress/*.[ch] tests/resolver/*.c tests/fuzz/*.cc tests/fuzz/repro/*.c tests/conformance/*.c bench/*.c
