@@ -4,10 +4,14 @@
 #   make examples   build/examples/*
 #   make demo       echo server + client on loopback, showing the exchange
 #   make test       installs missing Debian packages, builds, runs every suite
+#                   and ends with the total: "N passed, M failed"
 #   make install    PREFIX=/usr/local DESTDIR=  (library, header, uvstreams.pc)
 #   make bindings   every language binding (or one: make python, make ruby, ...)
 #   make test-packages  each language's package, installed into a temp prefix
-#   make uninstall / make clean / make deps / make format
+#   make abi-check  the library's ABI against abi/libuvstreams.abi (abidiff)
+#   make deps       every Debian package any target needs (make deps-<part>:
+#                   one part's; each target installs its own part's)
+#   make uninstall / make clean / make format / make check-format
 #
 # SANITIZE=address,undefined or SANITIZE=thread builds everything with the
 # sanitizer into build-<sanitizer>/ and runs the same suites.
@@ -94,22 +98,54 @@ $(BUILD)/examples/%: examples/%.c include/uvstreams.h $(BUILD)/lib/libuvstreams.
 $(BUILD)/tests/%: tests/%.c $(TEST_HELPERS) $(wildcard tests/*.h) include/uvstreams.h $(BUILD)/lib/libuvstreams.so
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC   $@")
-	$(Q)$(CC) $(CFLAGS_USER) -Itests $< $(TEST_HELPERS) -o $@ $(LINK_USER) -lcmocka
+	$(Q)$(CC) $(CFLAGS_USER) -Itests $< $(TEST_HELPERS) $(TEST_EXTRA) -o $@ $(LINK_USER) -lcmocka
 
-demo: deps lib examples
+# The resolver seam (tests/resolver/fake_hosts.c): linked into the test of
+# Happy Eyeballs, and a shared object other suites preload.
+FAKE_HOSTS_SRC := tests/resolver/fake_hosts.c
+FAKE_HOSTS_SO := $(BUILD)/tests/fake_hosts.so
+$(BUILD)/tests/test_transports: $(FAKE_HOSTS_SRC)
+$(BUILD)/tests/test_transports: TEST_EXTRA := $(FAKE_HOSTS_SRC)
+$(FAKE_HOSTS_SO): $(FAKE_HOSTS_SRC)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC   $@")
+	$(Q)$(CC) -std=c99 $(OPT) $(WARN) -fPIC -shared $< -o $@ -pthread
+
+demo: deps-lib lib examples
 	@sh examples/demo.sh $(BUILD)/examples
 
-# Debian packages the build and the tests need; installed only when missing.
-DEB_PACKAGES := build-essential pkg-config libuv1-dev libcmocka-dev valgrind libssl-dev openssl clang-14 libclang-rt-14-dev clang-format python3
-deps:
-	@missing=""; for p in $(DEB_PACKAGES); do \
+# Debian packages, installed only when missing, per part of the project:
+# DEB_PACKAGES_<part> lists what <part> needs and `make deps-<part>` installs
+# it; each target depends on its own part's list (make demo: lib; make
+# python: python; ...). Bindings and other included makefiles add their
+# part to DEB_PARTS; `make deps` installs every part's packages.
+DEB_PARTS := lib test valgrind format abi fuzz
+DEB_PACKAGES_lib := build-essential libuv1-dev libssl-dev
+DEB_PACKAGES_test := pkg-config libcmocka-dev openssl
+DEB_PACKAGES_valgrind := valgrind
+DEB_PACKAGES_format := clang-format
+DEB_PACKAGES_abi := abigail-tools
+DEB_PACKAGES_fuzz := clang-14 libclang-rt-14-dev python3
+DEB_PACKAGES = $(sort $(foreach p,$(DEB_PARTS),$(DEB_PACKAGES_$(p))))
+
+# $(1): the packages; those not installed are installed (as root).
+define deb_install
+	@missing=""; for p in $(1); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  if [ "$$(id -u)" != 0 ]; then echo "need root to apt-get install$$missing" >&2; exit 1; fi; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    -o DPkg::Lock::Timeout=300 $$missing >/dev/null; \
 	fi
+endef
+.PHONY: deps
+deps:
+	$(call deb_install,$(DEB_PACKAGES))
+deps-%:
+	$(if $(filter $*,$(DEB_PARTS)),,$(error no Debian package list for "$*" (DEB_PARTS: $(DEB_PARTS))))
+	$(call deb_install,$(DEB_PACKAGES_$*))
 
 # Language bindings add their rules in bindings/<language>/rules.mk and
 # append their build target to BINDINGS (`make bindings` builds them all),
@@ -143,16 +179,24 @@ include tests/reliability.mk
 # then run an echo round trip from outside the tree (tests/packages/run.sh).
 include tests/packages/rules.mk
 
-test: deps lib examples $(TESTS)
-	@UVS_SANITIZE="$(SANITIZE)" sh tests/run.sh $(BUILD)
-	@$(MAKE) --no-print-directory stress-quick
-	@$(MAKE) --no-print-directory repro
-ifeq ($(SANITIZE),)
-	@for t in $(BINDING_TESTS); do $(MAKE) --no-print-directory $$t || exit 1; done
-endif
+# Every suite runs, even after a failure: each C test binary and packaging
+# check (tests/run.sh), then stress, the reproductions and each binding's
+# suite count one each in $(TEST_TALLY). The last line is the total,
+# "N passed, M failed"; any failure makes the exit status non-zero.
+TEST_TALLY := $(BUILD)/test-tally
+TEST_SUITES = stress-quick repro $(if $(SANITIZE),,$(BINDING_TESTS))
+test: deps-lib deps-test lib examples $(TESTS)
+	@: >$(TEST_TALLY); \
+	UVS_TALLY=$(abspath $(TEST_TALLY)) UVS_SANITIZE="$(SANITIZE)" sh tests/run.sh $(BUILD); \
+	for t in $(TEST_SUITES); do \
+	  if $(MAKE) --no-print-directory $$t; then echo "PASS: make $$t" >>$(TEST_TALLY); \
+	  else echo "FAIL: make $$t" >>$(TEST_TALLY); fi; \
+	done; \
+	echo "=== make test: every suite"; grep '^FAIL' $(TEST_TALLY); \
+	awk '/^PASS/ {p++} /^FAIL/ {f++} END {printf "%d passed, %d failed\n", p, f; exit (f > 0)}' $(TEST_TALLY)
 
 # The C suite under valgrind memcheck: any error or leak fails.
-valgrind: deps lib $(TESTS)
+valgrind: deps-lib deps-test deps-valgrind lib $(TESTS)
 	@UVS_VALGRIND=1 sh tests/run.sh $(BUILD)
 
 install: lib
@@ -173,9 +217,37 @@ uninstall:
 clean:
 	rm -rf build build-*
 
+# ABI policy (CONTRIBUTING.md): abi/libuvstreams.abi is the released ABI
+# (abidw of the library: the uvs_* functions and the types the header shows;
+# abi/suppressions.abignore leaves out the opaque handles' insides).
+# abi-check fails on an incompatible change (a function removed or changed)
+# and reports additions; abi-baseline rewrites the baseline, deliberately.
+ABI_BASELINE := abi/libuvstreams.abi
+ABI_SUPPR := abi/suppressions.abignore
+ABIDW_FLAGS := --no-show-locs --no-corpus-path --no-comp-dir-path --no-elf-needed \
+  --no-parameter-names --exported-interfaces-only --headers-dir include \
+  --drop-private-types --suppressions $(ABI_SUPPR)
+.PHONY: abi-check abi-baseline
+abi-baseline: deps-abi lib
+	abidw $(ABIDW_FLAGS) $(SHARED) --out-file $(ABI_BASELINE)
+# abidiff's status says "changed" (4) for a layout change as for an added
+# function, so the summary lines decide: anything removed or changed fails.
+abi-check: deps-abi lib
+	@abidw $(ABIDW_FLAGS) $(SHARED) --out-file $(BUILD)/libuvstreams.abi
+	@abidiff --suppressions $(ABI_SUPPR) $(ABI_BASELINE) $(BUILD)/libuvstreams.abi \
+	  >$(BUILD)/abidiff.txt; rc=$$?; cat $(BUILD)/abidiff.txt; \
+	if [ $$((rc & 3)) -ne 0 ]; then echo "abi-check: abidiff failed (status $$rc)" >&2; exit 1; fi; \
+	if [ $$((rc & 8)) -ne 0 ] || grep -Eq '[1-9][0-9]* (Removed|Changed)' $(BUILD)/abidiff.txt; then \
+	  echo "abi-check: FAILED: an incompatible change to the ABI (above). Undo it, or bump" \
+	    "UVS_VERSION_MAJOR (the SONAME) and run make abi-baseline." >&2; \
+	  exit 1; \
+	elif [ $$rc -ne 0 ]; then echo "abi-check: additions only (above), compatible;" \
+	  "make abi-baseline records them with the next minor version"; \
+	else echo "abi-check: the ABI is the baseline's ($(ABI_BASELINE))"; fi
+
 format:
 	clang-format -i include/*.h cpp/*.cpp cpp/*.h capi/*.cpp examples/*.c tests/*.c tests/*.h \
-  tests/stress/*.[ch] tests/fuzz/*.cc tests/fuzz/repro/*.c tests/conformance/*.c bench/*.c
-check-format: deps
+  tests/stress/*.[ch] tests/resolver/*.c tests/fuzz/*.cc tests/fuzz/repro/*.c tests/conformance/*.c bench/*.c
+check-format: deps-format
 	clang-format --dry-run --Werror include/*.h cpp/*.cpp cpp/*.h capi/*.cpp examples/*.c tests/*.c tests/*.h \
-  tests/stress/*.[ch] tests/fuzz/*.cc tests/fuzz/repro/*.c tests/conformance/*.c bench/*.c
+  tests/stress/*.[ch] tests/resolver/*.c tests/fuzz/*.cc tests/fuzz/repro/*.c tests/conformance/*.c bench/*.c

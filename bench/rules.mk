@@ -21,7 +21,8 @@
 # BUILD, OPT, WARN, Q and the lib/examples targets); it also works as
 #   make -f Makefile -f bench/rules.mk bench
 
-DEB_PACKAGES += python3-matplotlib python3-uvloop
+DEB_PARTS += bench
+DEB_PACKAGES_bench := python3 python3-matplotlib python3-uvloop
 
 BENCH_OUT := $(BUILD)/bench
 BENCH_CFLAGS := -std=c11 $(OPT) $(WARN) -D_GNU_SOURCE
@@ -46,7 +47,7 @@ $(BENCH_OUT)/fresh_pages: bench/fresh_pages.c
 	@$(if $(Q),echo "  CC   $@")
 	$(Q)$(CC) $(BENCH_CFLAGS) $< -o $@
 
-bench: deps lib examples bench-build
+bench: deps-lib deps-bench lib examples bench-build
 	@$(MAKE) --no-print-directory python >$(BENCH_OUT)/make-python.log 2>&1 || \
 	  echo "bench: \`make python\` failed (see $(BENCH_OUT)/make-python.log):" \
 	    "the uvstreams Python rows will be unavailable" >&2

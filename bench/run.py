@@ -1150,6 +1150,60 @@ def parse_args(argv):
     return a
 
 
+# ---- history ------------------------------------------------------------------
+
+# One line per run in <out>/history.tsv: the date, the run's shape and the
+# key ratios (median over rounds, "10 conns/100 conns" where there are two;
+# "-" where that run did not measure it). The full measurements of the last
+# run only are kept, in latest.json.
+HISTORY_COLUMNS = [
+    ('c-cq/bare CPU 1K', 'c-cq: CPU/req vs bare libuv @ 1 KiB'),
+    ('c-cq/bare CPU 100K', 'c-cq: CPU/req vs bare libuv @ 100 KiB'),
+    ('c-threads/bare CPU 1K', 'c-threads: CPU/req vs bare libuv @ 1 KiB'),
+    ('py-read/uvloop CPU 1K',
+     'uvs-asyncio-read: CPU/req vs uvloop streams read @ 1 KiB'),
+    ('py-read/uvloop CPU 100K',
+     'uvs-asyncio-read: CPU/req vs uvloop streams read @ 100 KiB'),
+    ('tls-c-cq/uvloop+ssl CPU 1K',
+     'tls-c-cq: CPU/req vs uvloop+ssl streams read @ 1 KiB'),
+    ('sync/threads req/s 1K',
+     'uvs-sync: req/s vs plain-socket threads @ 1 KiB'),
+    ('py idle RSS/uvloop',
+     'uvs-asyncio-read: RSS per idle connection vs uvloop streams'),
+    ('c-cq/bare GiB/s', 'c-cq: large transfer GiB/s vs bare libuv'),
+]
+
+
+def history_line(doc):
+    """The history.tsv line for one run's JSON document."""
+    meta = doc['meta']
+    run_args = meta.get('args', {})
+    by_name = {t['target']: t for t in doc.get('targets') or []}
+    held = sum(1 for t in by_name.values() for v in t['values'].values()
+               if v.get('holds'))
+    cells = sum(len(t['values']) for t in by_name.values())
+    fields = [meta['date'][:16],
+              'quick' if run_args.get('quick') else
+              f"{run_args.get('rounds', '?')} rounds",
+              f'{held}/{cells}']
+    for _, name in HISTORY_COLUMNS:
+        values = by_name.get(name, {}).get('values', {})
+        fields.append('/'.join(f"{v['value']:.2f}" for v in values.values()
+                               if v.get('value') is not None) or '-')
+    return '\t'.join(fields)
+
+
+def append_history(out, doc):
+    path = os.path.join(out, 'history.tsv')
+    new = not os.path.exists(path)
+    with open(path, 'a') as f:
+        if new:
+            f.write('\t'.join(['date', 'run', 'targets held'] +
+                              [c for c, _ in HISTORY_COLUMNS]) + '\n')
+        f.write(history_line(doc) + '\n')
+    return path
+
+
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     args.bindir = os.path.join(ROOT, args.build)
@@ -1274,7 +1328,6 @@ def main(argv=None):
     print(f'machine: {first_touch_note(first_touch)}')
 
     os.makedirs(args.out, exist_ok=True)
-    stamp = datetime.datetime.now().strftime('%Y%m%d-%H%M%S')
     doc = {
         'meta': {
             'date': datetime.datetime.now().isoformat(timespec='seconds'),
@@ -1293,12 +1346,13 @@ def main(argv=None):
         'summary': summary, 'targets': tgts, 'runs': bench.runs,
         'failures': bench.failures, 'warnings': bench.warnings,
     }
-    path = os.path.join(args.out, f'bench-{stamp}.json')
+    path = os.path.join(args.out, 'latest.json')
     with open(path, 'w') as f:
         json.dump(doc, f, indent=1)
-    shutil.copyfile(path, os.path.join(args.out, 'latest.json'))
+    history = append_history(args.out, doc)
     print()
-    print(f'raw results: {os.path.relpath(path, ROOT)} (also latest.json)')
+    print(f'raw results: {os.path.relpath(path, ROOT)} (replacing the last '
+          f'run\'s); key ratios added to {os.path.relpath(history, ROOT)}')
     if not args.no_charts:
         try:
             for c in charts(summary, servers, args, args.out):

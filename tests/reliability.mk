@@ -65,7 +65,7 @@ $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.cc $(FUZZ_ENGINE) include/uvstreams.h
 	  -fsanitize=fuzzer,$(FUZZ_SANITIZE) $< $(FUZZ_ENGINE) $(UV_LIBS) \
 	  -pthread -o $@
 
-fuzz-build: $(FUZZ_BINS)
+fuzz-build: deps-fuzz $(FUZZ_BINS)
 
 # One target after the other (two cores, shared with other builds). The
 # summary line per target is what CI logs: executions and corpus size.
@@ -110,7 +110,7 @@ fuzz-merge: fuzz-build
 	    $(FUZZ_BUILD)/corpus/$$t; \
 	done
 
-differential: lib
+differential: deps-fuzz lib
 	@/usr/bin/python3 tests/fuzz/differential.py --lib $(BUILD)/lib/libuvstreams.so \
 	  --cases $(DIFF_CASES) $(if $(DIFF_SEED),--seed $(DIFF_SEED))
 

@@ -13,7 +13,8 @@
 #
 # Packaging checks: exported symbols (only uvs_*, and every UVS_API function
 # of the header), the header standalone as C99 and C++17 without libuv,
-# the SONAME, and a staged make install / pkg-config build / make uninstall.
+# the SONAME, a staged make install / pkg-config build / make uninstall, and
+# static links by pkg-config --static.
 
 set -u
 
@@ -27,12 +28,16 @@ failed=0
 work=$(mktemp -d "${TMPDIR:-/tmp}/uvst-run.XXXXXX")
 trap 'rm -rf "$work"' EXIT HUP INT TERM
 
+# UVS_TALLY (set by make test): a file each result line is appended to as
+# well, for make test's total over every suite.
 pass() {
   echo "PASS: $*"
+  [ -z "${UVS_TALLY:-}" ] || echo "PASS: $*" >>"$UVS_TALLY"
   passed=$((passed + 1))
 }
 fail() {
   echo "FAIL: $*"
+  [ -z "${UVS_TALLY:-}" ] || echo "FAIL: $*" >>"$UVS_TALLY"
   failed=$((failed + 1))
 }
 # check NAME FUNCTION: runs FUNCTION with its output in a log, shown on
@@ -192,6 +197,41 @@ check_staged_install() {
   [ -z "$left" ] || { echo "left after uninstall:"; echo "$left"; return 1; }
 }
 
+# Static linking as uvstreams.pc describes it (pkg-config --static): a real
+# program (examples/socketpair-read.c: an engine, a read through it) built
+# from a staged install and run. $1 = archive: the staged shared library is
+# removed, so libuvstreams.a is linked and the system libraries stay shared
+# (every private library the archive needs must be named); $1 = full: cc
+# -static, everything from archives (Debian's libuv_a.a, libssl.a, ...).
+static_link() {
+  stage=$work/static-$1
+  libdir=$stage/usr/local/lib
+  rm -rf "$stage"
+  make -s install DESTDIR="$stage" PREFIX=/usr/local BUILD="$build" || return 1
+  rm -f "$libdir"/libuvstreams.so*
+  flags=$(PKG_CONFIG_PATH="$libdir/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$stage" \
+    pkg-config --static --cflags --libs uvstreams) || return 1
+  echo "pkg-config --static: $flags"
+  static=
+  [ "$1" = full ] && static=-static
+  # shellcheck disable=SC2086 # flags are words
+  cc -std=c99 -Wall -Wextra -Werror $sanflags $static \
+    examples/socketpair-read.c $flags -o "$work/static-prog" || return 1
+  if readelf -d "$work/static-prog" | grep NEEDED | grep -q uvstreams; then
+    echo "linked against the shared libuvstreams"
+    return 1
+  fi
+  if [ "$1" = full ] && readelf -l "$work/static-prog" | grep -q INTERP; then
+    echo "cc -static made a dynamic executable"
+    return 1
+  fi
+  out=$("$work/static-prog") || { echo "the program failed: $out"; return 1; }
+  echo "the program printed: $out"
+  [ "$out" = "Received: 'abc'" ]
+}
+check_static_archive() { static_link archive; }
+check_static_full() { static_link full; }
+
 run_tests
 if [ -n "${UVS_VALGRIND:-}" ]; then
   echo "$passed passed, $failed failed"
@@ -205,6 +245,13 @@ check "header: standalone C++17 -pedantic" check_header_cxx
 check "header: no uv.h / libuv types" check_header_no_libuv
 check "SONAME is libuvstreams.so.$major" check_soname
 check "staged install, pkg-config build, uninstall" check_staged_install
+check "static link: libuvstreams.a by pkg-config --static" check_static_archive
+if [ -z "$sanflags" ]; then
+  check "static link: cc -static, pkg-config --static" check_static_full
+else
+  echo "SKIP: static link: cc -static (the sanitizer runtimes cannot be linked" \
+    "statically; the libuvstreams.a link above ran with $sanflags)"
+fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

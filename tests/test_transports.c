@@ -5,13 +5,13 @@
  * Eyeballs, and a multi-loop engine spreading a server's connections.
  *
  * The Happy Eyeballs test needs a host name that resolves to an address that
- * swallows connection attempts first and to a working one second. main()
- * makes one before any thread exists: it enters a private mount namespace
- * (root only) and bind-mounts a hosts file naming "he.test" as ::1 then
- * 127.0.0.1. Nothing answers on ::1 because its listener's accept queue is
- * full (the kernel drops further SYNs), so a one-at-a-time connect hangs on
- * it while a staggered one gets through on 127.0.0.1. If the namespace
- * cannot be made, that test fails and says why.
+ * swallows connection attempts first and to a working one second. This
+ * program is linked with tests/resolver/fake_hosts.c, whose getaddrinfo()
+ * answers "he.test" with ::1 then 127.0.0.1 (set in main() before any thread
+ * exists) and passes other names to the C library; no privilege is needed.
+ * Nothing answers on ::1 because its listener's accept queue is full (the
+ * kernel drops further SYNs), so a one-at-a-time connect hangs on it while a
+ * staggered one gets through on 127.0.0.1.
  */
 #include "net_helpers.h"
 
@@ -19,20 +19,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #define MIB (1024 * 1024)
-
-static char hosts_error[256]; /* why the test hosts file is missing */
 
 /* ---- pipes ----------------------------------------------------------------
  */
@@ -327,28 +323,9 @@ static void test_local_addr(void **state) {
 /* ---- Happy Eyeballs -------------------------------------------------------
  */
 
-/* Called by main() before any thread exists (unshare needs that). */
-static void enter_test_hosts(void) {
-  char path[] = "/tmp/uvst-hosts-XXXXXX";
-  int fd = mkstemp(path);
-  const char *extra = "::1 he.test\n127.0.0.1 he.test\n";
-  if (fd < 0 || write(fd, extra, strlen(extra)) != (ssize_t)strlen(extra)) {
-    snprintf(hosts_error, sizeof hosts_error, "temp hosts file: %s",
-             strerror(errno));
-    return;
-  }
-  close(fd);
-  /* The type is ignored for these flags; "none" rather than NULL keeps
-   * valgrind from flagging the syscall's string argument. */
-  if (unshare(CLONE_NEWNS) < 0 ||
-      mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) < 0 ||
-      mount(path, "/etc/hosts", "none", MS_BIND, NULL) < 0)
-    snprintf(hosts_error, sizeof hosts_error,
-             "a private mount namespace with a test /etc/hosts needs root: "
-             "%s",
-             strerror(errno));
-  unlink(path); /* the bind mount keeps the file alive */
-}
+/* The name the fake resolver (tests/resolver/fake_hosts.c) answers with ::1
+ * then 127.0.0.1. */
+#define HE_HOSTS "he.test ::1 127.0.0.1"
 
 /* A listener on [::1]:port whose accept queue is full: SYNs to it are
  * dropped, so connecting there hangs. fds[] receives what to close. */
@@ -372,8 +349,6 @@ static int blackhole_v6(int *port, int fds[3]) {
 
 static void test_happy_eyeballs(void **state) {
   nh_fixture *f = *state;
-  if (hosts_error[0])
-    fail_msg("cannot set up the Happy Eyeballs test: %s", hosts_error);
   int port = 0, holes[3];
   blackhole_v6(&port, holes);
   uvs_server *srv = NULL;
@@ -622,7 +597,7 @@ static int setup_two_loops(void **state) {
 }
 
 int main(void) {
-  enter_test_hosts();
+  setenv("UVST_FAKE_HOSTS", HE_HOSTS, 1);
   nh_apply_filter();
   nh_warm_up();
   const struct CMUnitTest tests[] = {

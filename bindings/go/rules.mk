@@ -15,7 +15,8 @@
 # uvstreams.pc for the build tree, $(GO_OUT)/pkgconfig; once installed, the
 # installed one (make install-go, package.mk).
 
-DEB_PACKAGES += golang-go swig
+DEB_PARTS += go
+DEB_PACKAGES_go := golang-go swig
 
 GO_SRC := bindings/go
 GO_OUT := $(BUILD)/go
@@ -43,7 +44,7 @@ go-toolchain:
 	@command -v $(GO) >/dev/null 2>&1 || { echo "go: the Go toolchain ($(GO)) is not installed (Debian: golang-go)" >&2; exit 1; }
 	@command -v swig >/dev/null 2>&1 || { echo "go: swig is not installed" >&2; exit 1; }
 
-go: deps lib go-toolchain $(GO_CUVS)/uvstreams_c.go $(GO_COPIES) $(GO_EXAMPLE_COPIES) \
+go: deps-go lib go-toolchain $(GO_CUVS)/uvstreams_c.go $(GO_COPIES) $(GO_EXAMPLE_COPIES) \
   $(GO_OUT)/pkgconfig/uvstreams.pc
 	@mkdir -p $(GO_OUT)/tmp
 	@$(if $(Q),echo "  GO   build $(GO_MOD)")

@@ -21,7 +21,8 @@
 # and conformance runner together. A missing JDK, SWIG or JUnit fails the
 # target loudly (java-toolchain); nothing is skipped.
 
-DEB_PACKAGES += default-jdk junit4 swig
+DEB_PARTS += java
+DEB_PACKAGES_java := default-jdk junit4 swig
 
 JAVA_SRC := bindings/java
 JAVA_OUT := $(BUILD)/java
@@ -60,7 +61,7 @@ java-toolchain:
 	  [ -f $$j ] || { echo "java: $$j is missing (Debian: junit4)" >&2; exit 1; }; \
 	done
 
-java: deps lib java-toolchain $(JAVA_JAR) $(JAVA_JNI)
+java: deps-java lib java-toolchain $(JAVA_JAR) $(JAVA_JNI)
 
 $(JAVA_WRAP): bindings/uvstreams.i $(JAVA_SRC)/java.i include/uvstreams.h
 	@rm -rf $(JAVA_GEN) && mkdir -p $(JAVA_GEN)

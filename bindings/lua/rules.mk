@@ -14,7 +14,8 @@
 #
 # Debian's lua5.4 and liblua5.4-dev (installed by `make deps`).
 
-DEB_PACKAGES += swig liblua5.4-dev lua5.4
+DEB_PARTS += lua
+DEB_PACKAGES_lua := swig liblua5.4-dev lua5.4 pkg-config
 
 LUA_SRC := bindings/lua
 LUA_OUT := $(BUILD)/lua
@@ -34,7 +35,7 @@ LUA_TEST_ENV = LUA_CPATH='$(abspath $(LUA_OUT))/?.so' \
   LUA_PATH='$(abspath $(LUA_OUT))/?.lua;$(abspath $(LUA_SRC))/tests/?.lua'
 
 .PHONY: lua test-lua install-lua
-lua: deps lib $(LUA_MOD) $(LUA_LAYER)
+lua: deps-lua lib $(LUA_MOD) $(LUA_LAYER)
 
 $(LUA_WRAP): bindings/uvstreams.i $(LUA_SRC)/lua.i include/uvstreams.h
 	@mkdir -p $(dir $@)

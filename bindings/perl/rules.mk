@@ -17,7 +17,9 @@
 # Debian's /usr/bin/perl only; its Config gives the headers and C flags the
 # extension must be built with (ithreads, large files).
 
-DEB_PACKAGES += swig libperl-dev
+DEB_PARTS += perl
+# perl-doc: perldoc, to read the modules' POD
+DEB_PACKAGES_perl := swig libperl-dev perl-doc
 
 PERL := /usr/bin/perl
 PROVE := /usr/bin/prove
@@ -40,7 +42,7 @@ PL_WRAP_CFLAGS := $(OPT) -Wall -Wextra -Werror -Wno-unused-parameter \
   -Wno-unused-but-set-variable -fPIC -pthread
 
 .PHONY: perl test-perl install-perl perl-toolchain
-perl: deps lib perl-toolchain $(PL_XS) $(PL_RAW_PM) $(PL_COPIES)
+perl: deps-perl lib perl-toolchain $(PL_XS) $(PL_RAW_PM) $(PL_COPIES)
 
 # A missing interpreter, prove, SWIG or perl headers stops the build here.
 perl-toolchain:

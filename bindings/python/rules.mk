@@ -8,14 +8,19 @@
 #
 # Debian's interpreter only (never a pyenv one): PYTHON is /usr/bin/python3.
 
-DEB_PACKAGES += swig python3-dev python3-pytest python3-uvloop python3-setuptools
+DEB_PARTS += python
+DEB_PACKAGES_python := swig python3-dev python3-pytest python3-uvloop python3-setuptools
 
 PY_SRC := bindings/python
 PY_OUT := $(BUILD)/python
 PY_PKG := $(PY_OUT)/uvstreams
 PYTHON := /usr/bin/python3
 PY_INCLUDES = $(shell $(PYTHON) -c "import sysconfig; print(sysconfig.get_paths()['include'])")
-PY_EXT_SUFFIX = $(shell $(PYTHON) -c "import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'))")
+# The extension's file name carries the interpreter's suffix. It is asked only
+# if the interpreter exists (no "python3: not found" while parsing on a fresh
+# machine); `make python` installs it first, then builds in a new make that
+# can ask.
+PY_EXT_SUFFIX = $(if $(wildcard $(PYTHON)),$(shell $(PYTHON) -c "import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'))"))
 PY_EXT = $(PY_PKG)/_uvstreams_c$(PY_EXT_SUFFIX)
 PY_SOURCES := $(wildcard $(PY_SRC)/uvstreams/*.py)
 PY_COPIES := $(patsubst $(PY_SRC)/uvstreams/%,$(PY_PKG)/%,$(PY_SOURCES))
@@ -24,8 +29,10 @@ SWIG_PY_FLAGS := -python -builtin -threads -Iinclude -Ibindings
 # SWIG 4.1's generated C compiles cleanly with the project's warnings.
 PY_WRAP_CFLAGS := -std=c11 $(OPT) -Wall -Wextra -Werror -fPIC -pthread
 
-.PHONY: python test-python
-python: deps lib $(PY_EXT) $(PY_COPIES)
+.PHONY: python python-build test-python
+python: deps-python lib
+	@$(MAKE) --no-print-directory python-build
+python-build: $(PY_EXT) $(PY_COPIES)
 
 $(PY_WRAP): bindings/uvstreams.i $(PY_SRC)/python.i include/uvstreams.h
 	@mkdir -p $(dir $@)
@@ -42,8 +49,9 @@ $(PY_PKG)/%.py: $(PY_SRC)/uvstreams/%.py
 	@mkdir -p $(dir $@)
 	$(Q)cp $< $@
 
-test-python: python
+test-python: python $(FAKE_HOSTS_SO)
 	@PYTHONPATH=$(abspath $(PY_OUT)) PYTHONDONTWRITEBYTECODE=1 \
+	  UVST_FAKE_HOSTS_SO=$(abspath $(FAKE_HOSTS_SO)) \
 	  $(PYTHON) -P -m pytest -q -p no:cacheprovider $(PY_SRC)/tests; rc=$$?; \
 	  if [ $$rc = 5 ]; then echo "test-python: no tests were collected" >&2; exit 1; fi; \
 	  exit $$rc

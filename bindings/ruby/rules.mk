@@ -13,7 +13,8 @@
 # Debian's interpreter only: RUBY is /usr/bin/ruby. Without it (or its
 # headers) every target fails with a message, never skips.
 
-DEB_PACKAGES += ruby-dev swig
+DEB_PARTS += ruby
+DEB_PACKAGES_ruby := ruby-dev swig
 
 RB_SRC := bindings/ruby
 RB_OUT := $(BUILD)/ruby
@@ -39,7 +40,7 @@ RB_WRAP_CXXFLAGS := -std=c++17 $(OPT) -Wall -Wextra -Werror -Wno-unused-paramete
   -Wno-deprecated-declarations -fPIC -pthread
 
 .PHONY: ruby test-ruby install-ruby ruby-toolchain
-ruby: deps lib ruby-toolchain $(RB_EXT) $(RB_COPIES)
+ruby: deps-ruby lib ruby-toolchain $(RB_EXT) $(RB_COPIES)
 
 ruby-toolchain:
 	@test -x $(RUBY) || { echo "ruby: $(RUBY) is missing (Debian package ruby-dev)" >&2; exit 1; }

@@ -14,7 +14,8 @@
 # The extension is built against Tcl's stubs (tclsh8.6 and any later 8.6
 # load it). Debian's tclsh8.6 runs the tests; a missing toolchain fails.
 
-DEB_PACKAGES += swig tcl-dev tcl
+DEB_PARTS += tcl
+DEB_PACKAGES_tcl := swig tcl-dev tcl
 
 TCL_SRC := bindings/tcl
 TCL_OUT := $(BUILD)/tcl
@@ -35,7 +36,7 @@ TCL_WRAP_CFLAGS := -std=c11 $(OPT) $(WARN) -fPIC -pthread $(SANFLAGS) \
   -DUSE_TCL_STUBS $(TCL_INCLUDES) -Iinclude
 
 .PHONY: tcl test-tcl install-tcl
-tcl: deps lib $(TCL_EXT) $(TCL_SCRIPTS)
+tcl: deps-tcl lib $(TCL_EXT) $(TCL_SCRIPTS)
 
 $(TCL_WRAP): bindings/uvstreams.i $(TCL_SRC)/tcl.i include/uvstreams.h
 	@mkdir -p $(dir $@)

@@ -1,12 +1,12 @@
 """Pipes, adopted sockets, socket options, local_addr, Happy Eyeballs, name
 resolution errors and a multi-loop engine, through the Python binding.
 
-The Happy Eyeballs test runs a script in a child process inside a private
-mount namespace whose /etc/hosts names "he.test" as ::1 then 127.0.0.1
-(needs root, as the C suite's test does): ::1 swallows connection attempts
-(its listener's accept queue is full), so only overlapping attempts get
-through. The same script runs against asyncio's own open_connection, which
-must behave the same.
+The Happy Eyeballs test runs a script in a child process with the resolver
+seam tests/resolver/fake_hosts.c preloaded (no privilege needed, as in the C
+suite): its getaddrinfo() names "he.test" as ::1 then 127.0.0.1 and passes
+other names on. ::1 swallows connection attempts (its listener's accept queue
+is full), so only overlapping attempts get through. The same script runs
+against asyncio's own open_connection, which must behave the same.
 """
 
 import asyncio
@@ -296,22 +296,31 @@ _HE_SCRIPT = textwrap.dedent('''
 ''')
 
 
+def _fake_hosts_so():
+    """The resolver seam's shared object: make test-python passes its path;
+    run by hand, the build tree's is used. Missing, it is a failure that
+    says how to build it (never a skip)."""
+    default = os.path.join(os.path.dirname(__file__), '..', '..', '..',
+                           'build', 'tests', 'fake_hosts.so')
+    path = os.path.abspath(os.environ.get('UVST_FAKE_HOSTS_SO', default))
+    assert os.path.exists(path), (
+        f'{path} is missing: `make build/tests/fake_hosts.so` builds it '
+        f'(`make test-python` does)')
+    return path
+
+
 @pytest.mark.parametrize('impl', ['uvstreams', 'asyncio'])
-def test_happy_eyeballs_in_a_namespace(impl, tmp_path):
-    hosts = tmp_path / 'hosts'
-    hosts.write_text('127.0.0.1 localhost\n::1 he.test\n127.0.0.1 he.test\n')
+def test_happy_eyeballs_through_the_fake_resolver(impl, tmp_path):
     script = tmp_path / 'he.py'
     script.write_text(_HE_SCRIPT)
     env = dict(os.environ)
     env['PYTHONPATH'] = os.pathsep.join(p for p in sys.path if p)
-    proc = subprocess.run(
-        ['unshare', '-m', 'sh', '-c',
-         f'mount --bind {hosts} /etc/hosts && exec {sys.executable} '
-         f'{script} {impl}'],
-        capture_output=True, text=True, timeout=60, env=env)
+    env['LD_PRELOAD'] = _fake_hosts_so()
+    env['UVST_FAKE_HOSTS'] = 'he.test ::1 127.0.0.1'
+    proc = subprocess.run([sys.executable, str(script), impl],
+                          capture_output=True, text=True, timeout=60, env=env)
     assert proc.returncode == 0, (
-        f'Happy Eyeballs check failed (a private mount namespace needs '
-        f'root):\n{proc.stdout}{proc.stderr}')
+        f'Happy Eyeballs check failed:\n{proc.stdout}{proc.stderr}')
     assert 'peer 127.0.0.1' in proc.stdout
 
 
