@@ -8,7 +8,8 @@
 #
 # Debian's interpreter only (never a pyenv one): PYTHON is /usr/bin/python3.
 
-DEB_PACKAGES += swig python3-dev python3-pytest python3-uvloop python3-setuptools
+DEB_PACKAGES += swig python3-dev python3-pytest python3-uvloop python3-setuptools \
+  python3-hypercorn curl
 
 PY_SRC := bindings/python
 PY_OUT := $(BUILD)/python
