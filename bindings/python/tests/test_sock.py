@@ -279,3 +279,34 @@ def test_extra_info_socket_uses_no_descriptor(impl, run):
         await server.wait_closed()
 
     run(main(), timeout=60)
+
+
+@AGAINST_ASYNCIO
+def test_extra_info_socket_first_asked_after_close(impl, run):
+    """asyncio's transport keeps its socket wrapper after closing: asked for
+    the first time then, it is there with fileno() -1."""
+    accepted = []
+
+    async def keep(reader, writer):
+        accepted.append(writer)
+
+    async def main():
+        server = await impl.start_server(keep, '127.0.0.1', 0)
+        address = server.sockets[0].getsockname()
+        reader, writer = await impl.open_connection(*address)
+        writer.close()
+        await writer.wait_closed()
+        wrapped = writer.get_extra_info('socket')
+        assert isinstance(wrapped, asyncio.trsock.TransportSocket)
+        assert wrapped.fileno() == -1
+        assert (wrapped.family, wrapped.type) == (socket.AF_INET,
+                                                  socket.SOCK_STREAM)
+        with pytest.raises(OSError):
+            wrapped.getpeername()
+        while not accepted:
+            await asyncio.sleep(0.01)
+        accepted[0].close()
+        server.close()
+        await server.wait_closed()
+
+    run(main())

@@ -39,14 +39,11 @@ class EngineSocket:
 
     __slots__ = ('_s', 'family', 'type', 'proto')
 
-    def __init__(self, s, fd):
+    def __init__(self, s, family, proto):
         self._s = s
-        probe = socket.socket(fileno=fd)  # reads family, type, protocol
-        try:
-            self.family, self.type, self.proto = (probe.family, probe.type,
-                                                  probe.proto)
-        finally:
-            probe.detach()
+        self.family = family
+        self.type = socket.SOCK_STREAM
+        self.proto = proto
 
     def fileno(self):
         rc, fd = _c.uvs_stream_get_int(self._s, 'fd')
@@ -84,14 +81,19 @@ class EngineSocket:
         return self._borrowed('getsockname')
 
 
+_FAMILIES = {4: socket.AF_INET, 6: socket.AF_INET6, 1: socket.AF_UNIX}
+
+
 def engine_socket(s):
     """asyncio's TransportSocket for engine-made stream s (a TCP or Unix
-    connection), or None (a pipe, or already closed)."""
-    rc, fd = _c.uvs_stream_get_int(s, 'fd')
+    connection, open or closed), or None (a pipe)."""
+    rc, family = _c.uvs_stream_get_int(s, 'family')
     kind = _c.uvs_stream_get_str(s, 'kind')[1]
-    if rc < 0 or fd < 0 or kind not in ('tcp', 'unix'):
+    if rc < 0 or family not in _FAMILIES or kind not in ('tcp', 'unix'):
         return None
-    return asyncio.trsock.TransportSocket(EngineSocket(s, fd))
+    proto = socket.IPPROTO_TCP if kind == 'tcp' else 0
+    return asyncio.trsock.TransportSocket(
+        EngineSocket(s, _FAMILIES[family], proto))
 
 
 def adopt(sock):
