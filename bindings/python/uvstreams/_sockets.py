@@ -25,6 +25,7 @@ A server of 10,000 connections asking each for its socket uses no
 descriptor more and never fails for want of one.
 """
 
+import _socket
 import asyncio
 import errno
 import os
@@ -49,21 +50,27 @@ class EngineSocket:
         rc, fd = _c.uvs_stream_get_int(self._s, 'fd')
         return fd if rc == 0 and fd >= 0 else -1
 
-    def _borrowed(self, method, *args):
+    def _open_fd(self):
         fd = self.fileno()
         if fd < 0:
             raise OSError(errno.EBADF, os.strerror(errno.EBADF))
-        sock = socket.socket(self.family, self.type, self.proto, fileno=fd)
+        return fd
+
+    def _borrowed(self, method, *args):
+        # the C-level socket type: no Python __init__ on this path
+        sock = _socket.socket(self.family, self.type, self.proto,
+                              self._open_fd())
         try:
             return getattr(sock, method)(*args)
         finally:
             sock.detach()
 
     def dup(self):
-        return self._borrowed('dup')
+        return socket.socket(self.family, self.type, self.proto,
+                             fileno=os.dup(self._open_fd()))
 
     def get_inheritable(self):
-        return self._borrowed('get_inheritable')
+        return os.get_inheritable(self._open_fd())
 
     def shutdown(self, how):
         self._borrowed('shutdown', how)
