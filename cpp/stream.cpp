@@ -729,8 +729,8 @@ int Stream::get_int(const std::string &key, int64_t *out) {
     *out = int64_t(write_buffer_size_locked());
   else if (transport_ == Transport::None)
     return fail(UVS_ENOENT, "'" + key + "' does not apply to a reader");
-  else if (key == "fd")
-    *out = fd_;
+  else if (key == "fd") /* -1 once closing: the number may be reused */
+    *out = handle_state_ == HandleState::Open ? fd_ : -1;
   else if (key == "family")
     *out = family_;
   else if (key == "loop")

@@ -488,8 +488,10 @@ UVS_API int uvs_stream_free(uvs_stream *s);
 
 /* ---- streams: extra info ------------------------------------------------- */
 /*
- * Integer keys: "fd", "family" (4, 6, or 1 for unix, 0 none), "peer.port",
- *   "sock.port", "limit", "write_high", "write_low", "write_buffer_size",
+ * Integer keys: "fd" (-1 from the moment the stream closes its descriptor,
+ *   whose number may then be reused), "family" (4, 6, or 1 for unix, 0
+ *   none), "peer.port", "sock.port", "limit", "write_high", "write_low",
+ *   "write_buffer_size",
  *   "read_buffer_size", "loop" (index of the loop serving the stream),
  *   "readable", "writable" (0 for the other end of a one-way pipe), and,
  *   read back from the socket, "nodelay", "keep_alive", "send_buffer_size",

@@ -875,7 +875,11 @@ static void test_open_fd_socketpair(void **state) {
   assert_bytes_equal(d, n, "more");
   uvs_free(d);
   assert_int_equal(uvs_stream_at_eof(s), 1);
-  assert_uvs_rc(nh_close_free(s), 0);
+  uvs_stream_close(s);
+  assert_uvs_rc(uvs_stream_wait_closed(s, 10000), 0);
+  /* the descriptor is closed (its number may be reused): "fd" says so */
+  assert_int_equal(nh_get_int(s, "fd"), -1);
+  uvs_stream_free(s);
 }
 
 static void test_open_fd_pipe(void **state) {

@@ -13,7 +13,7 @@
 # variables LuaRocks looks for the library in /usr/local and /usr.
 
 # luarocks: for the rock (and make test-packages).
-DEB_PACKAGES += luarocks
+DEB_PACKAGES_lua += luarocks
 
 LUA_ROCK_DIR := $(LUA_OUT)/rock
 LUA_ROCKSPEC := $(LUA_ROCK_DIR)/uvstreams-$(VERSION)-1.rockspec

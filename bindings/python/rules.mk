@@ -9,7 +9,8 @@
 # Debian's interpreter only (never a pyenv one): PYTHON is /usr/bin/python3.
 
 DEB_PARTS += python
-DEB_PACKAGES_python := swig python3-dev python3-pytest python3-uvloop python3-setuptools
+DEB_PACKAGES_python := swig python3-dev python3-pytest python3-uvloop python3-setuptools \
+  python3-hypercorn curl
 
 PY_SRC := bindings/python
 PY_OUT := $(BUILD)/python

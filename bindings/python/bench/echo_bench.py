@@ -12,8 +12,23 @@ REPEAT times each, and the best run of each is reported (the machine is
 shared with the client processes, so the minimum is the stable figure). A line mode (HTTP-like: the request
 is LINES lines read with readline(), the reply one write) is also measured.
 
+--own-reader builds the server as websockets' legacy protocol and aiosmtpd
+do, which uvstreams.install() does not switch: loop.create_server() with a
+StreamReaderProtocol(StreamReader()) made by the program; the uvstreams
+rows then use uvstreams' StreamReader and StreamReaderProtocol on the
+loop's own transport (what install() would switch if it replaced those
+classes), so the only difference is the reader. There the asyncio rows
+import uvstreams too, as a program calling install() has: loading the
+extension changes glibc's malloc thresholds for the whole process (some
+large block freed early raises them), and on asyncio's selector loop,
+whose transport reads with recv(256 KiB), that alone takes a 1 KiB echo
+from ~155 to ~30 us of CPU here (no mmap/munmap per read, no first touch
+of new pages; MALLOC_MMAP_THRESHOLD_=524288 MALLOC_TRIM_THRESHOLD_=8388608
+does the same). Without --own-reader the asyncio rows do not import it.
+
     PYTHONPATH=build/python /usr/bin/python3 bindings/python/bench/echo_bench.py \
         [--requests N] [--size BYTES] [--clients C] [--lines L] [--repeat R]
+        [--own-reader]
 """
 
 import argparse
@@ -32,11 +47,21 @@ VARIANTS = (
 )
 
 
-def _server(api_name, use_uvloop, lines, conn):
+def _own_reader_server(api, loop, handler):
+    """start_server as a program that builds its own reader does it."""
+    def protocol():
+        reader = api.StreamReader(limit=2 ** 16)
+        return api.StreamReaderProtocol(reader, handler)
+    return loop.create_server(protocol, '127.0.0.1', 0)
+
+
+def _server(api_name, use_uvloop, lines, conn, own_reader=False):
     if api_name == 'uvstreams':
         import uvstreams as api
     else:
         api = asyncio
+        if own_reader:
+            import uvstreams  # noqa: F401 (same allocator state, see above)
     if use_uvloop:
         import uvloop
         loop = uvloop.new_event_loop()
@@ -62,8 +87,11 @@ def _server(api_name, use_uvloop, lines, conn):
         writer.close()
 
     async def main():
-        server = await api.start_server(lines_echo if lines else echo,
-                                        '127.0.0.1', 0)
+        handler = lines_echo if lines else echo
+        if own_reader:
+            server = await _own_reader_server(api, loop, handler)
+        else:
+            server = await api.start_server(handler, '127.0.0.1', 0)
         conn.send(server.sockets[0].getsockname()[1])
         await loop.run_in_executor(None, conn.recv)  # start
         usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -92,7 +120,8 @@ def _client(port, n, message, barrier):
 def run_variant(api_name, use_uvloop, args):
     parent, child = multiprocessing.Pipe()
     server = multiprocessing.Process(
-        target=_server, args=(api_name, use_uvloop, args.lines, child))
+        target=_server,
+        args=(api_name, use_uvloop, args.lines, child, args.own_reader))
     server.start()
     port = parent.recv()
     if args.lines:
@@ -127,6 +156,7 @@ def main():
     parser.add_argument('--clients', type=int, default=1)
     parser.add_argument('--lines', type=int, default=0)
     parser.add_argument('--repeat', type=int, default=3)
+    parser.add_argument('--own-reader', action='store_true')
     args = parser.parse_args()
     multiprocessing.set_start_method('fork')
     runs = {label: [] for label, _, _ in VARIANTS}
@@ -138,8 +168,9 @@ def main():
                for label, _, _ in VARIANTS]
     base = dict(results)['asyncio streams, uvloop'][1]
     mode = f'{args.lines} lines' if args.lines else 'read(1000000)'
-    print(f'echo server, {args.requests} requests of {args.size} bytes '
-          f'({mode}), {args.clients} client(s)')
+    shape = ', own StreamReaderProtocol' if args.own_reader else ''
+    print(f'echo server{shape}, {args.requests} requests of {args.size} '
+          f'bytes ({mode}), {args.clients} client(s)')
     print(f'{"server":32} {"req/s":>9} {"CPU us/req":>11} {"vs uvloop":>10}')
     for label, (rate, cpu) in results:
         print(f'{label:32} {rate:9.0f} {cpu:11.2f} {cpu / base:10.2f}')

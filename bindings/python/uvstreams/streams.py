@@ -40,7 +40,7 @@ import warnings
 
 from asyncio import events
 
-from . import _core, tls as _tls
+from . import _core, _sockets, tls as _tls
 from ._core import (_c, check, unpack, error, Redirect, IncompleteReadError,
                     LimitOverrunError, DEFAULT_LIMIT, READ, READEXACTLY,
                     READUNTIL, READLINE, PYTHON_EXCEPTION)
@@ -380,20 +380,26 @@ class _Transport(asyncio.Transport):
         self._hub = hub
         self._protocol = None
         self._names = None  # peername, sockname: made on first use
-        self._sock = None  # a duplicate of the descriptor, for 'socket'
-        self._wrapped = None
+        self._sock = None  # the caller's socket object (sock=): ours too
+        self._wrapped = None  # get_extra_info('socket'), made on first use
         self._server_side = server_side
         self._sslcontext = sslcontext  # what ssl= was, once TLS is on
         self._tls_cache = None  # TLS extra info's, made on first use
 
     def __del__(self, _free=_c.uvs_stream_free):
-        self._close_socket()
+        if self._sock is not None:
+            self._sock.close()
         _free(self._s)
 
     def _close_socket(self):
+        """Closes the caller's socket object (sock=) once the loop runs
+        again, as asyncio's transport does; the engine's own duplicate
+        keeps the connection until the engine has closed it."""
         if self._sock is not None:
-            self._sock.close()
-            self._sock = self._wrapped = None
+            try:
+                self._hub.loop.call_soon(self._sock.close)
+            except RuntimeError:  # the loop is closed
+                self._sock.close()
 
     def __repr__(self):
         state = 'closing' if self.is_closing() else 'open'
@@ -421,13 +427,11 @@ class _Transport(asyncio.Transport):
         return super().get_extra_info(name, default)
 
     def _socket(self):
-        if self._sock is None:
-            rc, fd = _c.uvs_stream_get_int(self._s, 'fd')
-            kind = _c.uvs_stream_get_str(self._s, 'kind')[1]
-            if rc < 0 or fd < 0 or kind not in ('tcp', 'unix'):
-                return None
-            self._sock = socket.socket(fileno=os.dup(fd))
-            self._wrapped = asyncio.trsock.TransportSocket(self._sock)
+        if self._wrapped is None:
+            if self._sock is not None:
+                self._wrapped = asyncio.trsock.TransportSocket(self._sock)
+            else:
+                self._wrapped = _sockets.engine_socket(self._s)
         return self._wrapped
 
     def is_closing(self):
@@ -750,14 +754,16 @@ def _port_number(port):
 async def _adopt(hub, sock, limit, tls=None, sslarg=None,
                  server_hostname=None, handshake_timeout=None,
                  shutdown_timeout=None):
-    """Streams for a connected socket object (which we now own), with TLS
-    started on it when tls is given."""
+    """Streams for a connected socket object (closed with the transport),
+    with TLS started on it when tls is given."""
     opts = _core.make_options(limit=limit)
     try:
-        s = unpack(_c.uvs_stream_open_fd(hub.engine, sock.detach(), opts))
+        s = unpack(_c.uvs_stream_open_fd(hub.engine, _sockets.adopt(sock),
+                                         opts))
     finally:
         _core.free_options(opts)
     reader, writer = _streams(hub, s, limit)
+    writer._transport._sock = sock
     if tls is not None:
         try:
             await writer.start_tls(
@@ -938,8 +944,9 @@ class Server(events.AbstractServer):
     """asyncio.Server for uvstreams listeners (one handle per address)."""
 
     def __init__(self, hub, handles, client_connected_cb, limit,
-                 unix=False, sslcontext=None):
+                 unix=False, sslcontext=None, adopted=()):
         self._loop = hub.loop
+        self._adopted = adopted  # the caller's socket objects (sock=)
         self._sslcontext = sslcontext
         self._hub = hub
         self._handles = handles
@@ -1007,6 +1014,9 @@ class Server(events.AbstractServer):
     def sockets(self):
         if self._closed:
             return ()
+        if self._adopted:
+            return tuple(asyncio.trsock.TransportSocket(sock)
+                         for sock in self._adopted)
         out = []
         for h in self._handles:
             for i in range(max(0, _c.uvs_server_num_addresses(h))):
@@ -1038,6 +1048,8 @@ class Server(events.AbstractServer):
         self._closed = True
         for h in self._handles:
             _c.uvs_server_close(h)
+        for sock in self._adopted:
+            sock.close()
         for op in self._accepts:
             self._hub.callbacks.pop(op, None)
             self._hub.release(op)
@@ -1123,14 +1135,17 @@ def _listen_all(listen, addresses, opts):
 
 
 def _adopt_listening(hub, sock, opts):
-    """A server handle owning a bound socket object we are given (its
-    descriptor is detached: the server closes it, as asyncio's does)."""
-    if sock.type != socket.SOCK_STREAM:
+    """A server handle for a bound socket object we are given (the engine
+    listens on a duplicate; Server.close() closes sock, as asyncio's)."""
+    try:
+        if sock.type != socket.SOCK_STREAM:
+            raise ValueError(f'A Stream Socket was expected, got {sock!r}')
+        fd = _sockets.adopt(sock)
+    except BaseException:
         _core.free_options(opts)
-        raise ValueError(f'A Stream Socket was expected, got {sock!r}')
+        raise
     return _listen_all(
-        lambda fd: _c.uvs_server_listen_fd(hub.engine, fd, opts),
-        [sock.detach()], opts)
+        lambda fd: _c.uvs_server_listen_fd(hub.engine, fd, opts), [fd], opts)
 
 
 async def start_server(client_connected_cb, host=None, port=None, *,
@@ -1164,7 +1179,8 @@ async def start_server(client_connected_cb, host=None, port=None, *,
             lambda h: _c.uvs_server_listen_tcp(hub.engine, h, port, opts),
             hosts, opts)
     server = Server(hub, handles, client_connected_cb, limit,
-                    sslcontext=ssl if tls else None)
+                    sslcontext=ssl if tls else None,
+                    adopted=() if sock is None else (sock,))
     if start_serving:
         await asyncio.sleep(0)
     return server
@@ -1195,7 +1211,8 @@ async def start_unix_server(client_connected_cb, path=None, *,
             lambda p: _c.uvs_server_listen_unix(hub.engine, p, opts),
             [os.fspath(path)], opts)
     server = Server(hub, handles, client_connected_cb, limit, unix=True,
-                    sslcontext=ssl if tls else None)
+                    sslcontext=ssl if tls else None,
+                    adopted=() if sock is None else (sock,))
     if start_serving:
         await asyncio.sleep(0)
     return server
