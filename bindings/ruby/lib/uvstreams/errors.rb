@@ -81,6 +81,9 @@ module UVStreams
   class InvalidArgumentError < Error; end
   # A host name that could not be resolved (UVS_EAI_*).
   class ResolveError < Error; end
+  # A stream, server or engine used in a child of the process that made it
+  # (after fork): the call did nothing; the child makes its own.
+  class ForkedError < Error; end
   # A TLS protocol failure.
   class TLSError < Error; end
   # The peer's certificate did not verify.
@@ -95,6 +98,7 @@ module UVStreams
     C::UVS_ECLOSED => ClosedError,
     C::UVS_EWRITEEOF => ClosedError,
     C::UVS_EINVAL => InvalidArgumentError,
+    C::UVS_EFORKED => ForkedError,
     C::UVS_EAI_AGAIN => ResolveError,
     C::UVS_EAI_FAIL => ResolveError,
     C::UVS_EAI_FAMILY => ResolveError,
