@@ -11,9 +11,13 @@
 # Errno::ETIMEDOUT, Errno::ECONNRESET, ...) catches the matching
 # UVStreams error too, without UVStreams errors being SystemCallErrors.
 
+require 'timeout'
+
 module UVStreams
-  # Every failure of the library.
-  class Error < StandardError
+  # What every exception of the library answers: the code, its name and,
+  # for system codes, errno. Included by Error and by TimeoutError (whose
+  # superclass is Timeout::Error).
+  module Failure
     # The library's negative code (UVStreams::C::UVS_E*).
     attr_reader :code
 
@@ -31,6 +35,16 @@ module UVStreams
     # codes): lets `rescue Errno::EXXX` match.
     def errno
       -code if code > -3000 && code.negative?
+    end
+  end
+
+  # Every failure of the library (`rescue UVStreams::Error` also catches
+  # TimeoutError, which is a Timeout::Error).
+  class Error < StandardError
+    include Failure
+
+    def self.===(other)
+      super || (equal?(Error) && other.is_a?(Failure))
     end
   end
 
@@ -61,8 +75,17 @@ module UVStreams
     end
   end
 
-  # A call's timeout expired (a read that times out consumes nothing).
-  class TimeoutError < Error; end
+  # A call's timeout expired (a read that times out consumes nothing). A
+  # Timeout::Error, as Ruby's own socket timeouts, so `rescue
+  # Timeout::Error` catches it; it has Error's accessors, and `rescue
+  # UVStreams::Error` still catches it (Error.=== below).
+  class TimeoutError < Timeout::Error
+    include Failure
+
+    def initialize(message = nil, code = C::UVS_ETIMEDOUT)
+      super
+    end
+  end
 
   # The connection could not be made or was lost.
   class ConnectionError < Error; end
