@@ -756,12 +756,6 @@ static void test_engine_threads(void **state) {
   assert_uvs_rc(uvs_engine_free(e), 0);
 }
 
-#ifdef __has_feature
-#define UVST_HAS_FEATURE(x) __has_feature(x)
-#else
-#define UVST_HAS_FEATURE(x) 0
-#endif
-
 /* Threads of this process, from /proc/self/task. */
 static int thread_count(void) {
   DIR *d = opendir("/proc/self/task");

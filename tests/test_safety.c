@@ -1058,6 +1058,13 @@ static int use_parents_handles(uvs_engine *e, uvs_cq *cq, uvs_op *op,
 
 static void test_parents_handles_in_forked_child(void **state) {
   (void)state;
+#if defined(__SANITIZE_THREAD__) || UVST_HAS_FEATURE(thread_sanitizer)
+  fprintf(stderr,
+          "NOT RUN under ThreadSanitizer: "
+          "test_parents_handles_in_forked_child (the child starts an "
+          "engine: threads in a forked child are unsupported by TSan)\n");
+  return;
+#endif
   uvs_engine *e = uvst_engine_new(1);
   uvs_cq *cq = NULL;
   assert_uvs_rc(uvs_cq_new(e, &cq), 0);
@@ -1070,8 +1077,14 @@ static void test_parents_handles_in_forked_child(void **state) {
   fflush(NULL);
   pid_t pid = fork();
   assert_true(pid >= 0);
-  if (pid == 0)
-    _exit(use_parents_handles(e, cq, op, s, srv, o));
+  if (pid == 0) {
+    /* On success the child ends by exec, not exit: the parent's objects it
+     * holds cannot be freed here (UVS_EFORKED), which valgrind would report
+     * as leaks at exit. */
+    if (use_parents_handles(e, cq, op, s, srv, o) == 0)
+      execl("/bin/true", "true", (char *)NULL);
+    _exit(1);
+  }
   int status = 0;
   assert_int_equal(waitpid(pid, &status, 0), pid);
   assert_true(WIFEXITED(status));
