@@ -41,6 +41,17 @@ inline int bad_handle(const char *what) {
               std::string("invalid, freed or wrong-type ") + what + " handle");
 }
 
+/* The failure of a lookup or unregister of handle: UVS_EFORKED for a live
+ * handle of the process this one was forked from, else UVS_EBADHANDLE. */
+inline int bad_handle(const void *handle, Kind kind, const char *what) {
+  if (Registry::instance().inherited(
+          static_cast<uint64_t>(reinterpret_cast<uintptr_t>(handle)), kind))
+    return fail(UVS_EFORKED, std::string(what) +
+                                 " handle used in a process other than the "
+                                 "one that created it (after fork)");
+  return bad_handle(what);
+}
+
 inline int bad_argument(const char *what) {
   return fail(UVS_EINVAL, std::string("invalid argument: ") + what);
 }
@@ -57,4 +68,4 @@ int copy_out_string(const std::string &s, char **out);
 #define UVS_GET(var, Type, kind, handle, what)                                 \
   auto var = ::uvs::lookup<Type>(handle, ::uvs::Kind::kind);                   \
   if (!var)                                                                    \
-    return ::uvs::bad_handle(what);
+    return ::uvs::bad_handle(handle, ::uvs::Kind::kind, what);

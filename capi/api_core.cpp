@@ -121,7 +121,7 @@ UVS_API int uvs_engine_free(uvs_engine *h) {
   return guarded([&] {
     auto e = unregister<Engine>(h, Kind::Engine);
     if (!e)
-      return bad_handle("engine");
+      return bad_handle(h, Kind::Engine, "engine");
     e->shutdown();
     return 0;
   });

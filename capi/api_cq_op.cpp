@@ -78,7 +78,7 @@ UVS_API int uvs_cq_free(uvs_cq *h) {
   return guarded([&] {
     auto cq = unregister<CompletionQueue>(h, Kind::Cq);
     if (!cq)
-      return bad_handle("completion queue");
+      return bad_handle(h, Kind::Cq, "completion queue");
     cq->shutdown();
     return 0;
   });
@@ -90,7 +90,7 @@ UVS_API int uvs_op_new(uvs_cq *cqh, uint64_t tag, uvs_op **out) {
       return bad_argument("out is NULL");
     std::shared_ptr<CompletionQueue> cq;
     if (cqh && !(cq = lookup<CompletionQueue>(cqh, Kind::Cq)))
-      return bad_handle("completion queue");
+      return bad_handle(cqh, Kind::Cq, "completion queue");
     auto op = std::make_shared<Op>(cq, tag);
     op->handle = Registry::instance().add(Kind::Op, op);
     if (cq)
@@ -112,7 +112,7 @@ UVS_API int uvs_op_free(uvs_op *h) {
   return guarded([&] {
     auto op = unregister<Op>(h, Kind::Op);
     if (!op)
-      return bad_handle("operation");
+      return bad_handle(h, Kind::Op, "operation");
     op->detach();
     op->cancel(UVS_ECANCELED);
     return 0;
@@ -196,14 +196,14 @@ UVS_API int uvs_op_read_result(uvs_op *h, const void **data, size_t *len) {
 UVS_API int64_t uvs_op_consumed(uvs_op *h) {
   auto op = lookup<Op>(h, Kind::Op);
   if (!op)
-    return bad_handle("operation");
+    return bad_handle(h, Kind::Op, "operation");
   return op->done() ? op->consumed : -1;
 }
 
 UVS_API int64_t uvs_op_expected(uvs_op *h) {
   auto op = lookup<Op>(h, Kind::Op);
   if (!op)
-    return bad_handle("operation");
+    return bad_handle(h, Kind::Op, "operation");
   return op->done() ? op->expected : -1;
 }
 

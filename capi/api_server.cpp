@@ -183,7 +183,7 @@ UVS_API int uvs_server_free(uvs_server *h) {
   return guarded([&] {
     auto s = unregister<Server>(h, Kind::Server);
     if (!s)
-      return bad_handle("server");
+      return bad_handle(h, Kind::Server, "server");
     return s->close();
   });
 }

@@ -212,7 +212,9 @@ int open_descriptor(uvs_engine *eh, int fd, const uvs_options *o,
   if (!e || rc < 0 || !out) {
     if (fd >= 0)
       ::close(fd);
-    return !e ? bad_handle("engine") : rc < 0 ? rc : bad_argument("out");
+    return !e       ? bad_handle(eh, Kind::Engine, "engine")
+           : rc < 0 ? rc
+                    : bad_argument("out");
   }
   if (fd < 0)
     return fail(UVS_EBADF, "negative file descriptor");
@@ -263,7 +265,7 @@ UVS_API int uvs_reader_new(uvs_engine *eh, const uvs_options *o,
   return guarded([&] {
     std::shared_ptr<Engine> e;
     if (eh && !(e = lookup<Engine>(eh, Kind::Engine)))
-      return bad_handle("engine");
+      return bad_handle(eh, Kind::Engine, "engine");
     if (!out)
       return bad_argument("out is NULL");
     int rc;
@@ -545,7 +547,7 @@ UVS_API int uvs_stream_free(uvs_stream *sh) {
   return guarded([&] {
     auto s = unregister<Stream>(sh, Kind::Stream);
     if (!s)
-      return bad_handle("stream");
+      return bad_handle(sh, Kind::Stream, "stream");
     return s->close();
   });
 }

@@ -27,10 +27,10 @@ int start_on(const void *handle, Kind kind, const char *what, uvs_op *oh,
              int (T::*start)(const std::shared_ptr<Op> &)) {
   auto obj = lookup<T>(handle, kind);
   if (!obj)
-    return bad_handle(what);
+    return bad_handle(handle, kind, what);
   auto op = lookup<Op>(oh, Kind::Op);
   if (!op)
-    return bad_handle("operation");
+    return bad_handle(oh, Kind::Op, "operation");
   return ((*obj).*start)(op);
 }
 
@@ -41,7 +41,7 @@ int wait_on(const void *handle, Kind kind, const char *what, int64_t timeout_ms,
             std::shared_ptr<Op> *used = nullptr) {
   auto obj = lookup<T>(handle, kind);
   if (!obj)
-    return bad_handle(what);
+    return bad_handle(handle, kind, what);
   auto op = private_op();
   if (used)
     *used = op;

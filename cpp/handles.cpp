@@ -7,6 +7,8 @@
  */
 #include "handles.h"
 
+#include <pthread.h>
+
 #include <new>
 #include <thread>
 
@@ -19,6 +21,23 @@ uint64_t encode(uint32_t slot, uint32_t generation, Kind kind) {
   return (static_cast<uint64_t>(kind) << 56) |
          (static_cast<uint64_t>(generation & kGenerationMask) << 32) |
          (static_cast<uint64_t>(slot) + 1);
+}
+
+/* Bumped in each child of fork(2): handles added before belong to the
+ * parent. */
+std::atomic<uint32_t> process_epoch{0};
+[[maybe_unused]] const int new_epoch_in_child =
+    pthread_atfork(nullptr, nullptr, [] {
+      process_epoch.fetch_add(1, std::memory_order_relaxed);
+    });
+
+bool bound_to_process(Kind kind) {
+  return kind != Kind::Options && kind != Kind::TlsConfig;
+}
+
+bool made_elsewhere(uint32_t process, Kind kind) {
+  return bound_to_process(kind) &&
+         process != process_epoch.load(std::memory_order_relaxed);
 }
 } // namespace
 
@@ -44,6 +63,10 @@ bool Registry::decode(uint64_t handle, Kind kind, uint32_t *slot,
  * when threads use the same handle at the same moment. */
 class Registry::SlotLock {
 public:
+  static constexpr struct Adopt {
+  } adopt{};
+  /* Takes over a slot already locked (by lock_live). */
+  SlotLock(Slot &s, Adopt) : s_(s) {}
   explicit SlotLock(Slot &s) : s_(s) {
     while (s_.busy.exchange(true, std::memory_order_acquire))
       while (s_.busy.load(std::memory_order_relaxed))
@@ -92,11 +115,12 @@ uint64_t Registry::add(Kind kind, std::shared_ptr<void> obj) {
   Slot &s = *slot_at(index);
   SlotLock lock(s);
   s.kind = kind;
+  s.process = process_epoch.load(std::memory_order_relaxed);
   s.obj = std::move(obj);
   return encode(index, s.generation, kind);
 }
 
-Registry::Slot *Registry::lock_live(uint64_t handle, Kind kind) {
+Registry::Slot *Registry::lock_matching(uint64_t handle, Kind kind) {
   uint32_t index, generation;
   if (!decode(handle, kind, &index, &generation))
     return nullptr;
@@ -111,23 +135,37 @@ Registry::Slot *Registry::lock_live(uint64_t handle, Kind kind) {
   return s;
 }
 
+Registry::Slot *Registry::lock_live(uint64_t handle, Kind kind) {
+  Slot *s = lock_matching(handle, kind);
+  if (s && made_elsewhere(s->process, kind)) {
+    s->busy.store(false, std::memory_order_release);
+    return nullptr;
+  }
+  return s;
+}
+
+bool Registry::inherited(uint64_t handle, Kind kind) {
+  Slot *s = lock_matching(handle, kind);
+  if (!s)
+    return false;
+  bool elsewhere = made_elsewhere(s->process, kind);
+  s->busy.store(false, std::memory_order_release);
+  return elsewhere;
+}
+
 std::shared_ptr<void> Registry::find(uint64_t handle, Kind kind) {
   return find_as<void>(handle, kind);
 }
 
 std::shared_ptr<void> Registry::remove(uint64_t handle, Kind kind) {
-  uint32_t index, generation;
-  if (!decode(handle, kind, &index, &generation))
-    return nullptr;
-  Slot *s = slot_at(index);
-  if (!s)
-    return nullptr;
+  uint32_t index = 0;
   std::shared_ptr<void> obj;
   {
-    SlotLock lock(*s);
-    if (!s->obj || s->kind != kind ||
-        (s->generation & kGenerationMask) != generation)
+    Slot *s = lock_live(handle, kind);
+    if (!s)
       return nullptr;
+    SlotLock lock(*s, SlotLock::adopt);
+    index = static_cast<uint32_t>(handle & 0xFFFFFFFFu) - 1;
     obj = std::move(s->obj);
     s->obj.reset();
     s->generation = (s->generation + 1) & kGenerationMask;

@@ -8,6 +8,14 @@
  * yields an error instead of a use-after-free, and an object stays alive for
  * the whole call even if another thread frees its handle meanwhile.
  *
+ * Handles to objects that own threads or sockets of a process (engines,
+ * queues, operations, streams, servers) belong to the process that made
+ * them: fork(2) copies the table but none of the engine's threads, so in a
+ * child such a handle fails the lookup and inherited() tells the caller to
+ * report UVS_EFORKED, once for all bindings. The owner is a process epoch
+ * bumped by an atfork handler (no getpid() on the hot path). Options and
+ * TLS configurations are plain data and keep working in a child.
+ *
  * Lookups are the hottest path of the C API (several per request), so they
  * take no global lock: slots live in fixed chunks that never move once
  * published, and each slot has a one-byte spinlock held for a few
@@ -51,6 +59,9 @@ public:
     }
     return out;
   }
+  /* True if handle is live and of this kind but was made by the process
+   * this one was forked from (find and remove then return null). */
+  bool inherited(uint64_t handle, Kind kind);
   /* Removes the handle (its generation changes) and returns the object. */
   std::shared_ptr<void> remove(uint64_t handle, Kind kind);
 
@@ -59,6 +70,7 @@ private:
     std::atomic<bool> busy{false}; /* spinlock over the fields below */
     uint32_t generation = 1;
     Kind kind = Kind::Options;
+    uint32_t process = 0; /* epoch of the process that added obj */
     std::shared_ptr<void> obj;
   };
   static constexpr uint32_t kChunkBits = 12; /* 4096 slots a chunk */
@@ -71,6 +83,8 @@ private:
   /* The handle's slot with its spinlock held if it is live and of this
    * kind; else null, unlocked. */
   Slot *lock_live(uint64_t handle, Kind kind);
+  /* The same test, owner process aside (the caller checks it). */
+  Slot *lock_matching(uint64_t handle, Kind kind);
   Slot *slot_at(uint32_t index) const;
 
   std::atomic<Slot *> chunks_[kMaxChunks] = {};

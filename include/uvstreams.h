@@ -9,7 +9,8 @@
  * - Every fallible function returns 0 or a negative UVS_E* code. A negative
  *   return means nothing happened and no completion will ever be delivered.
  * - Handles are opaque and validated: a NULL, stale (freed), closed or
- *   wrong-type handle gives UVS_EBADHANDLE or UVS_ECLOSED, never a crash.
+ *   wrong-type handle gives UVS_EBADHANDLE or UVS_ECLOSED, never a crash;
+ *   one made by the parent of a forked process gives UVS_EFORKED (engine).
  * - Every function may be called from any thread. An options argument may
  *   always be NULL (defaults).
  * - Byte input is (const void *, size_t) and is copied before the call
@@ -124,7 +125,8 @@ UVS_API const char *uvs_version_string(void);
   XX(EINTERNAL, -30009, "internal error")                                      \
   XX(EOPBUSY, -30010, "operation object is already in use")                    \
   XX(EWRITEEOF, -30011, "cannot write after write_eof")                        \
-  XX(EWRONGTHREAD, -30012, "call not allowed from this thread")
+  XX(EWRONGTHREAD, -30012, "call not allowed from this thread")                \
+  XX(EFORKED, -30013, "used in a process other than the one that created it")
 
 enum uvs_errno {
 #define UVS_ERRNO_ENUM_(name, value, message) UVS_##name = value,
@@ -221,8 +223,11 @@ UVS_API int uvs_options_free(uvs_options *o);
  * a completion queue (uvs_cq_fd / uvs_cq_poll) or uvs_engine_run. The
  * library's threads block asynchronous signals: a signal sent to the process
  * reaches one of the application's threads. Engines do not cross fork(2):
- * a child creates its own and leaves the parent's alone (its threads are not
- * in the child, so using or freeing it there waits forever). */
+ * a child creates its own and leaves the parent's alone. Engine, completion
+ * queue, operation, stream and server handles belong to the process that
+ * made them: in a child of fork(2) every call on one of the parent's
+ * (free included) returns UVS_EFORKED at once and does nothing (no byte is
+ * written, no socket closed); options and TLS configurations keep working. */
 UVS_API int uvs_engine_new(const uvs_options *opts, uvs_engine **out);
 /* Closes every stream and server of the engine, completes their pending
  * operations with UVS_ESHUTDOWN, stops and joins the loops. Blocks. */

@@ -138,4 +138,11 @@ uvs_stream *uvst_socketpair_stream(uvs_engine *e, int *peer);
  * closed). Races are possible in theory; fine for tests. */
 int uvst_unused_port(void);
 
+/* __has_feature where the compiler has it (clang's sanitizer checks). */
+#ifdef __has_feature
+#define UVST_HAS_FEATURE(x) __has_feature(x)
+#else
+#define UVST_HAS_FEATURE(x) 0
+#endif
+
 #endif /* UVST_HELPERS_H */

@@ -41,6 +41,7 @@ const (
 	EOPBUSY      = -30010
 	EWRITEEOF    = -30011
 	EWRONGTHREAD = -30012
+	EFORKED      = -30013
 )
 
 // Error is a failed call: Code is the negative UVS_E* code, Name its name

@@ -425,6 +425,7 @@ func TestErrorCodes(t *testing.T) {
 		"ELIMIT": ELIMIT, "EINCOMPLETE": EINCOMPLETE, "ETLS": ETLS,
 		"ETLSVERIFY": ETLSVERIFY, "ESHUTDOWN": ESHUTDOWN, "EINTERNAL": EINTERNAL,
 		"EOPBUSY": EOPBUSY, "EWRITEEOF": EWRITEEOF, "EWRONGTHREAD": EWRONGTHREAD,
+		"EFORKED": EFORKED,
 	}
 	for name, code := range codes {
 		if got := cuvs.Uvs_err_name(code); got != name {

@@ -696,8 +696,16 @@ static pthread_once_t uvs_py_op_once = PTHREAD_ONCE_INIT;
 
 static void uvs_py_op_key_free(void *op) { uvs_op_free((uvs_op *)op); }
 
+/* In a child of fork() the forking thread's idle op is the parent's (the
+ * library refuses it there with UVS_EFORKED): the slot is emptied, the op
+ * left alone, and the child's first call makes one of its own. */
+static void uvs_py_op_forget_parents(void) {
+  (void)pthread_setspecific(uvs_py_op_key, NULL);
+}
+
 static void uvs_py_op_key_make(void) {
   (void)pthread_key_create(&uvs_py_op_key, uvs_py_op_key_free);
+  (void)pthread_atfork(NULL, NULL, uvs_py_op_forget_parents);
 }
 
 static uvs_op *uvs_py_op_take(void) {

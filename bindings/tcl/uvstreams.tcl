@@ -15,7 +15,9 @@
 # would give: -code 0, or -code 1 with the -errorcode), called from the
 # event loop even when the operation completed at once. So the blocking and
 # the event-driven forms share one path and one error mapping: a failure is
-# a Tcl error whose -errorcode is
+# a Tcl error whose -errorcode is, for a system error, Tcl's own
+#     POSIX <errno name> <errno message>
+# (e.g. {POSIX ECONNREFUSED {connection refused}}), else
 #     UVSTREAMS <code name> <message> ?key value ...?
 # e.g. {UVSTREAMS EINCOMPLETE {...} partial <bytes> expected 10} or
 # {UVSTREAMS ELIMIT {...} consumed 70000}. `uvstreams await ...` runs a call
@@ -38,8 +40,17 @@ namespace eval ::uvstreams {
 # Raises the Tcl error of library code rc.
 proc ::uvstreams::Fail {rc detail args} {
     set message [expr {$detail eq "" ? [uvs_strerror $rc] : $detail}]
-    return -code error \
-        -errorcode [list UVSTREAMS [uvs_err_name $rc] $message {*}$args] $message
+    return -code error -errorcode [ErrorCode $rc $message {*}$args] $message
+}
+
+# The -errorcode of code rc: an errno value is what Tcl's own channels
+# report, {POSIX ECONNREFUSED {connection refused}}; the library's own
+# codes (and EOF, EAI_*) are {UVSTREAMS <name> <message> ?key value ...?}.
+proc ::uvstreams::ErrorCode {rc message args} {
+    if {$rc > -3000 && $rc < 0} {
+        return [list POSIX [uvs_err_name $rc] [uvs_strerror $rc]]
+    }
+    return [list UVSTREAMS [uvs_err_name $rc] $message {*}$args]
 }
 
 # rc when it is not negative, else its error.

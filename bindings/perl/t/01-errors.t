@@ -17,6 +17,7 @@ my %KIND = (
     ECONNABORTED => 'UVStreams::ConnectionError',
     EINVAL       => 'UVStreams::InvalidArgumentError',
     ECLOSED      => 'UVStreams::ClosedError',
+    EFORKED      => 'UVStreams::ForkedError',
     EAI_NONAME   => 'UVStreams::ResolveError',
     ETLS         => 'UVStreams::TLSError',
     ETLSVERIFY   => 'UVStreams::TLSVerifyError',

@@ -187,6 +187,41 @@ def test_threads_wait_concurrently():
     assert not barrier.broken
 
 
+def test_idle_clients_do_not_starve_the_next_one(echo_server):
+    """A thread per connection by default (socketserver.ThreadingMixIn):
+    with more idle clients connected than cpus + 4 (a default pool's
+    size), one more client is still answered."""
+    idle = [sync.connect('127.0.0.1', echo_server, timeout=5)
+            for _ in range(max(8, (os.cpu_count() or 1) + 5))]
+    try:
+        with sync.connect('127.0.0.1', echo_server, timeout=5) as stream:
+            stream.write(b'still served\n')
+            assert stream.readline(timeout=20) == b'still served\n'
+    finally:
+        for s in idle:
+            s.close()
+
+
+def test_max_workers_caps_and_queues():
+    """max_workers=1: the second client waits for the first to leave,
+    then is served (queued, not refused)."""
+    with sync.start_server(echo, '127.0.0.1', 0, max_workers=1) as server:
+        port = server.sockets[0][1]
+        serving = threading.Thread(target=server.serve_forever)
+        serving.start()
+        first = sync.connect('127.0.0.1', port, timeout=5)
+        first.write(b'one\n')
+        assert first.readline(timeout=20) == b'one\n'
+        with sync.connect('127.0.0.1', port, timeout=5) as second:
+            second.write(b'two\n')
+            with pytest.raises(TimeoutError):
+                second.readline(timeout=0.5)  # queued behind the first
+            first.close()
+            assert second.readline(timeout=20) == b'two\n'
+        server.close()
+        serving.join(5)
+
+
 def test_write_after_close_raises(echo_server):
     stream = sync.connect('127.0.0.1', echo_server, timeout=5)
     stream.close()

@@ -354,9 +354,53 @@ def connect_unix(path, *, timeout=None, limit=DEFAULT_LIMIT, ssl=None,
         _core.free_options(opts)
 
 
+class _ThreadPerConnection:
+    """Runs each submitted call on a new thread, as
+    socketserver.ThreadingMixIn does: no cap, so idle connections never
+    keep a new one waiting. shutdown(wait=True) joins the live ones."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._threads = set()
+
+    def submit(self, fn, *args):
+        thread = threading.Thread(target=self._run, args=(fn, *args),
+                                  name='uvstreams-handler')
+        with self._lock:
+            self._threads.add(thread)
+        thread.start()
+
+    def _run(self, fn, *args):
+        try:
+            fn(*args)
+        finally:
+            with self._lock:
+                self._threads.discard(threading.current_thread())
+
+    def shutdown(self, wait=True):
+        if not wait:
+            return
+        with self._lock:
+            threads = list(self._threads)
+        for thread in threads:
+            thread.join()
+
+
+def _handler_threads(max_workers):
+    """A thread per connection (max_workers None), or a pool of max_workers
+    threads whose queue holds the connections accepted beyond it."""
+    if max_workers is None:
+        return _ThreadPerConnection()
+    if max_workers <= 0:
+        raise ValueError('max_workers must be None or greater than 0')
+    return concurrent.futures.ThreadPoolExecutor(
+        max_workers=max_workers, thread_name_prefix='uvstreams-handler')
+
+
 class Server:
-    """Accepts connections and runs handler(stream) for each in a thread
-    pool; serve_forever() accepts until close()."""
+    """Accepts connections and runs handler(stream) for each on a thread of
+    its own (or, with max_workers=N, on a pool of N threads where further
+    connections queue); serve_forever() accepts until close()."""
 
     def __init__(self, h, handler, limit, max_workers, unix,
                  sslcontext=None):
@@ -366,8 +410,7 @@ class Server:
         self._limit = limit
         self._unix = unix
         self._closed = False
-        self._pool = concurrent.futures.ThreadPoolExecutor(
-            max_workers=max_workers, thread_name_prefix='uvstreams-handler')
+        self._pool = _handler_threads(max_workers)
 
     def __enter__(self):
         return self
@@ -401,7 +444,8 @@ class Server:
                           server_side=True, sslcontext=self._sslcontext)
 
     def serve_forever(self):
-        """Accepts connections until close(), handing each to the pool."""
+        """Accepts connections until close(), handing each to a handler
+        thread."""
         while not self._closed:
             try:
                 stream = self.accept()
@@ -447,8 +491,9 @@ def start_server(handler, host=None, port=0, *, max_workers=None,
                  reuse_port=None, family=0, ssl=None,
                  ssl_handshake_timeout=None, ssl_shutdown_timeout=None):
     """Listens on host:port (with TLS when ssl is given); call
-    serve_forever() to run handler(stream) for each connection in a thread
-    pool."""
+    serve_forever() to run handler(stream) for each connection on a thread
+    of its own. max_workers=N caps the handler threads at N: connections
+    accepted beyond them wait in a queue until a handler returns."""
     _tls.check_arguments(ssl, None, ssl_handshake_timeout,
                          ssl_shutdown_timeout)
     tls = _tls.resolve(ssl, True) if ssl else None

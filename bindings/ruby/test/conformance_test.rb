@@ -196,13 +196,22 @@ class ScenarioRun
     when 'writelines' then s.writelines(bytes_args(step))
     when 'drain' then s.drain(timeout: t)
     when 'write_eof' then s.write_eof
-    when 'read' then s.read(Integer(step.args.first), timeout: t)
+    when 'read' then asyncio_read(s, Integer(step.args.first), t)
     when 'readline' then s.readline(timeout: t)
     when 'readexactly' then s.readexactly(Integer(step.args.first), timeout: t)
     when 'readuntil' then s.readuntil(ScenarioFile.bytes(step.args.first), timeout: t)
     when 'readuntil_any' then s.readuntil(bytes_args(step), timeout: t)
     else @test.flunk("#{@scenario.name}: unknown step #{step.op}")
     end
+  end
+
+  # asyncio's read(n): up to n bytes, "" at EOF; n = -1 reads to EOF.
+  def asyncio_read(stream, n, timeout)
+    return stream.read(timeout: timeout) if n.negative?
+
+    stream.readpartial(n, timeout: timeout)
+  rescue EOFError
+    ''.b
   end
 
   def connect(step)

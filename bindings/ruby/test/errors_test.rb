@@ -62,12 +62,15 @@ class ErrorsTest < Minitest::Test
   end
 
   def test_hierarchy
-    [UVStreams::IncompleteReadError, UVStreams::LimitOverrunError, UVStreams::TimeoutError,
-     UVStreams::ConnectionRefusedError, UVStreams::ConnectionResetError, UVStreams::BrokenPipeError,
+    [UVStreams::IncompleteReadError, UVStreams::LimitOverrunError,
+     UVStreams::ForkedError, UVStreams::ConnectionRefusedError, UVStreams::ConnectionResetError, UVStreams::BrokenPipeError,
      UVStreams::ClosedError, UVStreams::InvalidArgumentError, UVStreams::TLSVerifyError].each do |klass|
       assert_operator klass, :<, UVStreams::Error
     end
     assert_operator UVStreams::TLSVerifyError, :<, UVStreams::TLSError
+    assert_operator UVStreams::TimeoutError, :<, Timeout::Error
+    assert_operator UVStreams::Error, :===, UVStreams::TimeoutError.new('t')
+    refute_operator UVStreams::ClosedError, :===, UVStreams::TimeoutError.new('t')
     assert_operator UVStreams::Error, :<, StandardError
   end
 

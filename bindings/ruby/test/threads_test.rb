@@ -27,8 +27,9 @@ class ThreadsTest < Minitest::Test
   def test_a_forked_child_makes_its_own_engine
     client, peer = connected_pair
     server = listen
+    port = server.port # the server is the parent's: in the child, ForkedError
     pid = fork do
-      child = UVStreams.connect('127.0.0.1', server.port, timeout: 5)
+      child = UVStreams.connect('127.0.0.1', port, timeout: 5)
       child.write("child\n")
       ok = child.readline(timeout: 5) == "child\n"
       child.close

@@ -48,6 +48,8 @@ asyncio streams:
       UVStreams::BrokenPipeError         EPIPE
     UVStreams::InvalidArgumentError EINVAL
     UVStreams::ClosedError          ECLOSED (the stream or server is closed)
+    UVStreams::ForkedError          EFORKED (a stream or server used in a
+                                    child of the process that made it)
     UVStreams::ResolveError         EAI_* (host name resolution)
     UVStreams::TLSError             ETLS
       UVStreams::TLSVerifyError     ETLSVERIFY
@@ -66,6 +68,7 @@ my %CLASS_OF = (
     UVStreams::Raw::UVS_EPIPE()        => 'UVStreams::BrokenPipeError',
     UVStreams::Raw::UVS_EINVAL()       => 'UVStreams::InvalidArgumentError',
     UVStreams::Raw::UVS_ECLOSED()      => 'UVStreams::ClosedError',
+    UVStreams::Raw::UVS_EFORKED()      => 'UVStreams::ForkedError',
     UVStreams::Raw::UVS_ETLS()         => 'UVStreams::TLSError',
     UVStreams::Raw::UVS_ETLSVERIFY()   => 'UVStreams::TLSVerifyError',
     map { UVStreams::Raw->can("UVS_$_")->() => 'UVStreams::ResolveError' }
@@ -175,6 +178,9 @@ package UVStreams::InvalidArgumentError;
 our @ISA = ('UVStreams::Error');
 
 package UVStreams::ClosedError;
+our @ISA = ('UVStreams::Error');
+
+package UVStreams::ForkedError;
 our @ISA = ('UVStreams::Error');
 
 package UVStreams::ResolveError;

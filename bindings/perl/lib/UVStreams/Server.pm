@@ -162,25 +162,26 @@ sub start_serving {
 C<close> stops listening (a waiting C<accept> dies with ClosedError,
 C<serve> returns); connections stay open until C<close_clients> or
 C<abort_clients>. C<wait_closed> waits until the server is closed and has
-no client left.
+no client left. In a forked child each dies with a
+L<UVStreams::ForkedError>: the server belongs to the process that made it.
 
 =cut
 
 sub close {
     my ($self) = @_;
-    UVStreams::Raw::uvs_server_close($self->{h});
+    throw_last(UVStreams::Raw::uvs_server_close($self->{h}), 'close');
     return 1;
 }
 
 sub close_clients {
     my ($self) = @_;
-    UVStreams::Raw::uvs_server_close_clients($self->{h});
+    throw_last(UVStreams::Raw::uvs_server_close_clients($self->{h}), 'close_clients');
     return 1;
 }
 
 sub abort_clients {
     my ($self) = @_;
-    UVStreams::Raw::uvs_server_abort_clients($self->{h});
+    throw_last(UVStreams::Raw::uvs_server_abort_clients($self->{h}), 'abort_clients');
     return 1;
 }
 

@@ -39,7 +39,11 @@ characters above 0xFF dies ("Wide character"); encode it first.
 
 The object owns its handle: it is released (closing the stream gracefully
 if still open) when the object goes away. Objects are not shared with
-threads made by C<threads> (CLONE_SKIP), nor used in a forked child.
+threads made by C<threads> (CLONE_SKIP). A stream belongs to the process
+that made it: in a forked child every call on it, C<close> included, dies
+at once with a L<UVStreams::ForkedError> and does nothing (no byte
+written, the parent's connection left open); the child makes its own
+streams.
 
 =head1 METHODS
 
@@ -308,13 +312,13 @@ error that closed it (e.g. a reset), if any.
 
 sub close {
     my ($self) = @_;
-    UVStreams::Raw::uvs_stream_close($self->{h});
+    throw_last(UVStreams::Raw::uvs_stream_close($self->{h}), 'close');
     return 1;
 }
 
 sub abort {
     my ($self) = @_;
-    UVStreams::Raw::uvs_stream_abort($self->{h});
+    throw_last(UVStreams::Raw::uvs_stream_abort($self->{h}), 'abort');
     return 1;
 }
 

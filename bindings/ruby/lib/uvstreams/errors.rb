@@ -11,9 +11,13 @@
 # Errno::ETIMEDOUT, Errno::ECONNRESET, ...) catches the matching
 # UVStreams error too, without UVStreams errors being SystemCallErrors.
 
+require 'timeout'
+
 module UVStreams
-  # Every failure of the library.
-  class Error < StandardError
+  # What every exception of the library answers: the code, its name and,
+  # for system codes, errno. Included by Error and by TimeoutError (whose
+  # superclass is Timeout::Error).
+  module Failure
     # The library's negative code (UVStreams::C::UVS_E*).
     attr_reader :code
 
@@ -33,6 +37,16 @@ module UVStreams
     # codes): lets `rescue Errno::EXXX` match.
     def errno
       -code if code > -3000 && code.negative?
+    end
+  end
+
+  # Every failure of the library (`rescue UVStreams::Error` also catches
+  # TimeoutError, which is a Timeout::Error).
+  class Error < StandardError
+    include Failure
+
+    def self.===(other)
+      super || (equal?(Error) && other.is_a?(Failure))
     end
   end
 
@@ -65,8 +79,17 @@ module UVStreams
     end
   end
 
-  # A call's timeout expired (a read that times out consumes nothing).
-  class TimeoutError < Error; end
+  # A call's timeout expired (a read that times out consumes nothing). A
+  # Timeout::Error, as Ruby's own socket timeouts, so `rescue
+  # Timeout::Error` catches it; it has Error's accessors, and `rescue
+  # UVStreams::Error` still catches it (Error.=== below).
+  class TimeoutError < Timeout::Error
+    include Failure
+
+    def initialize(message = nil, code = C::UVS_ETIMEDOUT)
+      super
+    end
+  end
 
   # The connection could not be made or was lost.
   class ConnectionError < Error; end
@@ -85,6 +108,9 @@ module UVStreams
   class InvalidArgumentError < Error; end
   # A host name that could not be resolved (UVS_EAI_*).
   class ResolveError < Error; end
+  # A stream, server or engine used in a child of the process that made it
+  # (after fork): the call did nothing; the child makes its own.
+  class ForkedError < Error; end
   # A TLS protocol failure.
   class TLSError < Error; end
   # The peer's certificate did not verify.
@@ -99,6 +125,7 @@ module UVStreams
     C::UVS_ECLOSED => ClosedError,
     C::UVS_EWRITEEOF => ClosedError,
     C::UVS_EINVAL => InvalidArgumentError,
+    C::UVS_EFORKED => ForkedError,
     C::UVS_EAI_AGAIN => ResolveError,
     C::UVS_EAI_FAIL => ResolveError,
     C::UVS_EAI_FAMILY => ResolveError,

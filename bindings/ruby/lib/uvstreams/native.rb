@@ -103,7 +103,8 @@ module UVStreams
     # Runs one operation to its end: start.call(op) begins it (a *_start
     # status); the value is a read's bytes, a connect's or accept's stream
     # handle, or nil. timeout in seconds (nil: none).
-    def run(what, timeout, start)
+    # peek: a read's bytes are also put back into the stream.
+    def run(what, timeout, start, peek: false)
       op = unpack(C.uvs_op_new(nil, 0))
       finished = false
       deadline = timeout && (clock + timeout)
@@ -114,11 +115,18 @@ module UVStreams
         next if code == C::UVS_ECANCELED # interrupted: raised, or go again
 
         finished = true
-        return outcome(op, code, what, timeout)
+        result = outcome(op, code, what, timeout)
+        C.uvs_op_unread(op) if peek
+        return result
       end
     ensure
       abandon(op) if op && !finished
       C.uvs_op_free(op) if op
+    end
+
+    # The bytes of a read (start) that stay in the stream for the next one.
+    def peek(what, timeout, start)
+      run(what, timeout, start, peek: true)
     end
 
     def wait(op)

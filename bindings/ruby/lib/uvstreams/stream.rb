@@ -53,9 +53,25 @@ module UVStreams
 
     # ---- reading
 
-    # Up to n bytes once any are there; n = -1 reads until EOF. "" at EOF.
-    def read(n = -1, timeout: nil)
-      run_read('read', timeout) { |op| C.uvs_stream_read_start(@handle, n, op) }
+    # IO#read: with n, waits for n bytes and returns fewer only at EOF (nil
+    # at EOF when n > 0); without n (or nil, -1) reads until EOF ("" at
+    # EOF). Built on readexactly, so a timeout consumes nothing.
+    def read(n = nil, timeout: nil)
+      return read_to_eof(timeout) if n.nil? || n.negative?
+      return ''.b if n.zero?
+
+      readexactly(n, timeout: timeout)
+    rescue IncompleteReadError => e
+      e.partial.empty? ? nil : e.partial
+    end
+
+    # IO#readpartial (asyncio's read(n)): up to n bytes once any are there;
+    # EOFError at EOF.
+    def readpartial(n, timeout: nil)
+      data = run_read('readpartial', timeout) { |op| C.uvs_stream_read_start(@handle, n, op) }
+      raise EOFError, 'end of file reached' if data.empty? && n.positive?
+
+      data
     end
 
     # Exactly n bytes, or IncompleteReadError (with #partial) at EOF.
@@ -97,10 +113,15 @@ module UVStreams
     end
     alias each each_line
 
-    # True once EOF was received and the buffer is empty.
-    def eof?
-      C.uvs_stream_at_eof(@handle) == 1
+    # IO#eof?: waits until a byte is there (false) or the peer ended the
+    # stream (true); the byte stays for the next read.
+    def eof?(timeout: nil)
+      return true if C.uvs_stream_at_eof(@handle) == 1
+      return false if info('read_buffer_size').to_i.positive?
+
+      Native.peek('eof?', timeout, ->(op) { C.uvs_stream_read_start(@handle, 1, op) }).empty?
     end
+    alias eof eof?
 
     # ---- writing
 
@@ -119,6 +140,27 @@ module UVStreams
     # Writes +data+ and returns the stream, for chaining: <tt>s << "a" << "b"</tt>.
     def <<(data)
       write(data)
+      self
+    end
+
+    # IO#print: the arguments' bytes, one after the other.
+    def print(*data)
+      write(*data)
+      nil
+    end
+
+    # IO#puts: each argument (arrays flattened) on a line of its own.
+    def puts(*data)
+      lines = data.flatten.map(&:to_s)
+      return write("\n") && nil if lines.empty?
+
+      write(*lines.map { |line| line.end_with?("\n") ? line : "#{line}\n" })
+      nil
+    end
+
+    # Nothing to do: writes are buffered by the engine (see drain); here
+    # for code that calls IO#flush.
+    def flush
       self
     end
 
@@ -249,6 +291,10 @@ module UVStreams
 
     def run_read(what, timeout, &start)
       Native.run(what, timeout, start)
+    end
+
+    def read_to_eof(timeout)
+      run_read('read', timeout) { |op| C.uvs_stream_read_start(@handle, -1, op) }
     end
 
     def address(side)

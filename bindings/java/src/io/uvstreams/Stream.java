@@ -40,10 +40,35 @@ public final class Stream implements AutoCloseable {
 
   private final AtomicLong handle;
   private volatile Duration timeout;
+  private final SocketStreams.Input input = new SocketStreams.Input(this);
+  private final SocketStreams.Output output = new SocketStreams.Output(this);
 
   Stream(long handle, Duration timeout) {
     this.handle = new AtomicLong(handle);
     this.timeout = timeout;
+  }
+
+  /** The stream as an {@link java.io.InputStream}, as {@link
+   * java.net.Socket#getInputStream()} gives: read() is one byte or -1 at
+   * EOF, read(b, off, len) at least one byte or -1, with this stream's
+   * default timeout; closing it closes this stream. Always the same
+   * object.
+   *
+   * @return the input view of this stream
+   */
+  public java.io.InputStream getInputStream() {
+    return input;
+  }
+
+  /** The stream as an {@link java.io.OutputStream}, as {@link
+   * java.net.Socket#getOutputStream()} gives: write buffers (never blocks),
+   * flush() drains; closing it closes this stream. Always the same
+   * object.
+   *
+   * @return the output view of this stream
+   */
+  public java.io.OutputStream getOutputStream() {
+    return output;
   }
 
   /** The default timeout of the blocking calls (null: none).
@@ -362,6 +387,15 @@ public final class Stream implements AutoCloseable {
    */
   public void beginClose() throws IOException {
     Errors.check(uvs_stream_close(handle()));
+  }
+
+  /** True once {@link #close()} or {@link #abort()} released the stream
+   * (as {@link java.net.Socket#isClosed()}).
+   *
+   * @return whether the stream was released
+   */
+  public boolean isClosed() {
+    return handle.get() == 0;
   }
 
   /** True once closing started or the connection was lost.
