@@ -4,7 +4,8 @@
 #   make examples   build/examples/*
 #   make demo       echo server + client on loopback, showing the exchange
 #   make test       installs missing Debian packages, builds, runs every suite
-#   make install    PREFIX=/usr/local DESTDIR=  (library, header, uvstreams.pc)
+#   make install    PREFIX=/usr/local DESTDIR=  (library, header, uvstreams.pc,
+#                   man pages: docs/man/rules.mk)
 #   make bindings   every language binding (or one: make python, make ruby, ...)
 #   make uninstall / make clean / make deps / make format
 #
@@ -126,6 +127,8 @@ BINDING_INSTALLS :=
 bindings: $(BINDINGS)
 install-bindings: $(BINDING_INSTALLS)
 include bench/rules.mk
+# Manual pages of the C API (make man, test-man; installed by make install).
+include docs/man/rules.mk
 # Fuzzing (libFuzzer, clang), the differential test against CPython, stress.
 include tests/reliability.mk
 
