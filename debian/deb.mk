@@ -6,8 +6,9 @@
 #                   (errors fail the build; warnings are printed)
 #   make test-deb   (root) apt-get installs build/deb/*.deb, runs
 #                   debian/tests (a C echo round trip built with pkg-config,
-#                   a Python one on /usr/bin/python3, from outside the tree)
-#                   and removes the packages again, also on failure
+#                   Python ones on /usr/bin/python3, mypy --strict on the
+#                   installed stubs, all from outside the tree) and removes
+#                   the packages again, also on failure
 #
 # Building on a copy keeps the checkout clean: dpkg-buildpackage writes the
 # packages into the parent directory of the source tree, and debhelper its
@@ -19,7 +20,9 @@ DEB_OUT := $(BUILD)/deb
 DEB_WORK := $(BUILD)/deb-src
 DEB_SRC := $(DEB_WORK)/uvstreams-$(VERSION)
 DEB_NAMES := libuvstreams0 libuvstreams-dev python3-uvstreams
-DEB_TOOLS := dpkg-dev debhelper dh-python lintian
+# The packaging tools, and what debian/tests/control asks for the tests.
+DEB_TOOLS := dpkg-dev debhelper dh-python lintian build-essential pkg-config \
+  man-db python3-mypy
 
 .PHONY: deb test-deb deb-deps
 # Installs what debian/control's Build-Depends and the tools name (root).
