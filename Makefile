@@ -5,7 +5,9 @@
 #   make demo       echo server + client on loopback, showing the exchange
 #   make test       installs missing Debian packages, builds, runs every suite
 #                   and ends with the total: "N passed, M failed"
-#   make install    PREFIX=/usr/local DESTDIR=  (library, header, uvstreams.pc)
+#   make install    PREFIX=/usr/local DESTDIR=  (library, header, uvstreams.pc,
+#                   man pages: docs/man/rules.mk)
+#   make deb        Debian packages in build/deb (debian/deb.mk); test-deb
 #   make bindings   every language binding (or one: make python, make ruby, ...)
 #   make test-packages  each language's package, installed into a temp prefix
 #   make abi-check  the library's ABI against abi/libuvstreams.abi (abidiff)
@@ -45,6 +47,8 @@ CXXFLAGS_LIB := -std=c++17 $(OPT) $(WARN) -fPIC -fvisibility=hidden \
   -fvisibility-inlines-hidden -pthread $(SANFLAGS)
 CFLAGS_USER := -std=c99 $(OPT) $(WARN) -Iinclude -D_GNU_SOURCE -pthread $(SANFLAGS)
 UV_LIBS := -luv -lssl -lcrypto
+# The library's compile and link lines also take the conventional CPPFLAGS,
+# CXXFLAGS and LDFLAGS (debian/rules passes dpkg-buildflags' hardening).
 
 LIB_SRCS := $(wildcard cpp/*.cpp) $(wildcard capi/*.cpp)
 LIB_OBJS := $(patsubst %.cpp,$(BUILD)/obj/%.o,$(LIB_SRCS))
@@ -71,14 +75,14 @@ Q := $(if $(V),,@)
 $(BUILD)/obj/%.o: %.cpp $(wildcard cpp/*.h) $(wildcard capi/*.h) include/uvstreams.h
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CXX  $<")
-	$(Q)$(CXX) $(CPPFLAGS_LIB) $(CXXFLAGS_LIB) -c $< -o $@
+	$(Q)$(CXX) $(CPPFLAGS_LIB) $(CPPFLAGS) $(CXXFLAGS_LIB) $(CXXFLAGS) -c $< -o $@
 
 $(SHARED): $(LIB_OBJS) capi/uvstreams.map
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LINK $@")
 	$(Q)$(CXX) -shared -o $@ $(LIB_OBJS) -Wl,-soname,$(SONAME) \
 	  -Wl,--version-script=capi/uvstreams.map -Wl,--no-undefined \
-	  -pthread $(SANFLAGS) $(UV_LIBS)
+	  -pthread $(SANFLAGS) $(LDFLAGS) $(UV_LIBS)
 
 $(BUILD)/lib/$(SONAME): $(SHARED)
 	ln -sf $(notdir $(SHARED)) $@
@@ -173,6 +177,10 @@ $(LIBDIR_STAMP): FORCE
 bindings: $(BINDINGS)
 install-bindings: $(BINDING_INSTALLS)
 include bench/rules.mk
+# Manual pages of the C API (make man, test-man; installed by make install).
+include docs/man/rules.mk
+# Debian packages (make deb, make test-deb).
+include debian/deb.mk
 # Fuzzing (libFuzzer, clang), the differential test against CPython, stress.
 include tests/reliability.mk
 # Install the C library and each language's package into temporary places,

@@ -414,6 +414,7 @@ UVS_API int uvs_stream_read(uvs_stream *s, int64_t n, int64_t timeout_ms,
 /* Blocking read into buf (up to cap bytes): *len = how many, 0 at EOF. */
 UVS_API int uvs_stream_read_into(uvs_stream *s, void *buf, size_t cap,
                                  int64_t timeout_ms, size_t *len);
+/* The other blocking forms, with *data and consumed as uvs_stream_read. */
 UVS_API int uvs_stream_readexactly(uvs_stream *s, int64_t n, int64_t timeout_ms,
                                    void **data, size_t *len);
 UVS_API int uvs_stream_readuntil(uvs_stream *s, const void *sep, size_t seplen,

@@ -23,7 +23,8 @@ PY_INCLUDES = $(shell $(PYTHON) -c "import sysconfig; print(sysconfig.get_paths(
 # can ask.
 PY_EXT_SUFFIX = $(if $(wildcard $(PYTHON)),$(shell $(PYTHON) -c "import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'))"))
 PY_EXT = $(PY_PKG)/_uvstreams_c$(PY_EXT_SUFFIX)
-PY_SOURCES := $(wildcard $(PY_SRC)/uvstreams/*.py)
+PY_SOURCES := $(wildcard $(PY_SRC)/uvstreams/*.py $(PY_SRC)/uvstreams/*.pyi) \
+  $(PY_SRC)/uvstreams/py.typed
 PY_COPIES := $(patsubst $(PY_SRC)/uvstreams/%,$(PY_PKG)/%,$(PY_SOURCES))
 PY_WRAP := $(PY_OUT)/uvstreams_c_wrap.c
 SWIG_PY_FLAGS := -python -builtin -threads -Iinclude -Ibindings
@@ -46,13 +47,14 @@ $(PY_EXT): $(PY_WRAP) $(BUILD)/lib/libuvstreams.so
 	$(Q)$(CC) $(PY_WRAP_CFLAGS) -Iinclude -I$(PY_INCLUDES) -shared $< -o $@ \
 	  -L$(BUILD)/lib -Wl,-rpath,$(abspath $(BUILD)/lib) -luvstreams
 
-$(PY_PKG)/%.py: $(PY_SRC)/uvstreams/%.py
+$(PY_PKG)/%: $(PY_SRC)/uvstreams/%
 	@mkdir -p $(dir $@)
 	$(Q)cp $< $@
 
 test-python: python $(FAKE_HOSTS_SO)
 	@PYTHONPATH=$(abspath $(PY_OUT)) PYTHONDONTWRITEBYTECODE=1 \
 	  UVST_FAKE_HOSTS_SO=$(abspath $(FAKE_HOSTS_SO)) \
+	  UVSTREAMS_TEST_LIBDIR=$(abspath $(BUILD)/lib) \
 	  $(PYTHON) -P -m pytest -q -p no:cacheprovider $(PY_SRC)/tests; rc=$$?; \
 	  if [ $$rc = 5 ]; then echo "test-python: no tests were collected" >&2; exit 1; fi; \
 	  exit $$rc

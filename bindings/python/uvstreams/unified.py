@@ -38,12 +38,11 @@ class StreamMode(enum.Flag):
 
 def _needs(flag, message):
     def decorate(method):
+        @functools.wraps(method)
         def check(self, *args, **kwds):
             if not self._mode & flag:
                 raise RuntimeError(message)
             return method(self, *args, **kwds)
-        check.__name__ = method.__name__
-        check.__doc__ = method.__doc__
         return check
     return decorate
 
