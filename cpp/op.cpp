@@ -29,6 +29,10 @@ int Op::begin_locked(int new_kind, std::shared_ptr<Stream> *untaken) {
     return fail(UVS_EOPBUSY, "operation object already has a call pending");
   if (detached_)
     return UVS_EBADHANDLE;
+  /* Checked under the op's mutex, which the queue's shutdown takes to
+   * cancel its ops after closing: a call that gets past this is cancelled. */
+  if (cq && cq->closed())
+    return fail(UVS_ECLOSED, "the operation's completion queue was freed");
   if (in_queue) /* a completion the owner never polled: stale now */
     cq->remove(this);
   state_.store(State::Pending, std::memory_order_release);
@@ -84,7 +88,7 @@ int Op::begin_completed(int new_kind, int status) {
 
 bool Op::startable() {
   std::lock_guard<std::mutex> lock(mu_);
-  return state_ != State::Pending && !detached_;
+  return state_ != State::Pending && !detached_ && !(cq && cq->closed());
 }
 
 void Op::abandon() {

@@ -254,7 +254,8 @@ UVS_API int uvs_cq_wait(uvs_cq *cq, int64_t timeout_ms, uvs_op **ops, int max);
 UVS_API int uvs_cq_next(uvs_cq *cq, int64_t timeout_ms, uvs_op **op);
 /* Makes one current or next uvs_cq_wait/next return 0. Any thread. */
 UVS_API int uvs_cq_wakeup(uvs_cq *cq);
-/* Cancels the operations still bound to the queue and frees it. */
+/* Cancels the operations still bound to the queue and frees it. Its
+ * operations take no new call from then on (UVS_ECLOSED): free them. */
 UVS_API int uvs_cq_free(uvs_cq *cq);
 
 /* ---- operations --------------------------------------------------------- */
