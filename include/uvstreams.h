@@ -17,6 +17,8 @@
  *   and released with uvs_free(); output of operations is borrowed from the
  *   operation (uvs_op_data) and valid until the operation is restarted/freed.
  * - Timeouts are int64_t milliseconds; -1 waits forever, 0 does not wait.
+ *   2^42 ms (about 139 years) or more, INT64_MAX included, also waits
+ *   forever (blocking calls, uvs_op_set_timeout, uvs_cq_wait, uvs_cq_next).
  *   A read that times out or is cancelled consumes nothing.
  * - Functions whose name ends in _start begin an asynchronous operation on a
  *   caller-owned uvs_op. They return UVS_PENDING (0) when the operation will
@@ -287,7 +289,10 @@ enum uvs_op_kind {
 
 UVS_API int uvs_op_new(uvs_cq *cq, uint64_t tag, uvs_op **out);
 /* Deadline for the operations started on this op from now on (-1: none).
- * On expiry the operation completes with UVS_ETIMEDOUT, consuming nothing. */
+ * On expiry the operation completes with UVS_ETIMEDOUT, consuming nothing.
+ * If the deadline cannot be armed (no memory, or the timeouts' thread
+ * cannot start), the operation completes at once with UVS_ENOMEM or
+ * UVS_EAGAIN. */
 UVS_API int uvs_op_set_timeout(uvs_op *op, int64_t timeout_ms);
 /* Cancels a pending operation (it completes with UVS_ECANCELED unless it
  * had already completed) and frees the op; it is never delivered after. */

@@ -905,6 +905,107 @@ static void test_name_lookup_leaves_no_thread(void **state) {
              status < 0 ? "hung (killed after 10 s)" : "crashed or failed");
 }
 
+/* ---- huge timeouts mean forever ----------------------------------------- */
+
+/* Timeouts of INT64_MAX ("no limit" in Java, Go...) and 1e13 ms overflowed
+ * the nanosecond deadline and expired at once: each wait below returned
+ * UVS_ETIMEDOUT (or 0 from the queue) in 0 ms. The data comes 100 ms late,
+ * and every wait must get it. */
+static void huge_timeouts_wait_forever(int io_threads, int64_t ms) {
+  uvs_engine *e = uvst_engine_new(io_threads);
+  uvs_stream *r = uvst_reader_new(e, 0);
+  void *d = NULL;
+  size_t n = 0;
+  uvst_later *l = uvst_feed_later(r, "a", 0, 100);
+  assert_uvs_rc(uvs_stream_read(r, 10, ms, &d, &n), 0);
+  uvst_later_join(l);
+  assert_bytes_equal(d, n, "a");
+  uvs_free(d);
+
+  uvs_cq *cq = NULL;
+  assert_uvs_rc(uvs_cq_new(e, &cq), 0);
+  uvs_op *op = uvst_op_new(cq, 5);
+  assert_uvs_rc(uvs_op_set_timeout(op, ms), 0);
+  assert_uvs_rc(uvs_stream_read_start(r, 10, op), UVS_PENDING);
+  l = uvst_feed_later(r, "b", 0, 100);
+  uvs_op *got = NULL;
+  assert_int_equal(uvs_cq_next(cq, ms, &got), 1);
+  uvst_later_join(l);
+  assert_ptr_equal(got, op);
+  assert_op_result(op, 0);
+  assert_op_data(op, "b");
+
+  assert_uvs_rc(uvs_stream_read_start(r, 10, op), UVS_PENDING);
+  l = uvst_feed_later(r, "c", 0, 100);
+  uvs_op *ops[2] = {NULL, NULL};
+  assert_int_equal(uvs_cq_wait(cq, ms, ops, 2), 1);
+  uvst_later_join(l);
+  assert_ptr_equal(ops[0], op);
+  assert_op_result(op, 0);
+  assert_op_data(op, "c");
+
+  assert_uvs_rc(uvs_op_free(op), 0);
+  assert_uvs_rc(uvs_cq_free(cq), 0);
+  assert_uvs_rc(uvs_stream_free(r), 0);
+  assert_uvs_rc(uvs_engine_free(e), 0);
+}
+
+static void test_huge_timeouts_wait_forever(void **state) {
+  (void)state;
+  static const int64_t huge[] = {INT64_MAX, 10000000000000LL};
+  for (int threads = 0; threads <= 1; threads++)
+    for (size_t i = 0; i < sizeof huge / sizeof huge[0]; i++)
+      huge_timeouts_wait_forever(threads, huge[i]);
+}
+
+/* ---- threads that cannot start ------------------------------------------ */
+
+/* Until threads_can_start(), a new thread's stack (2^47 bytes, the whole
+ * address space) cannot be mapped, so pthread_create fails with EAGAIN:
+ * a failed thread creation without a seam in the library. */
+static pthread_attr_t saved_thread_attr;
+
+static void threads_cannot_start(void) {
+  assert_int_equal(pthread_getattr_default_np(&saved_thread_attr), 0);
+  pthread_attr_t huge;
+  assert_int_equal(pthread_attr_init(&huge), 0);
+  assert_int_equal(pthread_attr_setstacksize(&huge, (size_t)1 << 47), 0);
+  assert_int_equal(pthread_setattr_default_np(&huge), 0);
+  pthread_attr_destroy(&huge);
+}
+
+static void threads_can_start(void) {
+  assert_int_equal(pthread_setattr_default_np(&saved_thread_attr), 0);
+  pthread_attr_destroy(&saved_thread_attr);
+}
+
+/* An operation whose timeout cannot be armed (the timeouts' thread cannot
+ * start) completes with the error: it was pending when the exception left
+ * the call, which returned an error for an op that never completed. */
+static void test_timeout_without_its_thread_completes_the_op(void **state) {
+  (void)state;
+  uvs_engine *e = uvst_engine_new(0); /* no loop thread; no timeout yet */
+  uvs_stream *r = uvst_reader_new(e, 0);
+  uvs_op *op = uvst_op_new(NULL, 1);
+  assert_uvs_rc(uvs_op_set_timeout(op, 60000), 0);
+  threads_cannot_start();
+  int rc = uvs_stream_read_start(r, 10, op);
+  threads_can_start();
+  assert_uvs_rc(rc, UVS_PENDING);
+  assert_uvs_rc(uvs_op_wait(op, WAIT_MS), 0);
+  assert_op_result(op, UVS_EAGAIN);
+  /* the reader is free for the next read */
+  assert_uvs_rc(uvs_op_set_timeout(op, -1), 0);
+  assert_uvs_rc(uvs_stream_read_start(r, 10, op), UVS_PENDING);
+  uvst_feed(r, "ok");
+  assert_uvs_rc(uvs_op_wait(op, WAIT_MS), 0);
+  assert_op_result(op, 0);
+  assert_op_data(op, "ok");
+  assert_uvs_rc(uvs_op_free(op), 0);
+  assert_uvs_rc(uvs_stream_free(r), 0);
+  assert_uvs_rc(uvs_engine_free(e), 0);
+}
+
 static void test_engine_bad_io_threads(void **state) {
   (void)state;
   uvs_options *o = new_options(NULL, 0);
@@ -1105,6 +1206,8 @@ int main(void) {
       T(test_engine_free_stops_timer_thread),
       T(test_timeouts_after_fork),
       T(test_name_lookup_leaves_no_thread),
+      T(test_huge_timeouts_wait_forever),
+      T(test_timeout_without_its_thread_completes_the_op),
       T(test_connect_abandoned_while_resolving),
       T(test_engine_bad_io_threads),
       T(test_connect_refused),
