@@ -979,6 +979,20 @@ static void threads_can_start(void) {
   pthread_attr_destroy(&saved_thread_attr);
 }
 
+/* An engine whose loop thread cannot start is UVS_EAGAIN. The loop was
+ * marked started before std::thread threw, and the engine's destruction
+ * then joined a thread that did not exist: std::terminate. */
+static void test_engine_without_its_thread_is_eagain(void **state) {
+  (void)state;
+  uvs_engine *e = NULL;
+  threads_cannot_start();
+  int rc = uvs_engine_new(NULL, &e);
+  threads_can_start();
+  assert_uvs_rc(rc, UVS_EAGAIN);
+  e = uvst_engine_new(1); /* and with threads back, engines work */
+  assert_uvs_rc(uvs_engine_free(e), 0);
+}
+
 /* An operation whose timeout cannot be armed (the timeouts' thread cannot
  * start) completes with the error: it was pending when the exception left
  * the call, which returned an error for an op that never completed. */
@@ -1207,6 +1221,7 @@ int main(void) {
       T(test_timeouts_after_fork),
       T(test_name_lookup_leaves_no_thread),
       T(test_huge_timeouts_wait_forever),
+      T(test_engine_without_its_thread_is_eagain),
       T(test_timeout_without_its_thread_completes_the_op),
       T(test_connect_abandoned_while_resolving),
       T(test_engine_bad_io_threads),
