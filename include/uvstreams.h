@@ -10,6 +10,9 @@
  *   return means nothing happened and no completion will ever be delivered.
  * - Handles are opaque and validated: a NULL, stale (freed), closed or
  *   wrong-type handle gives UVS_EBADHANDLE or UVS_ECLOSED, never a crash.
+ *   A handle value is never given out twice, so a freed handle stays
+ *   invalid for the life of the process (a slot serves 2^35 - 1 handles,
+ *   then is retired; 2^24 may be live at once).
  * - Every function may be called from any thread. An options argument may
  *   always be NULL (defaults).
  * - Byte input is (const void *, size_t) and is copied before the call
@@ -224,7 +227,10 @@ UVS_API int uvs_options_free(uvs_options *o);
  * library's threads block asynchronous signals: a signal sent to the process
  * reaches one of the application's threads. Engines do not cross fork(2):
  * a child creates its own and leaves the parent's alone (its threads are not
- * in the child, so using or freeing it there waits forever). */
+ * in the child, so using or freeing it there waits forever). A fork while
+ * other threads are inside the library is safe: the child can create its
+ * own objects. UVS_EMFILE when descriptors run out, including at the
+ * process's first engine (libuv would abort there). */
 UVS_API int uvs_engine_new(const uvs_options *opts, uvs_engine **out);
 /* Closes every stream and server of the engine, completes their pending
  * operations with UVS_ESHUTDOWN, stops and joins the loops. Blocks. */

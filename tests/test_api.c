@@ -905,6 +905,64 @@ static void test_name_lookup_leaves_no_thread(void **state) {
              status < 0 ? "hung (killed after 10 s)" : "crashed or failed");
 }
 
+/* ---- fork while another thread is inside the library -------------------- */
+
+static int churn_stop;
+
+static void *churn_options(void *arg) {
+  (void)arg;
+  while (!__atomic_load_n(&churn_stop, __ATOMIC_ACQUIRE)) {
+    uvs_options *o = NULL;
+    if (uvs_options_new(&o) == 0)
+      uvs_options_free(o);
+  }
+  return NULL;
+}
+
+/* In a child of fork(2): 0 if it could make (and free) an engine. */
+static int child_makes_an_engine(void) {
+  uvs_options *o = NULL;
+  uvs_engine *e = NULL;
+  if (uvs_options_new(&o) < 0 || uvs_options_set_int(o, "io_threads", 0) < 0)
+    return 1;
+  if (uvs_engine_new(o, &e) < 0)
+    return 2;
+  if (uvs_engine_free(e) < 0 || uvs_options_free(o) < 0)
+    return 3;
+  return 0;
+}
+
+/* A fork while another thread makes and frees handles: the child must be
+ * able to make its own engine. The registry's lock, copied held into the
+ * child, hung 7 of 40 such children. The child's engine is host-driven
+ * (no thread), so that ThreadSanitizer runs this too. */
+static void test_fork_while_a_thread_makes_handles(void **state) {
+  (void)state;
+  pthread_t churn;
+  __atomic_store_n(&churn_stop, 0, __ATOMIC_RELEASE);
+  assert_int_equal(pthread_create(&churn, NULL, churn_options, NULL), 0);
+  int hung = 0, failed = 0;
+  for (int i = 0; i < 40; i++) {
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+      int rc = child_makes_an_engine();
+      if (rc == 0) /* exec: the parent's copied objects are no leak */
+        execl("/bin/true", "true", (char *)NULL);
+      _exit(rc == 0 ? 7 : rc);
+    }
+    int status = wait_child_briefly(child);
+    hung += status < 0;
+    failed += status > 0;
+  }
+  __atomic_store_n(&churn_stop, 1, __ATOMIC_RELEASE);
+  pthread_join(churn, NULL);
+  if (hung || failed)
+    fail_msg("of 40 children forked while a thread made handles, %d hung "
+             "and %d failed to make an engine",
+             hung, failed);
+}
+
 /* ---- huge timeouts mean forever ----------------------------------------- */
 
 /* Timeouts of INT64_MAX ("no limit" in Java, Go...) and 1e13 ms overflowed
@@ -956,6 +1014,33 @@ static void test_huge_timeouts_wait_forever(void **state) {
   for (int threads = 0; threads <= 1; threads++)
     for (size_t i = 0; i < sizeof huge / sizeof huge[0]; i++)
       huge_timeouts_wait_forever(threads, huge[i]);
+}
+
+/* ---- a freed handle stays freed ----------------------------------------- */
+
+/* Generations were 24 bits and a freed slot was reused at once: after
+ * 2^24 - 2 new/free cycles a freed handle was live again (a stale
+ * uvs_options_free freed somebody else's options). 2^24 + 16 cycles take
+ * about 2 s here; too long under valgrind. */
+static void test_freed_handle_stays_stale(void **state) {
+  (void)state;
+  if (getenv("UVS_VALGRIND")) {
+    fprintf(stderr, "NOT RUN under valgrind: test_freed_handle_stays_stale "
+                    "(2^24 handle cycles)\n");
+    return;
+  }
+  uvs_options *stale = NULL;
+  assert_uvs_rc(uvs_options_new(&stale), 0);
+  assert_uvs_rc(uvs_options_free(stale), 0);
+  for (long i = 0; i < (1L << 24) + 16; i++) {
+    uvs_options *o = NULL;
+    if (uvs_options_new(&o) < 0)
+      fail_msg("cycle %ld: uvs_options_new failed", i);
+    if (o == stale)
+      fail_msg("cycle %ld: a freed handle is live again", i);
+    uvs_options_free(o);
+  }
+  assert_uvs_rc(uvs_options_free(stale), UVS_EBADHANDLE);
 }
 
 /* ---- threads that cannot start ------------------------------------------ */
@@ -1220,7 +1305,9 @@ int main(void) {
       T(test_engine_free_stops_timer_thread),
       T(test_timeouts_after_fork),
       T(test_name_lookup_leaves_no_thread),
+      T(test_fork_while_a_thread_makes_handles),
       T(test_huge_timeouts_wait_forever),
+      T(test_freed_handle_stays_stale),
       T(test_engine_without_its_thread_is_eagain),
       T(test_timeout_without_its_thread_completes_the_op),
       T(test_connect_abandoned_while_resolving),
