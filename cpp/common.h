@@ -40,9 +40,15 @@ uint64_t failures_on_this_thread();
 const char *error_message(int code);
 const char *error_name(int code);
 
-/* Milliseconds to a deadline; -1 means none. */
+/* Timeouts of this many milliseconds (2^42, about 139 years) or more wait
+ * forever: a deadline is a nanosecond count, which larger values (INT64_MAX
+ * as "no limit") would overflow into the past. */
+constexpr int64_t kForeverMs = int64_t(1) << 42;
+
+/* The deadline ms milliseconds from now, saturated at kForeverMs. */
 inline Clock::time_point deadline_after(int64_t ms) {
-  return Clock::now() + std::chrono::milliseconds(ms);
+  return Clock::now() +
+         std::chrono::milliseconds(ms < kForeverMs ? ms : kForeverMs);
 }
 
 } // namespace uvs

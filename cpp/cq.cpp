@@ -205,6 +205,11 @@ void CompletionQueue::wakeup() {
     engine->host_loop()->wake();
 }
 
+bool CompletionQueue::closed() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return closed_;
+}
+
 void CompletionQueue::shutdown() {
   std::vector<std::shared_ptr<Op>> ops;
   {

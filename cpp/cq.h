@@ -46,6 +46,8 @@ public:
   /* Cancels the bound operations and stops delivery. */
   void shutdown();
   void bind(const std::shared_ptr<Op> &op);
+  /* The queue was freed (shutdown): its ops take no new call. */
+  bool closed();
 
   const std::shared_ptr<Engine> engine;
 

@@ -1,9 +1,11 @@
 /*
  * handles.cpp - slot table behind the validated handles (see handles.h).
  *
- * Layout of a handle value: bits 0-31 slot index + 1, bits 32-55 generation,
- * bits 56-63 kind. Freed slots are reused with the next generation, so an old
- * handle to a reused slot still fails the generation check.
+ * Layout of a handle value: bits 0-24 slot index + 1, bits 25-59
+ * generation, bits 60-63 kind. Freed slots are reused with the next
+ * generation, so an old handle to a reused slot still fails the generation
+ * check; a slot is retired when its generation is used up (after 2^35 - 1
+ * handles), so no handle value is ever given out twice.
  */
 #include "handles.h"
 
@@ -15,21 +17,19 @@
 namespace uvs {
 
 namespace {
-constexpr uint32_t kGenerationMask = 0xFFFFFF;
+constexpr int kSlotBits = 25; /* holds index + 1 for 2^24 slots */
+constexpr int kKindShift = 60;
+constexpr uint64_t kGenerationMask =
+    (uint64_t(1) << (kKindShift - kSlotBits)) - 1;
 
-uint64_t encode(uint32_t slot, uint32_t generation, Kind kind) {
-  return (static_cast<uint64_t>(kind) << 56) |
-         (static_cast<uint64_t>(generation & kGenerationMask) << 32) |
-         (static_cast<uint64_t>(slot) + 1);
+uint64_t encode(uint32_t slot, uint64_t generation, Kind kind) {
+  return (static_cast<uint64_t>(kind) << kKindShift) |
+         (generation << kSlotBits) | (static_cast<uint64_t>(slot) + 1);
 }
 
-/* Bumped in each child of fork(2): handles added before belong to the
- * parent. */
+/* Bumped in each child of fork(2) (after_fork_in_child): handles added
+ * before belong to the parent. */
 std::atomic<uint32_t> process_epoch{0};
-[[maybe_unused]] const int new_epoch_in_child =
-    pthread_atfork(nullptr, nullptr, [] {
-      process_epoch.fetch_add(1, std::memory_order_relaxed);
-    });
 
 bool bound_to_process(Kind kind) {
   return kind != Kind::Options && kind != Kind::TlsConfig;
@@ -47,15 +47,40 @@ Registry &Registry::instance() {
   return *registry;
 }
 
+Registry::Registry() {
+  pthread_atfork([] { instance().before_fork(); },
+                 [] { instance().after_fork_in_parent(); },
+                 [] { instance().after_fork_in_child(); });
+}
+
+void Registry::before_fork() {
+  alloc_mu_.lock();
+}
+
+void Registry::after_fork_in_parent() {
+  alloc_mu_.unlock();
+}
+
+void Registry::after_fork_in_child() {
+  /* The only thread now: a held spinlock belonged to a thread that is not
+   * here, in the middle of a lookup, or of an add or a remove whose slot is
+   * not on the free list (the child does not reuse it). */
+  for (uint32_t i = 0; i < next_unused_; ++i)
+    slot_at(i)->busy.store(false, std::memory_order_relaxed);
+  process_epoch.fetch_add(1, std::memory_order_relaxed);
+  alloc_mu_.unlock();
+}
+
 bool Registry::decode(uint64_t handle, Kind kind, uint32_t *slot,
-                      uint32_t *generation) {
-  if (handle == 0 || static_cast<Kind>(handle >> 56) != kind)
+                      uint64_t *generation) {
+  if (handle == 0 || static_cast<Kind>(handle >> kKindShift) != kind)
     return false;
-  uint32_t low = static_cast<uint32_t>(handle & 0xFFFFFFFFu);
+  uint32_t low =
+      static_cast<uint32_t>(handle & ((uint64_t(1) << kSlotBits) - 1));
   if (low == 0)
     return false;
   *slot = low - 1;
-  *generation = static_cast<uint32_t>((handle >> 32) & kGenerationMask);
+  *generation = (handle >> kSlotBits) & kGenerationMask;
   return true;
 }
 
@@ -121,15 +146,15 @@ uint64_t Registry::add(Kind kind, std::shared_ptr<void> obj) {
 }
 
 Registry::Slot *Registry::lock_matching(uint64_t handle, Kind kind) {
-  uint32_t index, generation;
+  uint32_t index;
+  uint64_t generation;
   if (!decode(handle, kind, &index, &generation))
     return nullptr;
   Slot *s = slot_at(index);
   if (!s)
     return nullptr;
   SlotLock lock(*s);
-  if (!s->obj || s->kind != kind ||
-      (s->generation & kGenerationMask) != generation)
+  if (!s->obj || s->kind != kind || s->generation != generation)
     return nullptr;
   lock.keep(); /* the caller unlocks */
   return s;
@@ -158,20 +183,22 @@ std::shared_ptr<void> Registry::find(uint64_t handle, Kind kind) {
 }
 
 std::shared_ptr<void> Registry::remove(uint64_t handle, Kind kind) {
-  uint32_t index = 0;
+  Slot *s = lock_live(handle, kind);
+  if (!s)
+    return nullptr;
+  uint32_t index;
+  uint64_t generation;
+  decode(handle, kind, &index, &generation);
   std::shared_ptr<void> obj;
+  bool used_up;
   {
-    Slot *s = lock_live(handle, kind);
-    if (!s)
-      return nullptr;
     SlotLock lock(*s, SlotLock::adopt);
-    index = static_cast<uint32_t>(handle & 0xFFFFFFFFu) - 1;
     obj = std::move(s->obj);
     s->obj.reset();
-    s->generation = (s->generation + 1) & kGenerationMask;
-    if (s->generation == 0)
-      s->generation = 1;
+    used_up = ++s->generation > kGenerationMask;
   }
+  if (used_up)
+    return obj; /* retired: never reused */
   std::lock_guard<std::mutex> lock(alloc_mu_);
   free_.push_back(index);
   return obj; /* destroyed by the caller, outside every lock */

@@ -20,6 +20,13 @@
  * take no global lock: slots live in fixed chunks that never move once
  * published, and each slot has a one-byte spinlock held for a few
  * instructions. Only add/remove share a mutex, for the free list.
+ *
+ * A freed handle never comes back to life: a slot's generation has 35 bits
+ * and a slot whose generation would wrap is retired, never reused.
+ *
+ * fork(2): the free list's mutex is held across a fork, so the child gets
+ * a consistent copy, and the child releases every slot spinlock a thread
+ * of the parent held (that thread is not in the child).
  */
 #pragma once
 
@@ -68,7 +75,7 @@ public:
 private:
   struct Slot {
     std::atomic<bool> busy{false}; /* spinlock over the fields below */
-    uint32_t generation = 1;
+    uint64_t generation = 1;
     Kind kind = Kind::Options;
     uint32_t process = 0; /* epoch of the process that added obj */
     std::shared_ptr<void> obj;
@@ -78,8 +85,13 @@ private:
   static constexpr uint32_t kMaxChunks = 4096; /* 16 M live handles */
   class SlotLock;
 
+  Registry();
   static bool decode(uint64_t handle, Kind kind, uint32_t *slot,
-                     uint32_t *generation);
+                     uint64_t *generation);
+  /* fork(2) handlers (see above). */
+  void before_fork();
+  void after_fork_in_parent();
+  void after_fork_in_child();
   /* The handle's slot with its spinlock held if it is live and of this
    * kind; else null, unlocked. */
   Slot *lock_live(uint64_t handle, Kind kind);

@@ -6,7 +6,13 @@
 
 #include "quiet_thread.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
 #include <future>
+#include <system_error>
 
 namespace uvs {
 
@@ -22,6 +28,30 @@ struct CurrentLoop {
 void run_function(const std::shared_ptr<void> &obj) {
   (*static_cast<std::function<void()> *>(obj.get()))();
 }
+
+/* libuv makes a process-wide pipe at the first loop initialisation of the
+ * process, after the loop's epoll descriptor, and calls abort() if it
+ * cannot (uv__signal_global_init). Until a loop has been initialised, a
+ * loop is only initialised when three descriptors can be made, so that a
+ * process short of them gets UVS_EMFILE. (Another thread could take them
+ * in between: a narrow window, at the first loop only.) */
+std::atomic<bool> first_loop_done{false};
+
+int check_first_loop_init() {
+  if (first_loop_done.load(std::memory_order_acquire))
+    return 0;
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) < 0)
+    return fail_with(-errno, "no descriptors for libuv's first loop");
+  int third = fcntl(fds[0], F_DUPFD_CLOEXEC, 0);
+  int err = errno;
+  ::close(fds[0]);
+  ::close(fds[1]);
+  if (third < 0)
+    return fail_with(-err, "no descriptors for libuv's first loop");
+  ::close(third);
+  return 0;
+}
 } // namespace
 
 Loop::Loop(int index, bool threaded) : index_(index), threaded_(threaded) {}
@@ -32,21 +62,42 @@ Loop::~Loop() {
 }
 
 int Loop::start() {
+  if (int rc = check_first_loop_init(); rc < 0)
+    return rc;
   int rc = uv_loop_init(&loop_);
   if (rc < 0)
     return fail_with(rc, "uv_loop_init");
-  uv_async_init(&loop_, &async_, on_async);
+  first_loop_done.store(true, std::memory_order_release);
+  rc = uv_async_init(&loop_, &async_, on_async);
+  if (rc < 0) {
+    uv_loop_close(&loop_);
+    return fail_with(rc, "uv_async_init");
+  }
   async_.data = this;
   uv_timer_init(&loop_, &drive_timer_);
-  started_ = true;
   if (!threaded_) {
+    started_ = true;
     /* registers the async watcher with epoll: wake() works from now on */
     uv_run(&loop_, UV_RUN_NOWAIT);
     return 0;
   }
-  QuietThreadScope quiet;
-  thread_ = std::thread([this] { thread_main(); });
+  try {
+    QuietThreadScope quiet;
+    thread_ = std::thread([this] { thread_main(); });
+  } catch (const std::system_error &e) {
+    close_unstarted();
+    return fail(UVS_EAGAIN,
+                std::string("cannot start a loop thread: ") + e.what());
+  }
+  started_ = true; /* only now: stop() joins the thread */
   return 0;
+}
+
+void Loop::close_unstarted() {
+  uv_close(reinterpret_cast<uv_handle_t *>(&async_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t *>(&drive_timer_), nullptr);
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  uv_loop_close(&loop_);
 }
 
 void Loop::thread_main() {

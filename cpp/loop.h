@@ -77,6 +77,8 @@ public:
 
 private:
   static void on_async(uv_async_t *handle);
+  /* Undoes start() when the loop's thread cannot be made. */
+  void close_unstarted();
   void run_tasks();
   void thread_main();
 

@@ -8,6 +8,9 @@
 #include "loop.h"
 #include "stream.h"
 
+#include <new>
+#include <system_error>
+
 namespace uvs {
 
 namespace {
@@ -29,6 +32,10 @@ int Op::begin_locked(int new_kind, std::shared_ptr<Stream> *untaken) {
     return fail(UVS_EOPBUSY, "operation object already has a call pending");
   if (detached_)
     return UVS_EBADHANDLE;
+  /* Checked under the op's mutex, which the queue's shutdown takes to
+   * cancel its ops after closing: a call that gets past this is cancelled. */
+  if (cq && cq->closed())
+    return fail(UVS_ECLOSED, "the operation's completion queue was freed");
   if (in_queue) /* a completion the owner never polled: stale now */
     cq->remove(this);
   state_.store(State::Pending, std::memory_order_release);
@@ -84,7 +91,7 @@ int Op::begin_completed(int new_kind, int status) {
 
 bool Op::startable() {
   std::lock_guard<std::mutex> lock(mu_);
-  return state_ != State::Pending && !detached_;
+  return state_ != State::Pending && !detached_ && !(cq && cq->closed());
 }
 
 void Op::abandon() {
@@ -112,13 +119,25 @@ bool Op::take_back(ByteBuffer &out) {
 }
 
 void Op::arm_timeout() {
-  if (timeout_ms < 0) /* the usual case: no lock needed to know it */
-    return;
+  if (int err = try_arm_timeout(); err < 0)
+    cancel(err); /* it is pending: it completes, with the error */
+}
+
+int Op::try_arm_timeout() {
+  if (timeout_ms < 0 || timeout_ms >= kForeverMs) /* no lock needed */
+    return 0;
   std::lock_guard<std::mutex> lock(mu_);
-  if (state_ != State::Pending || timeout_ms < 0)
-    return;
+  if (state_ != State::Pending || timeout_ms < 0 || timeout_ms >= kForeverMs)
+    return 0;
+  try {
+    deadline_arm(shared_from_this(), deadline_after(timeout_ms));
+  } catch (const std::bad_alloc &) {
+    return fail(UVS_ENOMEM, "no memory for the operation's timeout");
+  } catch (const std::system_error &) {
+    return fail(UVS_EAGAIN, "cannot start the thread of the timeouts");
+  }
   timer_armed_ = true;
-  deadline_arm(shared_from_this(), deadline_after(timeout_ms));
+  return 0;
 }
 
 bool Op::finish_locked(int status, std::unique_lock<std::mutex> &lock,

@@ -67,8 +67,12 @@ public:
   void complete_inline(int status);
   /* Finishes the pending call; false if it was not pending any more. */
   bool complete(int status);
-  /* Arms the op's timeout (if any) once it is known to be pending. */
+  /* Arms the op's timeout (if any) once it is known to be pending; if that
+   * fails (no memory, no timer thread), the op completes with the error. */
   void arm_timeout();
+  /* The same, but a failure is returned (the op stays pending), for a
+   * caller that holds its target's lock. */
+  int try_arm_timeout();
 
   int wait(int64_t timeout_ms);
   void cancel(int status);

@@ -230,6 +230,7 @@ private:
 
   ByteBuffer out_pending_;
   ByteBuffer out_flight_;
+  std::vector<uv_buf_t> write_bufs_; /* out_flight_ in slices libuv takes */
   bool write_in_flight_ = false;
   bool flush_scheduled_ = false;
   bool write_paused_ = false; /* asyncio's pause_writing() state */

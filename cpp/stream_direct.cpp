@@ -32,10 +32,17 @@ namespace uvs {
 
 namespace {
 /* What a thread needs to read directly: its wake-up eventfd and 128 KiB of
- * scratch memory (as a loop has), made at its first direct read. */
+ * scratch memory (as a loop has), made at its first direct read. Without
+ * its eventfd (EMFILE) the thread cannot wait directly; it tries again at
+ * its next wait. */
 struct DirectWaiter {
-  int wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  int wake_fd = -1;
   std::unique_ptr<char[]> scratch{new char[Loop::kScratchSize]};
+  bool ready() {
+    if (wake_fd < 0)
+      wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    return wake_fd >= 0;
+  }
   ~DirectWaiter() {
     if (wake_fd >= 0)
       ::close(wake_fd);
@@ -72,8 +79,17 @@ bool Stream::serve_wait(Op &op, Clock::time_point end, bool limited, int *rc) {
   if (!direct_ || read_op_.get() != &op)
     return false;
   DirectWaiter &me = direct_waiter();
-  if (me.wake_fd < 0)
+  if (!me.ready()) {
+    /* No way to wait here: the loop reads the stream from now on (else
+     * nobody would, and the wait would never end). */
+    leave_direct_locked();
+    read_paused_ = true;
+    bool resume = wants_resume();
+    lock.unlock();
+    if (resume)
+      post(task_resume_reading);
     return false;
+  }
   bool last_try = false;
   bool read_first = direct_read_full_;
   for (;;) {

@@ -172,7 +172,13 @@ void Stream::arm_tls_timer_locked(int64_t ms) {
   timer = std::make_shared<Op>(nullptr, 0);
   timer->timeout_ms = ms;
   timer->begin(UVS_OP_NONE, shared_from_this(), loop_);
-  timer->arm_timeout();
+  if (int err = timer->try_arm_timeout(); err < 0) {
+    /* As if it expired at once, with the error: the handshake or the
+     * close does not wait forever. */
+    cancel_tls_op_locked(timer, err);
+    std::shared_ptr<void> self = shared_from_this();
+    loop_->defer([self] { task_tls_abort(self); });
+  }
 }
 
 void Stream::disarm_tls_timer_locked() {

@@ -10,6 +10,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace uvs {
@@ -434,14 +435,19 @@ void TlsSession::shutdown() {
 }
 
 bool TlsSession::take_output(ByteBuffer &out) {
-  size_t pending = BIO_ctrl_pending(out_);
-  if (!pending)
-    return false;
-  char *p = out.reserve_tail(pending);
-  int n = BIO_read(out_, p, int(pending));
-  if (n > 0)
+  /* BIO_read takes an int: more than 2 GiB of ciphertext (a write of over
+   * 2 GiB) comes out in several reads. */
+  constexpr size_t kMaxRead = size_t(1) << 30;
+  bool took = false;
+  while (size_t pending = BIO_ctrl_pending(out_)) {
+    size_t want = std::min(pending, kMaxRead);
+    int n = BIO_read(out_, out.reserve_tail(want), int(want));
+    if (n <= 0)
+      break;
     out.commit(size_t(n));
-  return n > 0;
+    took = true;
+  }
+  return took;
 }
 
 int TlsSession::get_str(const std::string &key, std::string *out) const {

@@ -21,13 +21,32 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstring>
+#include <vector>
 
 namespace uvs {
 
 namespace {
 constexpr size_t kMaxDirectIov = 64;
+/* One libuv buffer carries at most this much: uv_buf_init takes an
+ * unsigned length and uv_try_write returns the bytes sent as an int, so a
+ * larger buffer goes out as several (it was cut to 32 bits and lost). */
+constexpr size_t kMaxWriteSlice = size_t(1) << 30;
+
+uv_buf_t slice_at(const ByteBuffer &b, size_t offset) {
+  return uv_buf_init(const_cast<char *>(b.data()) + offset,
+                     unsigned(std::min(b.size() - offset, kMaxWriteSlice)));
 }
+
+/* b as libuv buffers of at most kMaxWriteSlice bytes each. */
+void slice_all(const ByteBuffer &b, std::vector<uv_buf_t> *out) {
+  out->clear();
+  for (size_t at = 0; at < b.size(); at += kMaxWriteSlice)
+    out->push_back(slice_at(b, at));
+}
+} // namespace
 
 size_t Stream::write_buffer_size_locked() const {
   return out_pending_.size() + (write_in_flight_ ? out_flight_.size() : 0) +
@@ -121,14 +140,18 @@ int Stream::write(const uvs_buf *bufs, size_t n) {
   }
   if (sent == total)
     return 0;
+  /* The unsent tail, in one allocation (appending buffer by buffer would
+   * grow and copy the queue several times over for a large writev). */
+  char *to = out_pending_.reserve_tail(total - sent);
+  out_pending_.commit(total - sent);
   for (size_t i = 0; i < n; ++i) {
     size_t len = bufs[i].len;
     if (sent >= len) {
       sent -= len;
       continue;
     }
-    out_pending_.append(static_cast<const char *>(bufs[i].base) + sent,
-                        len - sent);
+    memcpy(to, static_cast<const char *>(bufs[i].base) + sent, len - sent);
+    to += len - sent;
     sent = 0;
   }
   if (!write_paused_ && write_buffer_size_locked() > high_)
@@ -156,8 +179,7 @@ void Stream::flush_locked() {
   if (handle_state_ != HandleState::Open || write_in_flight_)
     return;
   if (!out_pending_.empty()) {
-    uv_buf_t b = uv_buf_init(const_cast<char *>(out_pending_.data()),
-                             unsigned(out_pending_.size()));
+    uv_buf_t b = slice_at(out_pending_, 0);
     int n = uv_try_write(&handle_.stream, &b, 1);
     if (n == UV_EAGAIN || n == UV_ENOSYS)
       n = 0;
@@ -170,13 +192,13 @@ void Stream::flush_locked() {
   if (!out_pending_.empty()) {
     out_flight_.swap(out_pending_);
     out_pending_.clear();
-    uv_buf_t b = uv_buf_init(const_cast<char *>(out_flight_.data()),
-                             unsigned(out_flight_.size()));
+    slice_all(out_flight_, &write_bufs_);
     if (!write_req_) {
       write_req_ = std::make_unique<uv_write_t>();
       write_req_->data = this;
     }
-    int rc = uv_write(write_req_.get(), &handle_.stream, &b, 1, on_write);
+    int rc = uv_write(write_req_.get(), &handle_.stream, write_bufs_.data(),
+                      unsigned(write_bufs_.size()), on_write);
     if (rc < 0) {
       begin_close_locked(rc, false);
       return;

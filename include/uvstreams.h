@@ -11,6 +11,9 @@
  * - Handles are opaque and validated: a NULL, stale (freed), closed or
  *   wrong-type handle gives UVS_EBADHANDLE or UVS_ECLOSED, never a crash;
  *   one made by the parent of a forked process gives UVS_EFORKED (engine).
+ *   A handle value is never given out twice, so a freed handle stays
+ *   invalid for the life of the process (a slot serves 2^35 - 1 handles,
+ *   then is retired; 2^24 may be live at once).
  * - Every function may be called from any thread. An options argument may
  *   always be NULL (defaults).
  * - Byte input is (const void *, size_t) and is copied before the call
@@ -18,6 +21,8 @@
  *   and released with uvs_free(); output of operations is borrowed from the
  *   operation (uvs_op_data) and valid until the operation is restarted/freed.
  * - Timeouts are int64_t milliseconds; -1 waits forever, 0 does not wait.
+ *   2^42 ms (about 139 years) or more, INT64_MAX included, also waits
+ *   forever (blocking calls, uvs_op_set_timeout, uvs_cq_wait, uvs_cq_next).
  *   A read that times out or is cancelled consumes nothing.
  * - Functions whose name ends in _start begin an asynchronous operation on a
  *   caller-owned uvs_op. They return UVS_PENDING (0) when the operation will
@@ -227,7 +232,10 @@ UVS_API int uvs_options_free(uvs_options *o);
  * queue, operation, stream and server handles belong to the process that
  * made them: in a child of fork(2) every call on one of the parent's
  * (free included) returns UVS_EFORKED at once and does nothing (no byte is
- * written, no socket closed); options and TLS configurations keep working. */
+ * written, no socket closed); options and TLS configurations keep working.
+ * A fork while other threads are inside the library is safe: the child can
+ * create its own objects. UVS_EMFILE when descriptors run out, including at
+ * the process's first engine (libuv would abort there). */
 UVS_API int uvs_engine_new(const uvs_options *opts, uvs_engine **out);
 /* Closes every stream and server of the engine, completes their pending
  * operations with UVS_ESHUTDOWN, stops and joins the loops. Blocks. */
@@ -259,7 +267,8 @@ UVS_API int uvs_cq_wait(uvs_cq *cq, int64_t timeout_ms, uvs_op **ops, int max);
 UVS_API int uvs_cq_next(uvs_cq *cq, int64_t timeout_ms, uvs_op **op);
 /* Makes one current or next uvs_cq_wait/next return 0. Any thread. */
 UVS_API int uvs_cq_wakeup(uvs_cq *cq);
-/* Cancels the operations still bound to the queue and frees it. */
+/* Cancels the operations still bound to the queue and frees it. Its
+ * operations take no new call from then on (UVS_ECLOSED): free them. */
 UVS_API int uvs_cq_free(uvs_cq *cq);
 
 /* ---- operations --------------------------------------------------------- */
@@ -291,7 +300,10 @@ enum uvs_op_kind {
 
 UVS_API int uvs_op_new(uvs_cq *cq, uint64_t tag, uvs_op **out);
 /* Deadline for the operations started on this op from now on (-1: none).
- * On expiry the operation completes with UVS_ETIMEDOUT, consuming nothing. */
+ * On expiry the operation completes with UVS_ETIMEDOUT, consuming nothing.
+ * If the deadline cannot be armed (no memory, or the timeouts' thread
+ * cannot start), the operation completes at once with UVS_ENOMEM or
+ * UVS_EAGAIN. */
 UVS_API int uvs_op_set_timeout(uvs_op *op, int64_t timeout_ms);
 /* Cancels a pending operation (it completes with UVS_ECANCELED unless it
  * had already completed) and frees the op; it is never delivered after. */

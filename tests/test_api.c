@@ -899,6 +899,206 @@ static void test_name_lookup_leaves_no_thread(void **state) {
              status < 0 ? "hung (killed after 10 s)" : "crashed or failed");
 }
 
+/* ---- fork while another thread is inside the library -------------------- */
+
+static int churn_stop;
+
+static void *churn_options(void *arg) {
+  (void)arg;
+  while (!__atomic_load_n(&churn_stop, __ATOMIC_ACQUIRE)) {
+    uvs_options *o = NULL;
+    if (uvs_options_new(&o) == 0)
+      uvs_options_free(o);
+  }
+  return NULL;
+}
+
+/* In a child of fork(2): 0 if it could make (and free) an engine. */
+static int child_makes_an_engine(void) {
+  uvs_options *o = NULL;
+  uvs_engine *e = NULL;
+  if (uvs_options_new(&o) < 0 || uvs_options_set_int(o, "io_threads", 0) < 0)
+    return 1;
+  if (uvs_engine_new(o, &e) < 0)
+    return 2;
+  if (uvs_engine_free(e) < 0 || uvs_options_free(o) < 0)
+    return 3;
+  return 0;
+}
+
+/* A fork while another thread makes and frees handles: the child must be
+ * able to make its own engine. The registry's lock, copied held into the
+ * child, hung 7 of 40 such children. The child's engine is host-driven
+ * (no thread), so that ThreadSanitizer runs this too. */
+static void test_fork_while_a_thread_makes_handles(void **state) {
+  (void)state;
+  pthread_t churn;
+  __atomic_store_n(&churn_stop, 0, __ATOMIC_RELEASE);
+  assert_int_equal(pthread_create(&churn, NULL, churn_options, NULL), 0);
+  int hung = 0, failed = 0;
+  for (int i = 0; i < 40; i++) {
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+      int rc = child_makes_an_engine();
+      if (rc == 0) /* exec: the parent's copied objects are no leak */
+        execl("/bin/true", "true", (char *)NULL);
+      _exit(rc == 0 ? 7 : rc);
+    }
+    int status = wait_child_briefly(child);
+    hung += status < 0;
+    failed += status > 0;
+  }
+  __atomic_store_n(&churn_stop, 1, __ATOMIC_RELEASE);
+  pthread_join(churn, NULL);
+  if (hung || failed)
+    fail_msg("of 40 children forked while a thread made handles, %d hung "
+             "and %d failed to make an engine",
+             hung, failed);
+}
+
+/* ---- huge timeouts mean forever ----------------------------------------- */
+
+/* Timeouts of INT64_MAX ("no limit" in Java, Go...) and 1e13 ms overflowed
+ * the nanosecond deadline and expired at once: each wait below returned
+ * UVS_ETIMEDOUT (or 0 from the queue) in 0 ms. The data comes 100 ms late,
+ * and every wait must get it. */
+static void huge_timeouts_wait_forever(int io_threads, int64_t ms) {
+  uvs_engine *e = uvst_engine_new(io_threads);
+  uvs_stream *r = uvst_reader_new(e, 0);
+  void *d = NULL;
+  size_t n = 0;
+  uvst_later *l = uvst_feed_later(r, "a", 0, 100);
+  assert_uvs_rc(uvs_stream_read(r, 10, ms, &d, &n), 0);
+  uvst_later_join(l);
+  assert_bytes_equal(d, n, "a");
+  uvs_free(d);
+
+  uvs_cq *cq = NULL;
+  assert_uvs_rc(uvs_cq_new(e, &cq), 0);
+  uvs_op *op = uvst_op_new(cq, 5);
+  assert_uvs_rc(uvs_op_set_timeout(op, ms), 0);
+  assert_uvs_rc(uvs_stream_read_start(r, 10, op), UVS_PENDING);
+  l = uvst_feed_later(r, "b", 0, 100);
+  uvs_op *got = NULL;
+  assert_int_equal(uvs_cq_next(cq, ms, &got), 1);
+  uvst_later_join(l);
+  assert_ptr_equal(got, op);
+  assert_op_result(op, 0);
+  assert_op_data(op, "b");
+
+  assert_uvs_rc(uvs_stream_read_start(r, 10, op), UVS_PENDING);
+  l = uvst_feed_later(r, "c", 0, 100);
+  uvs_op *ops[2] = {NULL, NULL};
+  assert_int_equal(uvs_cq_wait(cq, ms, ops, 2), 1);
+  uvst_later_join(l);
+  assert_ptr_equal(ops[0], op);
+  assert_op_result(op, 0);
+  assert_op_data(op, "c");
+
+  assert_uvs_rc(uvs_op_free(op), 0);
+  assert_uvs_rc(uvs_cq_free(cq), 0);
+  assert_uvs_rc(uvs_stream_free(r), 0);
+  assert_uvs_rc(uvs_engine_free(e), 0);
+}
+
+static void test_huge_timeouts_wait_forever(void **state) {
+  (void)state;
+  static const int64_t huge[] = {INT64_MAX, 10000000000000LL};
+  for (int threads = 0; threads <= 1; threads++)
+    for (size_t i = 0; i < sizeof huge / sizeof huge[0]; i++)
+      huge_timeouts_wait_forever(threads, huge[i]);
+}
+
+/* ---- a freed handle stays freed ----------------------------------------- */
+
+/* Generations were 24 bits and a freed slot was reused at once: after
+ * 2^24 - 2 new/free cycles a freed handle was live again (a stale
+ * uvs_options_free freed somebody else's options). 2^24 + 16 cycles take
+ * about 2 s here; too long under valgrind. */
+static void test_freed_handle_stays_stale(void **state) {
+  (void)state;
+  if (getenv("UVS_VALGRIND")) {
+    fprintf(stderr, "NOT RUN under valgrind: test_freed_handle_stays_stale "
+                    "(2^24 handle cycles)\n");
+    return;
+  }
+  uvs_options *stale = NULL;
+  assert_uvs_rc(uvs_options_new(&stale), 0);
+  assert_uvs_rc(uvs_options_free(stale), 0);
+  for (long i = 0; i < (1L << 24) + 16; i++) {
+    uvs_options *o = NULL;
+    if (uvs_options_new(&o) < 0)
+      fail_msg("cycle %ld: uvs_options_new failed", i);
+    if (o == stale)
+      fail_msg("cycle %ld: a freed handle is live again", i);
+    uvs_options_free(o);
+  }
+  assert_uvs_rc(uvs_options_free(stale), UVS_EBADHANDLE);
+}
+
+/* ---- threads that cannot start ------------------------------------------ */
+
+/* Until threads_can_start(), a new thread's stack (2^47 bytes, the whole
+ * address space) cannot be mapped, so pthread_create fails with EAGAIN:
+ * a failed thread creation without a seam in the library. */
+static pthread_attr_t saved_thread_attr;
+
+static void threads_cannot_start(void) {
+  assert_int_equal(pthread_getattr_default_np(&saved_thread_attr), 0);
+  pthread_attr_t huge;
+  assert_int_equal(pthread_attr_init(&huge), 0);
+  assert_int_equal(pthread_attr_setstacksize(&huge, (size_t)1 << 47), 0);
+  assert_int_equal(pthread_setattr_default_np(&huge), 0);
+  pthread_attr_destroy(&huge);
+}
+
+static void threads_can_start(void) {
+  assert_int_equal(pthread_setattr_default_np(&saved_thread_attr), 0);
+  pthread_attr_destroy(&saved_thread_attr);
+}
+
+/* An engine whose loop thread cannot start is UVS_EAGAIN. The loop was
+ * marked started before std::thread threw, and the engine's destruction
+ * then joined a thread that did not exist: std::terminate. */
+static void test_engine_without_its_thread_is_eagain(void **state) {
+  (void)state;
+  uvs_engine *e = NULL;
+  threads_cannot_start();
+  int rc = uvs_engine_new(NULL, &e);
+  threads_can_start();
+  assert_uvs_rc(rc, UVS_EAGAIN);
+  e = uvst_engine_new(1); /* and with threads back, engines work */
+  assert_uvs_rc(uvs_engine_free(e), 0);
+}
+
+/* An operation whose timeout cannot be armed (the timeouts' thread cannot
+ * start) completes with the error: it was pending when the exception left
+ * the call, which returned an error for an op that never completed. */
+static void test_timeout_without_its_thread_completes_the_op(void **state) {
+  (void)state;
+  uvs_engine *e = uvst_engine_new(0); /* no loop thread; no timeout yet */
+  uvs_stream *r = uvst_reader_new(e, 0);
+  uvs_op *op = uvst_op_new(NULL, 1);
+  assert_uvs_rc(uvs_op_set_timeout(op, 60000), 0);
+  threads_cannot_start();
+  int rc = uvs_stream_read_start(r, 10, op);
+  threads_can_start();
+  assert_uvs_rc(rc, UVS_PENDING);
+  assert_uvs_rc(uvs_op_wait(op, WAIT_MS), 0);
+  assert_op_result(op, UVS_EAGAIN);
+  /* the reader is free for the next read */
+  assert_uvs_rc(uvs_op_set_timeout(op, -1), 0);
+  assert_uvs_rc(uvs_stream_read_start(r, 10, op), UVS_PENDING);
+  uvst_feed(r, "ok");
+  assert_uvs_rc(uvs_op_wait(op, WAIT_MS), 0);
+  assert_op_result(op, 0);
+  assert_op_data(op, "ok");
+  assert_uvs_rc(uvs_op_free(op), 0);
+  assert_uvs_rc(uvs_stream_free(r), 0);
+  assert_uvs_rc(uvs_engine_free(e), 0);
+}
+
 static void test_engine_bad_io_threads(void **state) {
   (void)state;
   uvs_options *o = new_options(NULL, 0);
@@ -1099,6 +1299,11 @@ int main(void) {
       T(test_engine_free_stops_timer_thread),
       T(test_timeouts_after_fork),
       T(test_name_lookup_leaves_no_thread),
+      T(test_fork_while_a_thread_makes_handles),
+      T(test_huge_timeouts_wait_forever),
+      T(test_freed_handle_stays_stale),
+      T(test_engine_without_its_thread_is_eagain),
+      T(test_timeout_without_its_thread_completes_the_op),
       T(test_connect_abandoned_while_resolving),
       T(test_engine_bad_io_threads),
       T(test_connect_refused),

@@ -703,6 +703,32 @@ static void test_cq_free_cancels_bound_ops(void **state) {
   close(peer);
 }
 
+/* An op whose queue was freed takes no new call: it would be pending with
+ * nowhere to deliver its completion (it said UVS_PENDING, the completion
+ * was dropped, uvs_op_wait refused it and the stream said EBUSY to other
+ * readers meanwhile). Every start must fail, leaving the stream free. */
+static void test_op_of_freed_queue_takes_no_call(void **state) {
+  nh_fixture *f = *state;
+  int peer = -1;
+  uvs_stream *s = uvst_socketpair_stream(f->e, &peer);
+  uvs_cq *cq = NULL;
+  assert_uvs_rc(uvs_cq_new(f->e, &cq), 0);
+  uvs_op *op = uvst_op_new(cq, 12);
+  assert_uvs_rc(uvs_cq_free(cq), 0);
+  assert_uvs_rc(uvs_stream_read_start(s, 10, op), UVS_ECLOSED);
+  assert_uvs_rc(uvs_stream_readline_start(s, op), UVS_ECLOSED);
+  assert_uvs_rc(uvs_stream_drain_start(s, op), UVS_ECLOSED);
+  assert_int_equal(nh_raw_send_all(peer, "ok", 2), 0);
+  void *d = NULL;
+  size_t n = 0;
+  assert_uvs_rc(uvs_stream_read(s, 10, 10000, &d, &n), 0);
+  assert_bytes_equal(d, n, "ok");
+  uvs_free(d);
+  assert_uvs_rc(uvs_op_free(op), 0);
+  assert_uvs_rc(nh_close_free(s), 0);
+  close(peer);
+}
+
 /* ---- connect timeouts ---------------------------------------------------- */
 
 /* A listener whose accept queue is full, so that a connect stays pending:
@@ -1022,6 +1048,7 @@ int main(void) {
       T(test_op_cancel),
       T(test_op_free_pending),
       T(test_cq_free_cancels_bound_ops),
+      T(test_op_of_freed_queue_takes_no_call),
       T(test_connect_timeout),
       T(test_restart_drops_stale_completion),
       cmocka_unit_test_setup_teardown(

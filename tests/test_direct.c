@@ -11,9 +11,12 @@
  */
 #include "helpers.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -518,6 +521,89 @@ static void warm_up_main_thread(void **state) {
   pair_close(&p);
 }
 
+/* ---- a thread without a wake-up descriptor ------------------------------ */
+
+/* The highest descriptor open in this process below limit (valgrind keeps
+ * its own above the limit it shows). */
+static int highest_fd_below(rlim_t limit) {
+  DIR *d = opendir("/proc/self/fd");
+  assert_non_null(d);
+  int top = dirfd(d);
+  for (struct dirent *de; (de = readdir(d)) != NULL;) {
+    int fd = atoi(de->d_name);
+    if (de->d_name[0] != '.' && fd > top && (rlim_t)fd < limit)
+      top = fd;
+  }
+  closedir(d);
+  return top;
+}
+
+struct table_full {
+  int base; /* the descriptor copied into the holes */
+  struct rlimit saved;
+  int fds[1024];
+  int n;
+};
+
+/* Leaves no descriptor free: the soft limit just above the highest open
+ * one, and the holes below it filled. */
+static void fill_descriptor_table(struct table_full *t) {
+  t->base = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  assert_true(t->base >= 0);
+  assert_int_equal(getrlimit(RLIMIT_NOFILE, &t->saved), 0);
+  struct rlimit low = t->saved;
+  low.rlim_cur = (rlim_t)highest_fd_below(t->saved.rlim_cur) + 1;
+  assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+  for (t->n = 0; t->n < 1024; t->n++)
+    if ((t->fds[t->n] = dup(t->base)) < 0)
+      break;
+  assert_int_equal(errno, EMFILE);
+}
+
+static void empty_descriptor_table(struct table_full *t) {
+  while (t->n > 0)
+    close(t->fds[--t->n]);
+  close(t->base);
+  assert_int_equal(setrlimit(RLIMIT_NOFILE, &t->saved), 0);
+}
+
+struct blocking_read {
+  uvs_stream *s;
+  int rc;
+  void *data;
+  size_t len;
+};
+
+static void *blocking_read_main(void *arg) {
+  struct blocking_read *r = arg;
+  r->rc = uvs_stream_read(r->s, 100, 3000, &r->data, &r->len);
+  return NULL;
+}
+
+/* A thread that cannot make its wake-up eventfd (EMFILE) must still get
+ * its bytes: it slept on its condition variable while nobody read the
+ * socket (ETIMEDOUT with 5 bytes waiting; forever with no timeout). The
+ * read runs on a new thread, which has no eventfd yet. */
+static void test_read_without_a_wake_up_descriptor(void **state) {
+  (void)state;
+  struct pair p;
+  pair_open(&p, 1, 0);
+  peer_send(&p, "hello");
+  struct table_full t;
+  fill_descriptor_table(&t);
+  struct blocking_read r = {.s = p.s};
+  pthread_t th;
+  int created = pthread_create(&th, NULL, blocking_read_main, &r);
+  if (created == 0)
+    pthread_join(th, NULL);
+  empty_descriptor_table(&t);
+  assert_int_equal(created, 0);
+  assert_uvs_rc(r.rc, 0);
+  assert_bytes_equal(r.data, r.len, "hello");
+  uvs_free(r.data);
+  pair_close(&p);
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
   const struct CMUnitTest warm_up[] = {cmocka_unit_test(warm_up_main_thread)};
@@ -544,6 +630,7 @@ int main(void) {
       T(test_queue_op_hands_reading_to_the_loop),
       T(test_pause_hands_a_blocked_read_to_the_loop),
       T(test_read_pipe),
+      T(test_read_without_a_wake_up_descriptor),
 #undef T
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
