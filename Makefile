@@ -93,7 +93,9 @@ $(BUILD)/examples/%: examples/%.c include/uvstreams.h $(BUILD)/lib/libuvstreams.
 $(BUILD)/tests/%: tests/%.c $(TEST_HELPERS) $(wildcard tests/*.h) include/uvstreams.h $(BUILD)/lib/libuvstreams.so
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC   $@")
-	$(Q)$(CC) $(CFLAGS_USER) -Itests $< $(TEST_HELPERS) -o $@ $(LINK_USER) -lcmocka
+	$(Q)$(CC) $(CFLAGS_USER) -Itests $< $(TEST_HELPERS) -o $@ $(LINK_USER) -lcmocka $(TEST_LIBS)
+# test_tls makes its own SSL_CTX to hand to uvs_tls_config_adopt.
+$(BUILD)/tests/test_tls: TEST_LIBS := -lssl -lcrypto
 
 demo: deps lib examples
 	@sh examples/demo.sh $(BUILD)/examples
