@@ -14,7 +14,6 @@ import asyncio
 import gc
 import os
 import shutil
-import socket
 import ssl
 import subprocess
 import weakref
