@@ -102,7 +102,9 @@ $(BUILD)/examples/%: examples/%.c include/uvstreams.h $(BUILD)/lib/libuvstreams.
 $(BUILD)/tests/%: tests/%.c $(TEST_HELPERS) $(wildcard tests/*.h) include/uvstreams.h $(BUILD)/lib/libuvstreams.so
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC   $@")
-	$(Q)$(CC) $(CFLAGS_USER) -Itests $< $(TEST_HELPERS) $(TEST_EXTRA) -o $@ $(LINK_USER) -lcmocka
+	$(Q)$(CC) $(CFLAGS_USER) -Itests $< $(TEST_HELPERS) $(TEST_EXTRA) -o $@ $(LINK_USER) -lcmocka $(TEST_LIBS)
+# test_tls makes its own SSL_CTX to hand to uvs_tls_config_adopt.
+$(BUILD)/tests/test_tls: TEST_LIBS := -lssl -lcrypto
 
 # The resolver seam (tests/resolver/fake_hosts.c): linked into the test of
 # Happy Eyeballs, and a shared object other suites preload.

@@ -57,6 +57,8 @@ import sys
 import tempfile
 import time
 
+import handshake
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 PYTHON = '/usr/bin/python3'
@@ -1101,7 +1103,8 @@ def parse_args(argv):
     p.add_argument('--sizes', type=int_list, help='message sizes, bytes')
     p.add_argument('--conns', type=int_list, help='connection counts')
     p.add_argument('--only', help='comma-separated server keys; "tls" '
-                        'stands for every TLS row')
+                        'stands for every TLS row and the handshake row, '
+                        '"handshake" for the handshake row')
     p.add_argument('--tls-sizes', type=int_list,
                    help='message sizes of the TLS rows (each also in '
                         '--sizes; default: all, --quick: the first)')
@@ -1116,6 +1119,11 @@ def parse_args(argv):
     p.add_argument('--idle-conns', type=int)
     p.add_argument('--stream-bytes', type=int)
     p.add_argument('--no-idle', action='store_true')
+    p.add_argument('--handshakes', type=int,
+                   help='new TLS connections per stack in the handshake '
+                        'row (default 300, --quick: 40)')
+    p.add_argument('--no-handshake', action='store_true',
+                   help='no handshake row (also implied by --no-tls)')
     p.add_argument('--no-stream', action='store_true')
     p.add_argument('--no-charts', action='store_true')
     p.add_argument('--no-snapshot', action='store_true',
@@ -1133,11 +1141,13 @@ def parse_args(argv):
     if a.quick:
         defaults = dict(rounds=1, duration=0.4, warmup=0.15,
                         sizes=[1 * KIB, 100 * KIB], conns=[10, 100],
-                        idle_conns=1000, stream_bytes=64 << 20)
+                        idle_conns=1000, stream_bytes=64 << 20,
+                        handshakes=40)
     else:
         defaults = dict(rounds=3, duration=2.0, warmup=0.5,
                         sizes=[1 * KIB, 10 * KIB, 100 * KIB], conns=[10, 100],
-                        idle_conns=10000, stream_bytes=1 << 30)
+                        idle_conns=10000, stream_bytes=1 << 30,
+                        handshakes=300)
     for k, v in defaults.items():
         if getattr(a, k) is None:
             setattr(a, k, v)
@@ -1219,7 +1229,9 @@ def main(argv=None):
     if args.only:
         keep = set(args.only.split(','))
         if 'tls' in keep:
-            keep = (keep - {'tls'}) | set(TLS_KEYS)
+            keep = (keep - {'tls'}) | set(TLS_KEYS) | {'handshake'}
+        args.handshake_only = 'handshake' in keep
+        keep.discard('handshake')
         unknown = keep - {s.key for s in servers}
         if unknown:
             log(f'unknown server key(s): {", ".join(sorted(unknown))} '
@@ -1304,6 +1316,14 @@ def main(argv=None):
             for s in active:
                 if s.key in IDLE_KEYS:
                     bench.idle(s, rnd)
+    handshakes = None
+    if not (args.no_handshake or args.no_tls or (
+            args.only and not args.handshake_only)):
+        log(f'handshake row: {args.handshakes} new TLS connections per stack')
+        handshakes = handshake.run_all(args.handshakes, env=bench.env)
+        for stack, r in handshakes.items():
+            if 'error' in r and not (stack == 'uvstreams' and uvs_reason):
+                bench.failures.append(f'handshake {stack}: {r["error"]}')
     elapsed = time.time() - started
     load1 = os.getloadavg()
 
@@ -1314,6 +1334,9 @@ def main(argv=None):
         summary['idle'] = {}
     tgts = targets(summary, servers, args)
     print_tables(summary, tgts, servers, args, avail_note)
+    if handshakes is not None:
+        print()
+        handshake.print_table(handshakes)
 
     others = [r['other_cpu_cores'] for r in bench.runs
               if r.get('ok') and r.get('other_cpu_cores') is not None]
@@ -1344,6 +1367,7 @@ def main(argv=None):
                         for s in servers},
         },
         'summary': summary, 'targets': tgts, 'runs': bench.runs,
+        'handshake': handshakes,
         'failures': bench.failures, 'warnings': bench.warnings,
     }
     path = os.path.join(args.out, 'latest.json')

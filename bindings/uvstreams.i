@@ -53,6 +53,10 @@ FEATURE uvs_server_wait_closed;
  * (Python's uvstreams.sync reads into the bytes object it returns). */
 %ignore uvs_stream_read_into_start;
 %ignore uvs_stream_read_into;
+/* An SSL_CTX and a release callback are C-level things: a binding that
+ * shares its language's OpenSSL context wraps this in its own C (Python:
+ * uvs_py_adopt_ssl_context). */
+%ignore uvs_tls_config_adopt;
 
 #if defined(SWIGPYTHON)
 %include "python/python.i"

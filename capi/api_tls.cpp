@@ -37,6 +37,27 @@ UVS_API int uvs_tls_config_new(int side, uvs_tls_config **out) {
   });
 }
 
+UVS_API int uvs_tls_config_adopt(int side, void *ssl_ctx,
+                                 void (*release)(void *), void *release_arg,
+                                 uvs_tls_config **out) {
+  return guarded([&] {
+    if (!out)
+      return bad_argument("out is NULL");
+    *out = nullptr;
+    std::shared_ptr<TlsConfig> c;
+    int rc = TlsConfig::adopt(side, ssl_ctx, release, release_arg, &c);
+    if (rc < 0)
+      return rc;
+    *out =
+        to_handle<uvs_tls_config>(Registry::instance().add(Kind::TlsConfig, c));
+    return 0;
+  });
+}
+
+UVS_API const char *uvs_tls_library_path(void) {
+  return openssl_library_path();
+}
+
 UVS_API int uvs_tls_config_set_verify(uvs_tls_config *c, int mode) {
   return with_config(c, [&](TlsConfig &t) { return t.set_verify(mode); });
 }

@@ -309,7 +309,7 @@ void Connector::connected(std::shared_ptr<Stream> s) {
   tls_stream_ = s;
   std::shared_ptr<Connector> self = shared_from_this();
   int rc = s->start_tls_session(
-      tls, hostname,
+      tls, hostname, opts_.get("check_hostname", 1) != 0,
       opts_.get("ssl_handshake_timeout", kDefaultHandshakeTimeoutMs),
       opts_.get("ssl_shutdown_timeout", kDefaultShutdownTimeoutMs),
       [self](int status, const std::string &detail) {

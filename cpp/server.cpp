@@ -454,7 +454,8 @@ void Server::open_client(int fd, Loop *loop) {
   std::weak_ptr<Server> weak = shared_from_this();
   std::weak_ptr<Stream> ws = s;
   int rc = s->start_tls_session(
-      tls, "", opts_.get("ssl_handshake_timeout", kDefaultHandshakeTimeoutMs),
+      tls, "", false,
+      opts_.get("ssl_handshake_timeout", kDefaultHandshakeTimeoutMs),
       opts_.get("ssl_shutdown_timeout", kDefaultShutdownTimeoutMs),
       [weak, ws](int status, const std::string &) {
         auto srv = weak.lock();

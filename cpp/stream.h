@@ -108,8 +108,9 @@ public:
    * ready runs later on the loop (never inside this call) with the outcome;
    * on failure the connection is closed. */
   int start_tls_session(const std::shared_ptr<TlsConfig> &config,
-                        const std::string &hostname, int64_t handshake_ms,
-                        int64_t shutdown_ms, TlsReady ready);
+                        const std::string &hostname, bool check_name,
+                        int64_t handshake_ms, int64_t shutdown_ms,
+                        TlsReady ready);
   /* uvs_stream_start_tls_start (any thread). */
   int start_tls(const std::shared_ptr<Op> &op, const Options &opts);
   int get_bytes(const std::string &key, std::vector<unsigned char> *out);

@@ -17,14 +17,15 @@
 namespace uvs {
 
 int Stream::start_tls_session(const std::shared_ptr<TlsConfig> &config,
-                              const std::string &hostname, int64_t handshake_ms,
-                              int64_t shutdown_ms, TlsReady ready) {
+                              const std::string &hostname, bool check_name,
+                              int64_t handshake_ms, int64_t shutdown_ms,
+                              TlsReady ready) {
   Lock lock(mu_);
   if (handle_state_ != HandleState::Open || closing_)
     return fail(UVS_ECLOSED, "the stream is closing or closed");
   if (tls_)
     return fail(UVS_EINVAL, "the stream already uses TLS");
-  int rc = TlsSession::create(config, hostname, &tls_);
+  int rc = TlsSession::create(config, hostname, check_name, &tls_);
   if (rc < 0)
     return rc;
   TlsState &t = tls_state();
@@ -46,6 +47,7 @@ int Stream::start_tls(const std::shared_ptr<Op> &op, const Options &opts) {
   if (transport_ == Transport::None)
     return fail(UVS_ENOTSUP, "a standalone reader has no transport");
   std::string hostname = opts.get_str("server_hostname");
+  bool check_name = opts.get("check_hostname", 1) != 0;
   if (!config->server() && !opts.has_str("server_hostname") &&
       config->verify_mode() != UVS_TLS_VERIFY_NONE)
     return fail(UVS_EINVAL, "start_tls needs \"server_hostname\" (\"\" to "
@@ -75,8 +77,8 @@ int Stream::start_tls(const std::shared_ptr<Op> &op, const Options &opts) {
     op->complete(status);
   };
   bool queued = loop_->dispatch([=] {
-    int rc =
-        start_tls_session(config, hostname, handshake_ms, shutdown_ms, finish);
+    int rc = start_tls_session(config, hostname, check_name, handshake_ms,
+                               shutdown_ms, finish);
     if (rc < 0)
       finish(rc, last_error_detail());
   });

@@ -9,6 +9,7 @@
 #include <openssl/x509v3.h>
 
 #include <arpa/inet.h>
+#include <dlfcn.h>
 
 #include <algorithm>
 #include <cstring>
@@ -125,14 +126,64 @@ int TlsConfig::create(int side, std::shared_ptr<TlsConfig> *out) {
   return 0;
 }
 
+int TlsConfig::adopt(int side, void *ssl_ctx, void (*release)(void *),
+                     void *release_arg, std::shared_ptr<TlsConfig> *out) {
+  if (side != UVS_TLS_CLIENT && side != UVS_TLS_SERVER)
+    return fail(UVS_EINVAL, "side must be UVS_TLS_CLIENT or UVS_TLS_SERVER");
+  if (!ssl_ctx)
+    return fail(UVS_EINVAL, "ssl_ctx is NULL");
+  auto *ctx = static_cast<SSL_CTX *>(ssl_ctx);
+  const SSL_METHOD *method = SSL_CTX_get_ssl_method(ctx);
+  if (side == UVS_TLS_SERVER ? method == TLS_client_method()
+                             : method == TLS_server_method())
+    return fail(UVS_EINVAL, side == UVS_TLS_SERVER
+                                ? "a client-only SSL_CTX cannot serve"
+                                : "a server-only SSL_CTX cannot connect");
+  if (SSL_CTX_up_ref(ctx) != 1)
+    return fail_tls("SSL_CTX_up_ref");
+  std::shared_ptr<TlsConfig> c(new TlsConfig());
+  c->ctx_ = ctx;
+  c->server_ = side == UVS_TLS_SERVER;
+  c->adopted_ = true;
+  c->frozen_ = true;
+  c->release_ = release;
+  c->release_arg_ = release_arg;
+  *out = std::move(c);
+  return 0;
+}
+
 TlsConfig::~TlsConfig() {
   SSL_CTX_free(ctx_);
+  if (release_)
+    release_(release_arg_);
+}
+
+int TlsConfig::verify_mode() const {
+  if (!adopted_)
+    return verify_;
+  int flags = SSL_CTX_get_verify_mode(ctx_);
+  if (!(flags & SSL_VERIFY_PEER))
+    return UVS_TLS_VERIFY_NONE;
+  return flags & SSL_VERIFY_FAIL_IF_NO_PEER_CERT ? UVS_TLS_VERIFY_REQUIRED
+                                                 : UVS_TLS_VERIFY_OPTIONAL;
 }
 
 int TlsConfig::check_mutable() {
+  if (adopted_)
+    return fail(UVS_EINVAL, "an adopted SSL_CTX is configured by its owner");
   if (frozen_)
     return fail(UVS_EINVAL, "TLS configuration is in use and cannot change");
   return 0;
+}
+
+const char *openssl_library_path() {
+  static const std::string path = [] {
+    Dl_info info{};
+    void *symbol = reinterpret_cast<void *>(&SSL_CTX_new);
+    return dladdr(symbol, &info) && info.dli_fname ? std::string(info.dli_fname)
+                                                   : std::string();
+  }();
+  return path.c_str();
 }
 
 SSL_CTX *TlsConfig::use() {
@@ -326,7 +377,7 @@ int TlsConfig::set_ciphers(const char *list) {
  */
 
 int TlsSession::create(const std::shared_ptr<TlsConfig> &config,
-                       const std::string &hostname,
+                       const std::string &hostname, bool check_name,
                        std::unique_ptr<TlsSession> *out) {
   std::unique_ptr<TlsSession> s(new TlsSession());
   s->config_ = config;
@@ -336,6 +387,9 @@ int TlsSession::create(const std::shared_ptr<TlsConfig> &config,
   if (!s->ssl_ || !s->in_ || !s->out_)
     return fail_tls("SSL_new");
   SSL_set_bio(s->ssl_, s->in_, s->out_); /* the SSL owns both BIOs now */
+  /* Per SSL, so that an adopted context stays as its owner left it. */
+  SSL_set_mode(s->ssl_, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  s->verifies_ = (SSL_get_verify_mode(s->ssl_) & SSL_VERIFY_PEER) != 0;
   if (config->server()) {
     SSL_set_accept_state(s->ssl_);
   } else {
@@ -345,7 +399,7 @@ int TlsSession::create(const std::shared_ptr<TlsConfig> &config,
                  inet_pton(AF_INET6, hostname.c_str(), ip) == 1;
     if (!hostname.empty() && !is_ip)
       SSL_set_tlsext_host_name(s->ssl_, hostname.c_str());
-    if (!hostname.empty() && config->verify_mode() != UVS_TLS_VERIFY_NONE) {
+    if (!hostname.empty() && check_name && s->verifies_) {
       X509_VERIFY_PARAM *param = SSL_get0_param(s->ssl_);
       int ok = is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, hostname.c_str())
                      : X509_VERIFY_PARAM_set1_host(param, hostname.c_str(), 0);
@@ -366,8 +420,7 @@ TlsSession::Step TlsSession::fail_from_openssl(int ret) {
   if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
     return Step::WantInput;
   long verify = SSL_get_verify_result(ssl_);
-  if (!established_ && verify != X509_V_OK &&
-      config_->verify_mode() != UVS_TLS_VERIFY_NONE) {
+  if (!established_ && verify != X509_V_OK && verifies_) {
     error_ = UVS_ETLSVERIFY;
     detail_ = std::string("certificate verify failed: ") +
               X509_verify_cert_error_string(verify);

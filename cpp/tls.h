@@ -6,6 +6,13 @@
  * config freezes it: later setters fail, since SSL objects already made
  * from the context must not see it change.
  *
+ * An adopted TlsConfig (adopt) wraps an SSL_CTX its owner made and keeps
+ * configuring: the engine holds a reference (SSL_CTX_up_ref) and reads the
+ * context's state live at each SSL_new, never changes it (per-SSL settings
+ * only), refuses every setter, and calls the owner's release callback once
+ * it no longer uses the context, so that whatever the context's callbacks
+ * point into (a Python SSLContext) lives exactly as long as needed.
+ *
  * A TlsSession is the OpenSSL state of one stream. It never does I/O: the
  * stream hands it the ciphertext it receives (feed_ciphertext), asks it for
  * plaintext (read_plaintext), gives it plaintext to encrypt (write) and
@@ -31,6 +38,9 @@ namespace uvs {
 class TlsConfig {
 public:
   static int create(int side, std::shared_ptr<TlsConfig> *out);
+  /* See uvs_tls_config_adopt. */
+  static int adopt(int side, void *ssl_ctx, void (*release)(void *),
+                   void *release_arg, std::shared_ptr<TlsConfig> *out);
   ~TlsConfig();
 
   bool server() const { return server_; }
@@ -47,7 +57,8 @@ public:
 
   /* Freezes the config and returns its context. */
   SSL_CTX *use();
-  int verify_mode() const { return verify_; }
+  /* UVS_TLS_VERIFY_*; an adopted context's current mode. */
+  int verify_mode() const;
 
 private:
   TlsConfig() = default;
@@ -58,19 +69,26 @@ private:
   bool server_ = false;
   bool frozen_ = false;
   int verify_ = 0;
+  bool adopted_ = false;
+  void (*release_)(void *) = nullptr;
+  void *release_arg_ = nullptr;
   std::vector<unsigned char> alpn_wire_; /* length-prefixed list */
 
   friend int alpn_select(SSL *, const unsigned char **, unsigned char *,
                          const unsigned char *, unsigned, void *);
 };
 
+/* The path of the libssl the engine runs on ("" if unknown). */
+const char *openssl_library_path();
+
 class TlsSession {
 public:
   enum class Step { Done, WantInput, Failed };
 
-  /* hostname: SNI and the name to verify ("" disables the check). */
+  /* hostname: SNI and, with check_name, the name to verify ("" sends no
+   * SNI and checks no name). */
   static int create(const std::shared_ptr<TlsConfig> &config,
-                    const std::string &hostname,
+                    const std::string &hostname, bool check_name,
                     std::unique_ptr<TlsSession> *out);
   ~TlsSession();
 
@@ -106,6 +124,7 @@ private:
   BIO *in_ = nullptr;  /* ciphertext received, read by OpenSSL */
   BIO *out_ = nullptr; /* ciphertext produced, to be sent */
   bool established_ = false;
+  bool verifies_ = false; /* the peer's certificate is checked */
   int error_ = 0;
   std::string detail_;
 };

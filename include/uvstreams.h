@@ -204,7 +204,10 @@ typedef struct uvs_buf {
  *            SO_REUSEPORT can bind the port too), and the stream keys for
  *            the connections they accept
  *   TLS:     "ssl_handshake_timeout" (ms, default 60000),
- *            "ssl_shutdown_timeout" (ms, default 30000)
+ *            "ssl_shutdown_timeout" (ms, default 30000), "check_hostname"
+ *            (clients, connect and start_tls; default 1: 0 sends
+ *            "server_hostname" as SNI without verifying it, asyncio's
+ *            check_hostname=False)
  * String keys: "server_hostname" (TLS clients: SNI and the name verified;
  *   defaults to the host connected to; "" disables the host-name check),
  *   "local_host" (see connect).
@@ -622,6 +625,38 @@ UVS_API int uvs_tls_config_set_versions(uvs_tls_config *c, int min_version,
 UVS_API int uvs_tls_config_set_ciphers(uvs_tls_config *c, const char *list);
 /* Drops the handle's reference; connections keep theirs. */
 UVS_API int uvs_tls_config_free(uvs_tls_config *c);
+
+/* A configuration that uses an OpenSSL SSL_CTX made and configured by the
+ * caller (an `SSL_CTX *` passed as void *, so that no OpenSSL type enters
+ * this header), for example the one of a Python ssl.SSLContext. Only valid
+ * when the caller's SSL_CTX comes from the very libssl the engine runs on
+ * (same process image: see uvs_tls_library_path); anything else is
+ * undefined behaviour the engine cannot detect.
+ * - The engine takes its own reference (SSL_CTX_up_ref) and drops it when
+ *   the handle and every connection and option set using it are gone; then,
+ *   on whatever thread that happens, it calls release(release_arg) if
+ *   release is not NULL: the caller frees there what the context's
+ *   callbacks point into (the engine never uses the context afterwards).
+ * - The engine never changes the context: certificates, CAs, verification,
+ *   versions, ciphers, options and ALPN are the context's, read at each
+ *   new connection (changing them while connections are being made is a
+ *   data race, as with any SSL_CTX shared between threads). Setters on the
+ *   handle fail with UVS_EINVAL.
+ * - The context's callbacks run on the engine's threads, with the engine's
+ *   SSL objects (no application data set on them): callbacks that expect
+ *   their own per-SSL data (e.g. a server-name callback that looks up an
+ *   object it attached to each SSL) must not be set.
+ * - Host names: the options' "server_hostname" and "check_hostname" apply
+ *   per connection, as with uvs_tls_config_new.
+ * side: UVS_TLS_CLIENT or UVS_TLS_SERVER (UVS_EINVAL if the context's
+ * method is the other side's). On failure nothing is kept and release is
+ * not called. */
+UVS_API int uvs_tls_config_adopt(int side, void *ssl_ctx,
+                                 void (*release)(void *), void *release_arg,
+                                 uvs_tls_config **out);
+/* The file name of the libssl the engine is linked to (as the dynamic
+ * loader reports it; "" if unknown). Never NULL, never freed. */
+UVS_API const char *uvs_tls_library_path(void);
 
 #ifdef __cplusplus
 }

@@ -29,6 +29,8 @@
  */
 #include "net_helpers.h"
 
+#include <openssl/ssl.h>
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -36,6 +38,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -2329,6 +2332,134 @@ static void test_alpn_list_validation(void **state) {
   assert_uvs_rc(trailing, UVS_EINVAL);
 }
 
+/* ---- adopted SSL_CTX (uvs_tls_config_adopt) ------------------------------
+ *
+ * The caller's own OpenSSL context, as the Python binding shares a
+ * ssl.SSLContext's: settings made on it with OpenSSL reach the wire, the
+ * engine changes nothing on it, refuses the setters, keeps its own
+ * reference and calls the release callback exactly once, after the last
+ * user is gone (handle, options, server, connections), and never on
+ * failure. */
+
+struct released {
+  atomic_int calls;
+};
+
+static void count_release(void *arg) {
+  atomic_fetch_add(&((struct released *)arg)->calls, 1);
+}
+
+static SSL_CTX *openssl_server_ctx(void) {
+  SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+  assert_non_null(ctx);
+  assert_int_equal(SSL_CTX_use_certificate_chain_file(ctx, pki("server.pem")),
+                   1);
+  assert_int_equal(
+      SSL_CTX_use_PrivateKey_file(ctx, pki("server.key"), SSL_FILETYPE_PEM), 1);
+  return ctx;
+}
+
+static uvs_tls_config *adopt(int side, SSL_CTX *ctx, struct released *r) {
+  uvs_tls_config *c = NULL;
+  assert_uvs_rc(uvs_tls_config_adopt(side, ctx, count_release, r, &c), 0);
+  assert_non_null(c);
+  return c;
+}
+
+static void test_adopt_server_and_client(void **state) {
+  nh_fixture *f = *state;
+  struct released rs = {0}, rc = {0};
+  SSL_CTX *sctx = openssl_server_ctx();
+  assert_int_equal(SSL_CTX_set_max_proto_version(sctx, TLS1_2_VERSION), 1);
+  SSL_CTX *cctx = SSL_CTX_new(TLS_client_method());
+  assert_non_null(cctx);
+  assert_int_equal(SSL_CTX_load_verify_locations(cctx, pki("ca.pem"), NULL), 1);
+  SSL_CTX_set_verify(cctx, SSL_VERIFY_PEER, NULL);
+  uvs_tls_config *sc = adopt(UVS_TLS_SERVER, sctx, &rs);
+  uvs_tls_config *cc = adopt(UVS_TLS_CLIENT, cctx, &rc);
+  /* The caller's references are its own business. */
+  SSL_CTX_free(sctx);
+  SSL_CTX_free(cctx);
+  assert_uvs_rc(uvs_tls_config_set_verify(cc, UVS_TLS_VERIFY_NONE), UVS_EINVAL);
+  assert_contains(uvs_last_error(), "adopted");
+  assert_uvs_rc(uvs_tls_config_set_alpn(sc, "x"), UVS_EINVAL);
+
+  int port;
+  uvs_server *srv = listen_tls(f->e, sc, -1, &port);
+  uvs_stream *c = NULL, *s = NULL;
+  assert_uvs_rc(connect_tls(f->e, "127.0.0.1", port, cc, "localhost", &c), 0);
+  assert_uvs_rc(uvs_server_accept(srv, WAIT_MS, &s), 0);
+  assert_string_equal(str_key(c, "tls.version"), "TLSv1.2");
+  assert_int_equal(nh_get_int(c, "tls.verified"), 1);
+  roundtrip(c, s);
+  /* verification by the adopted client: a wrong name fails */
+  uvs_stream *bad = NULL;
+  assert_uvs_rc(connect_tls(f->e, "127.0.0.1", port, cc, "wrong.example", &bad),
+                UVS_ETLSVERIFY);
+  assert_uvs_rc(uvs_tls_config_free(sc), 0);
+  assert_uvs_rc(uvs_tls_config_free(cc), 0);
+  assert_int_equal(atomic_load(&rc.calls), 0); /* c still uses it */
+  assert_uvs_rc(nh_close_free(c), 0);
+  expect_eof(s);
+  assert_uvs_rc(nh_close_free(s), 0);
+  server_done(srv);
+  for (int i = 0; i < WAIT_MS / 10 &&
+                  (atomic_load(&rs.calls) == 0 || atomic_load(&rc.calls) == 0);
+       i++) {
+    usleep(10 * 1000);
+  }
+  assert_int_equal(atomic_load(&rs.calls), 1);
+  assert_int_equal(atomic_load(&rc.calls), 1);
+}
+
+/* "check_hostname" 0: the chain is still verified, the name is not. */
+static void test_adopt_check_hostname_off(void **state) {
+  nh_fixture *f = *state;
+  uvs_tls_config *sc = server_config("server");
+  uvs_tls_config *cc = client_config("ca.pem");
+  int port;
+  uvs_server *srv = listen_tls(f->e, sc, -1, &port);
+  uvs_options *o = tls_opts(cc, "wrong.example", -1);
+  assert_uvs_rc(uvs_options_set_int(o, "check_hostname", 0), 0);
+  uvs_stream *c = NULL, *s = NULL;
+  assert_uvs_rc(uvs_connect_tcp(f->e, "127.0.0.1", port, o, WAIT_MS, &c), 0);
+  assert_uvs_rc(uvs_server_accept(srv, WAIT_MS, &s), 0);
+  assert_int_equal(nh_get_int(c, "tls.verified"), 1);
+  roundtrip(c, s);
+  assert_uvs_rc(nh_close_free(c), 0);
+  expect_eof(s);
+  assert_uvs_rc(nh_close_free(s), 0);
+  uvs_options_free(o);
+  server_done(srv);
+  uvs_tls_config_free(sc);
+  uvs_tls_config_free(cc);
+}
+
+static void test_adopt_bad_input(void **state) {
+  (void)state;
+  struct released r = {0};
+  uvs_tls_config *c = (uvs_tls_config *)&r;
+  assert_uvs_rc(
+      uvs_tls_config_adopt(UVS_TLS_CLIENT, NULL, count_release, &r, &c),
+      UVS_EINVAL);
+  assert_null(c);
+  SSL_CTX *client_only = SSL_CTX_new(TLS_client_method());
+  assert_uvs_rc(
+      uvs_tls_config_adopt(UVS_TLS_SERVER, client_only, count_release, &r, &c),
+      UVS_EINVAL);
+  assert_contains(uvs_last_error(), "client-only");
+  assert_uvs_rc(uvs_tls_config_adopt(7, client_only, count_release, &r, &c),
+                UVS_EINVAL);
+  assert_uvs_rc(uvs_tls_config_adopt(UVS_TLS_CLIENT, client_only, count_release,
+                                     &r, NULL),
+                UVS_EINVAL);
+  assert_int_equal(atomic_load(&r.calls), 0);
+  SSL_CTX_free(client_only); /* the only reference: nothing was kept */
+  const char *path = uvs_tls_library_path();
+  assert_non_null(path);
+  assert_contains(path, "libssl");
+}
+
 /* ---- main --------------------------------------------------------------- */
 
 int main(void) {
@@ -2377,6 +2508,9 @@ int main(void) {
       T(test_config_freed_while_in_use),
       T(test_config_bad_input),
       T(test_alpn_list_validation),
+      T(test_adopt_server_and_client),
+      T(test_adopt_check_hostname_off),
+      T(test_adopt_bad_input),
 #undef T
   };
   return cmocka_run_group_tests_name("tls", tests, pki_setup, pki_teardown);

@@ -503,7 +503,65 @@ static int uvs_py_deliver(uvs_op *op, PyObject *reads, PyObject *futures,
   uvs_py_kickers = PyDict_New();
 %}
 
+%{
+/* Python objects the engine released (uvs_tls_config_adopt's callback, on
+ * any thread, with or without the GIL, possibly under engine locks): their
+ * references are dropped later by a pending call in the interpreter, never
+ * from inside the engine. If the pending-call queue is full, the next
+ * adoption or release retries. */
+static pthread_mutex_t uvs_py_release_mu = PTHREAD_MUTEX_INITIALIZER;
+static void **uvs_py_released;
+static size_t uvs_py_released_n, uvs_py_released_cap;
+static int uvs_py_release_scheduled;
+
+static int uvs_py_release_pending(void *unused) {
+  (void)unused;
+  pthread_mutex_lock(&uvs_py_release_mu);
+  void **objs = uvs_py_released;
+  size_t n = uvs_py_released_n;
+  uvs_py_released = NULL;
+  uvs_py_released_n = uvs_py_released_cap = 0;
+  uvs_py_release_scheduled = 0;
+  pthread_mutex_unlock(&uvs_py_release_mu);
+  for (size_t i = 0; i < n; ++i)
+    Py_DECREF((PyObject *)objs[i]);
+  free(objs);
+  return 0;
+}
+
+static void uvs_py_release_context(void *obj) {
+  if (!Py_IsInitialized())
+    return; /* the interpreter is gone, and its objects with it */
+  pthread_mutex_lock(&uvs_py_release_mu);
+  if (uvs_py_released_n == uvs_py_released_cap) {
+    size_t cap = uvs_py_released_cap ? 2 * uvs_py_released_cap : 8;
+    void **grown = (void **)realloc(uvs_py_released, cap * sizeof *grown);
+    if (!grown) { /* out of memory: the object leaks */
+      pthread_mutex_unlock(&uvs_py_release_mu);
+      return;
+    }
+    uvs_py_released = grown;
+    uvs_py_released_cap = cap;
+  }
+  uvs_py_released[uvs_py_released_n++] = obj;
+  int schedule = !uvs_py_release_scheduled;
+  uvs_py_release_scheduled = 1;
+  pthread_mutex_unlock(&uvs_py_release_mu);
+  if (schedule && Py_AddPendingCall(uvs_py_release_pending, NULL) < 0) {
+    pthread_mutex_lock(&uvs_py_release_mu);
+    uvs_py_release_scheduled = 0;
+    pthread_mutex_unlock(&uvs_py_release_mu);
+  }
+}
+%}
+
 %inline %{
+/* Drops the references the engine released so far (see above). */
+PyObject *uvs_py_release_now(void) {
+  uvs_py_release_pending(NULL);
+  Py_RETURN_NONE;
+}
+
 /* Registers the callable that turns (code, op, kind, detail) into an
  * exception instance. */
 PyObject *uvs_py_set_error_factory(PyObject *factory) {
@@ -528,6 +586,34 @@ PyObject *uvs_py_set_kicker(uvs_engine *e, PyObject *kick) {
   if (rc < 0)
     return NULL;
   Py_RETURN_NONE;
+}
+
+/* A uvs_tls_config sharing the SSL_CTX of `context`, an instance of the
+ * ssl module's context type `base` (_ssl._SSLContext), as (status, handle).
+ * The caller (uvstreams.tls) has checked that _ssl and the engine run on
+ * the same libssl. The SSL_CTX pointer is the first field after the object
+ * header in CPython's context object (unchanged from 2.7 to 3.13; checked
+ * at run time by uvstreams.tls against SSL_CTX_get_options). The engine
+ * holds a reference to `context` until it no longer uses the SSL_CTX, since
+ * the callbacks CPython sets on it (the ALPN selection of a server) read the
+ * context object's memory. */
+PyObject *uvs_py_adopt_ssl_context(int side, PyObject *context,
+                                   PyObject *base) {
+  uvs_py_release_pending(NULL);
+  if (!PyType_Check(base) || !PyObject_TypeCheck(context, (PyTypeObject *)base))
+    return PyErr_Format(PyExc_TypeError, "expected an ssl.SSLContext");
+  if (((PyTypeObject *)base)->tp_basicsize <
+      (Py_ssize_t)(sizeof(PyObject) + sizeof(void *)))
+    return PyErr_Format(PyExc_RuntimeError,
+                        "unexpected layout of the ssl module's context");
+  void *ssl_ctx = *(void **)((char *)context + sizeof(PyObject));
+  uvs_tls_config *config = NULL;
+  Py_INCREF(context);
+  int rc = uvs_tls_config_adopt(side, ssl_ctx, uvs_py_release_context, context,
+                                &config);
+  if (rc < 0)
+    Py_DECREF(context);
+  return Py_BuildValue("(iN)", rc, uvs_py_handle(config));
 }
 
 /* The result of a completed op: bytes for a read, the new stream handle for

@@ -363,7 +363,12 @@ def test_unix_variants_and_unified_api(loop, run, certs, tmp_path):
     run(go())
 
 
-def test_what_an_ssl_context_cannot_carry_raises(loop, run, certs):
+def test_what_a_converted_ssl_context_cannot_carry_raises(loop, run, certs,
+                                                          monkeypatch):
+    # The fallback conversion, used when the ssl module and the engine do
+    # not run on the same libssl (test_ssl_context.py covers sharing).
+    monkeypatch.setattr(uvstreams.tls, '_sharing', (False, 'test'))
+
     async def go():
         plain_server = server_context(certs)  # cert chain not readable
         with pytest.raises(ValueError, match='certificate chain'):

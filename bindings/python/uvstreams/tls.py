@@ -7,28 +7,27 @@ The engine does TLS itself (OpenSSL 3 on memory BIOs), configured by a
 * ``True`` (clients): verification against the system trust store, host
   name checked against ``server_hostname`` (default: the host connected to).
 * ``uvstreams.TLSConfig``: the engine's configuration, spelled out.
-* ``ssl.SSLContext``: converted to a TLSConfig. Carried over: the side
-  (``PROTOCOL_TLS_CLIENT`` / ``PROTOCOL_TLS_SERVER``), ``verify_mode``,
-  ``check_hostname``, ``minimum_version`` / ``maximum_version`` (TLS 1.2
-  and 1.3; also ``OP_NO_TLSv1_2`` / ``OP_NO_TLSv1_3``) and the CA
-  certificates loaded with ``load_verify_locations(cafile=/cadata=)``
-  (read back with ``get_ca_certs(binary_form=True)``). A context made by
+* ``ssl.SSLContext``: when the ssl module and the engine run on the same
+  libssl (``sharing()``), the context's own SSL_CTX is handed to the
+  engine (uvs_tls_config_adopt, through the extension's
+  uvs_py_adopt_ssl_context), so everything it carries is honoured by
+  OpenSSL itself, read at each connection; only the settings whose
+  callbacks expect the ssl module's own per-connection object are refused
+  (ValueError naming them): a server's ``sni_callback``,
+  ``keylog_filename``, ``_msg_callback``, ``post_handshake_auth``.
+  Otherwise (fallback) the context is converted to a TLSConfig once per
+  context (again if it changes), which carries over the side,
+  ``verify_mode``, ``check_hostname``, TLS 1.2/1.3 versions and the CA
+  certificates, and raises on what it cannot read back (other options or
+  verify flags, older versions, the callbacks above, a plain context's
+  certificate chain on a server). A context made by
   ``uvstreams.create_default_context()`` (an ``ssl.SSLContext`` subclass
-  that records what it is given) also carries ``load_verify_locations``
-  with ``capath``, ``load_cert_chain`` (certificate, key, password),
-  ``set_alpn_protocols`` and ``set_ciphers``.
-  Raised (ValueError) rather than ignored: options or verify flags other
-  than a fresh context's defaults, TLS versions below 1.2, an
-  ``sni_callback``, ``keylog_filename``, ``post_handshake_auth``, a
-  recording context's ``load_dh_params``/``set_ecdh_curve``/
-  ``set_npn_protocols``, and a plain ``ssl.SSLContext`` used by a server
-  (its certificate chain cannot be read back).
-  Not detectable on a plain ``ssl.SSLContext``, so not carried over: a
-  client certificate (``load_cert_chain``), ALPN, a cipher list and CA
-  directories (``capath``, loaded lazily by OpenSSL): use
-  ``uvstreams.create_default_context()`` or a TLSConfig for those. The
-  engine always trusts the system store as well as the loaded CAs, and
-  with ``check_hostname = False`` it sends no SNI.
+  that records what it is given) also carries ``capath``,
+  ``load_cert_chain``, ``set_alpn_protocols`` and ``set_ciphers`` through
+  a conversion. See bindings/python/README.md for the design and limits.
+
+A client sends ``server_hostname`` as SNI whenever it has one and checks
+it only with ``check_hostname``; with a TLSConfig, ``''`` sends nothing.
 
 Extra info ``ssl_object`` is a read-only ``TLSObject``: the queries of
 ``ssl.SSLObject`` that describe an established session
@@ -37,9 +36,11 @@ Extra info ``ssl_object`` is a read-only ``TLSObject``: the queries of
 nothing to wrap or unwrap on the Python side.
 """
 
+import _ssl
 import os
 import ssl
 import tempfile
+import weakref
 
 from ._core import _c, check, unpack
 
@@ -114,7 +115,48 @@ class TLSConfig:
         if ciphers is not None:
             _tls_check(_c.uvs_tls_config_set_ciphers(h, ciphers))
 
+    @classmethod
+    def _adopt(cls, ctx, server_side):
+        """A configuration sharing ssl.SSLContext ctx's SSL_CTX (see
+        sharing()); verify_mode and check_hostname stay ctx's, read at each
+        connection."""
+        self = cls.__new__(cls)
+        self._h = None
+        rc, h = _c.uvs_py_adopt_ssl_context(
+            _c.UVS_TLS_SERVER if server_side else _c.UVS_TLS_CLIENT, ctx,
+            _ssl._SSLContext)
+        _tls_check(rc)
+        self._h = h
+        self.server_side = bool(server_side)
+        self._context = ctx
+        self.alpn_protocols = None
+        return self
+
+    # A shared context's verify_mode and check_hostname are read from it
+    # whenever asked (it may change them).
+    @property
+    def verify_mode(self):
+        ctx = self.__dict__.get('_context')
+        return ctx.verify_mode if ctx is not None else self._verify_mode
+
+    @verify_mode.setter
+    def verify_mode(self, value):
+        self._verify_mode = value
+
+    @property
+    def check_hostname(self):
+        ctx = self.__dict__.get('_context')
+        return ctx.check_hostname if ctx is not None else self._check_hostname
+
+    @check_hostname.setter
+    def check_hostname(self, value):
+        self._check_hostname = value
+
     def __repr__(self):
+        ctx = self.__dict__.get('_context')
+        if ctx is not None:
+            side = 'server' if self.server_side else 'client'
+            return f'<uvstreams.TLSConfig {side} sharing {ctx!r}>'
         side = 'server' if self.server_side else 'client'
         return (f'<uvstreams.TLSConfig {side} '
                 f'verify_mode={self.verify_mode.name} '
@@ -314,6 +356,111 @@ def _from_context(ctx, server_side):
     return config
 
 
+# ---- ssl.SSLContext: shared, or converted once ----------------------------
+
+_SHARE_ENV = 'UVSTREAMS_SSL_SHARE'
+_sharing = None  # (bool, reason): decided on first use
+_shared = weakref.WeakValueDictionary()  # (id(ctx), side) -> TLSConfig
+_converted = weakref.WeakKeyDictionary()  # ctx -> (fingerprint, TLSConfig)
+
+
+def sharing():
+    """(True, path) when uvstreams shares ssl.SSLContext objects' SSL_CTX
+    with the engine, else (False, why not). Decided once per process."""
+    global _sharing
+    if _sharing is None:
+        _sharing = _probe_sharing()
+    return _sharing
+
+
+def _probe_sharing():
+    if os.environ.get(_SHARE_ENV, '1') == '0':
+        return False, f'{_SHARE_ENV}=0'
+    path = _c.uvs_tls_library_path()
+    if not path:
+        return False, 'the engine cannot tell which libssl it runs on'
+    try:
+        import ctypes
+        import _ssl
+        ours = ctypes.CDLL(path)
+        theirs = ctypes.CDLL(getattr(_ssl, '__file__', None))
+        if (ctypes.cast(ours.SSL_CTX_new, ctypes.c_void_p).value
+                != ctypes.cast(theirs.SSL_CTX_new, ctypes.c_void_p).value):
+            return False, f'the ssl module does not use {path}'
+        # The context object's layout, checked once on a probe context.
+        get_options = ours.SSL_CTX_get_options
+        get_options.restype = ctypes.c_uint64
+        get_options.argtypes = [ctypes.c_void_p]
+        probe = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ptr = ctypes.c_void_p.from_address(
+            id(probe) + object.__basicsize__).value
+        for flip in (0, ssl.OP_NO_TICKET, 0):
+            probe.options = (probe.options & ~ssl.OP_NO_TICKET) | flip
+            if get_options(ptr) != int(probe.options):
+                return False, 'unexpected layout of ssl.SSLContext'
+    except (ImportError, OSError, AttributeError) as exc:
+        return False, f'cannot compare OpenSSL libraries: {exc}'
+    return True, path
+
+
+def _check_side(ctx, server_side):
+    if ctx.protocol == ssl.PROTOCOL_TLS_SERVER and not server_side:
+        raise ValueError('a PROTOCOL_TLS_SERVER context cannot be used by '
+                         'a client')
+    if ctx.protocol == ssl.PROTOCOL_TLS_CLIENT and server_side:
+        raise ValueError('a PROTOCOL_TLS_CLIENT context cannot be used by '
+                         'a server')
+
+
+def _unshareable(ctx, server_side):
+    """The settings of ctx the engine cannot honour on a shared SSL_CTX:
+    CPython's callbacks that look up their own per-connection object."""
+    problems = []
+    if server_side and ctx.sni_callback is not None:
+        problems.append('sni_callback')
+    if getattr(ctx, 'keylog_filename', None):
+        problems.append('keylog_filename')
+    if getattr(ctx, '_msg_callback', None) is not None:
+        problems.append('_msg_callback')
+    if getattr(ctx, 'post_handshake_auth', False):
+        problems.append('post_handshake_auth')
+    return problems
+
+
+def _for_context(ctx, server_side):
+    """The TLSConfig for ctx: its own SSL_CTX shared with the engine when
+    possible, else a conversion made once per context (and again only if
+    the context changed)."""
+    _check_side(ctx, server_side)
+    if sharing()[0]:
+        problems = _unshareable(ctx, server_side)
+        if problems:
+            raise ValueError('uvstreams cannot honour these settings of the '
+                             'ssl.SSLContext: ' + ', '.join(problems))
+        key = (id(ctx), bool(server_side))
+        config = _shared.get(key)
+        if config is None:
+            config = _shared[key] = TLSConfig._adopt(ctx, server_side)
+        return config
+    fingerprint = _fingerprint(ctx, server_side)
+    cached = _converted.get(ctx)
+    if cached is not None and cached[0] == fingerprint:
+        return cached[1]
+    config = _from_context(ctx, server_side)
+    _converted[ctx] = (fingerprint, config)
+    return config
+
+
+def _fingerprint(ctx, server_side):
+    """What a conversion of ctx depends on and can be read cheaply."""
+    calls = ctx.__dict__.get('_uvs_calls', ()) if isinstance(
+        ctx, SSLContext) else ()
+    return (bool(server_side), int(ctx.options), ctx.verify_mode,
+            int(ctx.verify_flags), ctx.check_hostname, ctx.minimum_version,
+            ctx.maximum_version, ctx.sni_callback is None,
+            tuple(sorted(ctx.cert_store_stats().items())), len(calls))
+
+
 def resolve(sslarg, server_side):
     """The TLSConfig for an ssl= argument (True, TLSConfig, SSLContext)."""
     if sslarg is True:
@@ -329,7 +476,7 @@ def resolve(sslarg, server_side):
                 f'{"server" if server_side else "client"}')
         return sslarg
     if isinstance(sslarg, ssl.SSLContext):
-        return _from_context(sslarg, server_side)
+        return _for_context(sslarg, server_side)
     raise TypeError('ssl argument must be True, an ssl.SSLContext, a '
                     'uvstreams.TLSConfig or None')
 
@@ -366,7 +513,7 @@ def add_options(opts, config, server_hostname=None, handshake_timeout=None,
     check(_c.uvs_options_set_tls(opts, config._h))
     if not config.server_side:
         if not config.check_hostname:
-            server_hostname = ''
+            check(_c.uvs_options_set_int(opts, 'check_hostname', 0))
         if server_hostname is not None:
             check(_c.uvs_options_set_str(opts, 'server_hostname',
                                          server_hostname))
