@@ -26,10 +26,13 @@ __version__: str
 __all__ = ('StreamReader', 'StreamWriter', 'StreamReaderProtocol', 'Server',
            'open_connection', 'start_server', 'open_unix_connection',
            'start_unix_server', 'IncompleteReadError', 'LimitOverrunError',
-           'UvstreamsError', 'install', 'uninstall', 'Stream', 'StreamMode',
+           'UvstreamsError', 'install', 'uninstall', 'installed',
+           'is_switched', 'Stream', 'StreamMode',
            'StreamServer', 'UnixStreamServer', 'connect', 'connect_unix',
            'connect_read_pipe', 'connect_write_pipe', 'connect_subprocess',
            'TLSConfig', 'SSLContext', 'create_default_context')
 
 def install() -> None: ...
 def uninstall() -> None: ...
+def installed() -> bool: ...
+def is_switched(obj: object) -> bool: ...
