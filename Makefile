@@ -209,7 +209,23 @@ test: deps-lib deps-test lib examples $(TESTS)
 valgrind: deps-lib deps-test deps-valgrind lib $(TESTS)
 	@UVS_VALGRIND=1 sh tests/run.sh $(BUILD)
 
-install: lib
+# Before anything is copied, every destination directory must exist or be
+# creatable and be writable: a read-only, unwritable or impossible prefix
+# fails here with one message, and nothing is half-installed.
+INSTALL_DIRS += $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)
+.PHONY: install-preflight
+install-preflight:
+	@for d in $(INSTALL_DIRS); do \
+	  p=$$d; while [ ! -e "$$p" ] && [ ! -L "$$p" ]; do p=$$(dirname "$$p"); done; \
+	  if [ ! -d "$$p" ] || [ ! -w "$$p" ]; then \
+	    echo "make install: cannot install into $$d: $$p is not a writable directory" \
+	      "(read-only, another user's, or a file). Choose a PREFIX= or DESTDIR= you can" \
+	      "write, or run as root. Nothing was installed." >&2; \
+	    exit 1; \
+	  fi; \
+	done
+
+install: install-preflight lib
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)
 	install -m 644 include/uvstreams.h $(DESTDIR)$(INCLUDEDIR)/
 	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/

@@ -197,6 +197,22 @@ check_staged_install() {
   [ -z "$left" ] || { echo "left after uninstall:"; echo "$left"; return 1; }
 }
 
+# An install that cannot be done fails before it copies anything, with a
+# message that says what to do: a DESTDIR that runs through a regular file
+# (root writes anywhere else, so an unwritable directory cannot be made here).
+check_install_refused() {
+  blocker=$work/not-a-directory
+  rm -rf "$blocker" && : >"$blocker"
+  if msg=$(make -s install DESTDIR="$blocker/stage" BUILD="$build" 2>&1); then
+    echo "make install into $blocker/stage succeeded"
+    return 1
+  fi
+  echo "make install said: $msg"
+  echo "$msg" | grep -q "Nothing was installed" || return 1
+  echo "$msg" | grep -q "PREFIX= or DESTDIR=" || return 1
+  [ -f "$blocker" ] && [ ! -s "$blocker" ]
+}
+
 # Static linking as uvstreams.pc describes it (pkg-config --static): a real
 # program (examples/socketpair-read.c: an engine, a read through it) built
 # from a staged install and run. $1 = archive: the staged shared library is
@@ -245,6 +261,7 @@ check "header: standalone C++17 -pedantic" check_header_cxx
 check "header: no uv.h / libuv types" check_header_no_libuv
 check "SONAME is libuvstreams.so.$major" check_soname
 check "staged install, pkg-config build, uninstall" check_staged_install
+check "make install into an impossible prefix: refused, nothing copied" check_install_refused
 check "static link: libuvstreams.a by pkg-config --static" check_static_archive
 if [ -z "$sanflags" ]; then
   check "static link: cc -static, pkg-config --static" check_static_full

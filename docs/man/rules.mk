@@ -34,7 +34,8 @@ test-man: deps-man $(MAN_STAMP)
 	@sh docs/man/check.sh include/uvstreams.h $(BUILD)/man
 
 install: install-man
-install-man: $(MAN_STAMP)
+INSTALL_DIRS += $(DESTDIR)$(MANDIR)/man3
+install-man: install-preflight $(MAN_STAMP)
 	install -d $(DESTDIR)$(MANDIR)/man3
 	install -m 644 $(MAN_OUT)/*.3 $(DESTDIR)$(MANDIR)/man3/
 
