@@ -128,6 +128,8 @@ install-bindings: $(BINDING_INSTALLS)
 include bench/rules.mk
 # Fuzzing (libFuzzer, clang), the differential test against CPython, stress.
 include tests/reliability.mk
+# Torture mode: every allocation, thread and descriptor failing in turn.
+include tests/torture/torture.mk
 
 test: deps lib examples $(TESTS)
 	@UVS_SANITIZE="$(SANITIZE)" sh tests/run.sh $(BUILD)
