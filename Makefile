@@ -163,7 +163,7 @@ clean:
 
 format:
 	clang-format -i include/*.h cpp/*.cpp cpp/*.h capi/*.cpp examples/*.c tests/*.c tests/*.h \
-  tests/stress/*.[ch] tests/fuzz/*.cc tests/fuzz/repro/*.c tests/conformance/*.c bench/*.c
+  tests/stress/*.[ch] tests/torture/*.[ch] tests/torture/*.cc tests/fuzz/*.cc tests/fuzz/repro/*.c tests/conformance/*.c bench/*.c
 check-format: deps
 	clang-format --dry-run --Werror include/*.h cpp/*.cpp cpp/*.h capi/*.cpp examples/*.c tests/*.c tests/*.h \
-  tests/stress/*.[ch] tests/fuzz/*.cc tests/fuzz/repro/*.c tests/conformance/*.c bench/*.c
+  tests/stress/*.[ch] tests/torture/*.[ch] tests/torture/*.cc tests/fuzz/*.cc tests/fuzz/repro/*.c tests/conformance/*.c bench/*.c

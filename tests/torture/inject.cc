@@ -41,6 +41,7 @@ struct State {
   std::atomic<int> fired;
   char fired_name[32];
   long fired_index;
+  char fired_caller[64]; /* the object file that made the failed call */
 };
 State local_state;
 State *state = &local_state;
@@ -60,8 +61,20 @@ bool counted_thread() {
   return (inside_depth > 0 || library_thread) && in_shim == 0;
 }
 
+void record_caller(void *caller) {
+  Dl_info info;
+  in_shim++;
+  const char *file =
+      dladdr(caller, &info) && info.dli_fname ? info.dli_fname : "?";
+  in_shim--;
+  const char *slash = strrchr(file, '/');
+  snprintf(state->fired_caller, sizeof state->fired_caller, "%s",
+           slash ? slash + 1 : file);
+}
+
 /* Counts a call of kind; true if this one must fail. */
-bool should_fail(int kind, const char *name, long name_index = 0) {
+bool should_fail_from(void *caller, int kind, const char *name,
+                      long name_index = 0) {
   if (!counted_thread())
     return false;
   long n = ++state->counts[kind];
@@ -69,9 +82,12 @@ bool should_fail(int kind, const char *name, long name_index = 0) {
     return false;
   snprintf(state->fired_name, sizeof state->fired_name, "%s", name);
   state->fired_index = name_index;
+  record_caller(caller);
   state->fired.store(1);
   return true;
 }
+#define should_fail(...)                                                       \
+  should_fail_from(__builtin_return_address(0), __VA_ARGS__)
 
 long count_fd_name(const char *name) {
   for (int i = 0; i < N_FD_CALLS; i++)
@@ -95,7 +111,7 @@ bool sanitizer_call(void *caller) {
 bool fail_fd(const char *name, void *caller) {
   if (!counted_thread() || sanitizer_call(caller))
     return false;
-  if (should_fail(TORTURE_FD, name, count_fd_name(name))) {
+  if (should_fail_from(caller, TORTURE_FD, name, count_fd_name(name))) {
     errno = EMFILE;
     return true;
   }
@@ -148,6 +164,7 @@ void torture_arm(int kind, long n) {
   state->fired.store(0);
   state->fired_name[0] = 0;
   state->fired_index = 0;
+  state->fired_caller[0] = 0;
   state->armed_kind.store(kind);
   state->armed_n.store(n);
 }
@@ -159,6 +176,9 @@ int torture_fired(void) {
 }
 const char *torture_fired_call(void) {
   return state->fired_name;
+}
+const char *torture_fired_caller(void) {
+  return state->fired_caller;
 }
 long torture_fired_call_index(void) {
   return state->fired_index;

@@ -34,6 +34,8 @@ long torture_count(int kind);
 /* 1 once the armed failure happened; name of the call that failed. */
 int torture_fired(void);
 const char *torture_fired_call(void);
+/* The object file that made the failed call ("libuv.so.1"). */
+const char *torture_fired_caller(void);
 /* Which call of its own name the failed one was (1 = the first pipe2). */
 long torture_fired_call_index(void);
 /* Marks the calling thread as inside the library (nestable). */
