@@ -70,7 +70,7 @@ torture: torture-build
 # that showed it (scenario:kind:N, N in the library's current allocation
 # order: a change before that point in the scenario moves it).
 TORTURE_REGRESSIONS := echo_host:alloc:20 shutdown_host:alloc:20 \
-  echo_host:alloc:55 echo_host:alloc:58 echo_host:alloc:109
+  echo_host:alloc:55 echo_host:alloc:58 echo_host:alloc:81 echo_host:alloc:109
 
 # CI: every descriptor and thread point of every scenario, and the pinned
 # regressions (the allocation points of the threaded scenarios still hit
