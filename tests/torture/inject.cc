@@ -108,6 +108,12 @@ bool sanitizer_call(void *caller) {
                    strstr(info.dli_fname, "libtsan"));
 }
 
+/* A failed allocation, as the C library reports it (glibc asserts it). */
+void *no_memory() {
+  errno = ENOMEM;
+  return nullptr;
+}
+
 bool fail_fd(const char *name, void *caller) {
   if (!counted_thread() || sanitizer_call(caller))
     return false;
@@ -204,7 +210,7 @@ void *malloc(size_t n) {
     return arena_alloc(n);
   NEXT(real, malloc_fn, "malloc");
   if (should_fail(TORTURE_ALLOC, "malloc"))
-    return nullptr;
+    return no_memory();
   return real(n);
 }
 
@@ -213,7 +219,7 @@ void *calloc(size_t n, size_t size) {
     return arena_alloc(n * size); /* the arena is zeroed, never reused */
   NEXT(real, calloc_fn, "calloc");
   if (should_fail(TORTURE_ALLOC, "calloc"))
-    return nullptr;
+    return no_memory();
   return real(n, size);
 }
 
@@ -222,7 +228,7 @@ void *realloc(void *p, size_t n) {
     return nullptr;
   NEXT(real, realloc_fn, "realloc");
   if (n != 0 && should_fail(TORTURE_ALLOC, "realloc"))
-    return nullptr;
+    return no_memory();
   return real(p, n);
 }
 
@@ -243,14 +249,14 @@ int posix_memalign(void **out, size_t align, size_t n) {
 void *aligned_alloc(size_t align, size_t n) {
   NEXT(real, aligned_fn, "aligned_alloc");
   if (should_fail(TORTURE_ALLOC, "aligned_alloc"))
-    return nullptr;
+    return no_memory();
   return real(align, n);
 }
 
 void *memalign(size_t align, size_t n) {
   NEXT(real, aligned_fn, "memalign");
   if (should_fail(TORTURE_ALLOC, "memalign"))
-    return nullptr;
+    return no_memory();
   return real(align, n);
 }
 
