@@ -32,9 +32,10 @@
  *   failed) and the engine can still be freed, leaking nothing. `make
  *   torture` checks this by failing each descriptor, thread creation and
  *   allocation the library makes in turn (tests/torture). Known gaps in
- *   this version: libuv aborts when its own allocations fail, and an
+ *   this version: libuv aborts when its own allocations fail, an
  *   allocation failure on an I/O thread of a threaded engine can still end
- *   the process; descriptor failures are fully covered.
+ *   the process, and one inside uvs_engine_free can leave the shutdown half
+ *   done; descriptor failures are fully covered.
  * - Sockets are written with MSG_NOSIGNAL; an adopted pipe (not a socket) is
  *   written with write(), so a program writing to pipes should ignore
  *   SIGPIPE, as with libuv itself.

@@ -41,10 +41,12 @@ struct exclusion {
   const char *call;   /* "": any */
   const char *caller; /* object file that made the call; "": any */
   long index;         /* 0: any */
-  int signal;
+  int signal;         /* 0: a contract violation; ANY_END */
   const char *log_has;
   const char *why;
 };
+#define ANY_END (-1)  /* any failure: crash, hang, leak or violation */
+#define LEAK_END (-2) /* ASan's leak report (exit status 1) */
 static const struct exclusion exclusions[] = {
     /* Issue 20 defect 7 (another branch fixes it): libuv's one-time signal
      * pipe is the process's first pipe2; when it cannot be made libuv
@@ -87,6 +89,22 @@ static const struct exclusion exclusions[] = {
     {TORTURE_ALLOC, "", "", 0, SIGABRT,
      "terminate called after throwing an instance of 'std::bad_alloc'",
      "torture: bad_alloc escapes a loop thread (std::terminate)"},
+    /* Found by torture, not fixed in time: Engine::shutdown allocates
+     * (its queue list, Loop::stop's task, the objects to close, and
+     * Server::close_on_loop's std::deque locals). When one of those fails
+     * uvs_engine_free returns UVS_ENOMEM with the handle already gone and
+     * the shutdown half done: pending ops are never delivered, objects
+     * leak, a threaded engine's loop keeps running (a hang) or is joined
+     * from itself at the last release (terminate, "Resource deadlock
+     * avoided"). Every point so failing is excluded by this symptom. */
+    {TORTURE_ALLOC, "", "", 0, ANY_END, "VIOLATION: uvs_engine_free failed",
+     "torture: Engine::shutdown is not allocation-safe"},
+    /* Found by torture, not fixed in time (host-driven engines: echo_host
+     * N=68, shutdown_host N=62 here): a bad_alloc in a libuv callback run
+     * by Loop::stop's final uv_run unwinds through libuv, which then never
+     * finishes closing the engine's handles: the objects they hold leak. */
+    {TORTURE_ALLOC, "", "libuvstreams.so.0", 0, LEAK_END, "in uvs::Loop::stop(",
+     "torture: bad_alloc unwinds through uv_run in Loop::stop (leak)"},
     /* Found by torture, not fixed in time: the library's thread_local
      * objects with destructors (the blocking calls' cached op, the error
      * detail) are registered lazily with glibc, which aborts when that
@@ -197,8 +215,12 @@ static int log_contains(const char *log, const char *text) {
 }
 
 static int ended_as(const struct outcome *o, int signal) {
+  if (signal == ANY_END)
+    return 1;
   if (o->status == -1)
     return 0;
+  if (signal == LEAK_END)
+    return WIFEXITED(o->status) && WEXITSTATUS(o->status) == 1;
   if (signal == 0)
     return WIFEXITED(o->status) && WEXITSTATUS(o->status) == 3;
   return WIFSIGNALED(o->status) && WTERMSIG(o->status) == signal;
