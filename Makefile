@@ -188,6 +188,8 @@ include tests/reliability.mk
 # Install the C library and each language's package into temporary places,
 # then run an echo round trip from outside the tree (tests/packages/run.sh).
 include tests/packages/rules.mk
+# Torture mode: every allocation, thread and descriptor failing in turn.
+include tests/torture/torture.mk
 
 # Every suite runs, even after a failure: each C test binary and packaging
 # check (tests/run.sh), then stress, the reproductions and each binding's
@@ -273,7 +275,7 @@ abi-check: deps-abi lib
 
 format:
 	clang-format -i include/*.h cpp/*.cpp cpp/*.h capi/*.cpp examples/*.c tests/*.c tests/*.h \
-  tests/stress/*.[ch] tests/resolver/*.c tests/fuzz/*.cc tests/fuzz/repro/*.c tests/conformance/*.c bench/*.c
+  tests/stress/*.[ch] tests/resolver/*.c tests/torture/*.[ch] tests/torture/*.cc tests/fuzz/*.cc tests/fuzz/repro/*.c tests/conformance/*.c bench/*.c
 check-format: deps-format
 	clang-format --dry-run --Werror include/*.h cpp/*.cpp cpp/*.h capi/*.cpp examples/*.c tests/*.c tests/*.h \
-  tests/stress/*.[ch] tests/resolver/*.c tests/fuzz/*.cc tests/fuzz/repro/*.c tests/conformance/*.c bench/*.c
+  tests/stress/*.[ch] tests/resolver/*.c tests/torture/*.[ch] tests/torture/*.cc tests/fuzz/*.cc tests/fuzz/repro/*.c tests/conformance/*.c bench/*.c

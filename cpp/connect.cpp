@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <new>
 #include <utility>
 
 namespace uvs {
@@ -39,10 +40,18 @@ int Connector::begin(const std::shared_ptr<Op> &op) {
   op_ = op;
   self_ref_ = shared_from_this();
   std::shared_ptr<Connector> self = self_ref_;
-  if (!loop_->dispatch([self] { self->run_on_loop(); })) {
+  int refused = 0;
+  try {
+    if (!loop_->dispatch([self] { self->run_on_loop(); }))
+      refused = fail(UVS_ESHUTDOWN, "engine is shut down");
+  } catch (const std::bad_alloc &) { /* the task could not be queued */
+    refused = fail(UVS_ENOMEM, "out of memory");
+  }
+  if (refused) { /* nothing happened: the op is idle again, and free */
     self_ref_.reset();
+    op_.reset();
     op->abandon();
-    return fail(UVS_ESHUTDOWN, "engine is shut down");
+    return refused;
   }
   op->arm_timeout();
   return UVS_PENDING;

@@ -6,6 +6,7 @@
 #include "op.h"
 #include "quiet_thread.h"
 
+#include <atomic>
 #include <condition_variable>
 #include <map>
 #include <mutex>
@@ -20,9 +21,12 @@ class DeadlineService {
 public:
   static DeadlineService &instance() {
     /* Leaked on purpose: the thread may outlive static destructors. */
-    static DeadlineService *service = new DeadlineService();
+    static DeadlineService *service = created = new DeadlineService();
     return *service;
   }
+  /* Set once instance() made the service: quiescing a service that never
+   * ran allocates nothing (so an engine is freed even without memory). */
+  static std::atomic<DeadlineService *> created;
 
   void arm(const std::shared_ptr<Op> &op, Clock::time_point when) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -122,6 +126,7 @@ private:
     std::vector<std::unique_ptr<std::condition_variable>> cvs;
   } set_aside_; /* a parent's, after fork */
 };
+std::atomic<DeadlineService *> DeadlineService::created{nullptr};
 } // namespace
 
 void deadline_arm(const std::shared_ptr<Op> &op, Clock::time_point when) {
@@ -133,7 +138,8 @@ void deadline_disarm(Op *op) {
 }
 
 void deadline_quiesce() {
-  DeadlineService::instance().quiesce();
+  if (DeadlineService *service = DeadlineService::created.load())
+    service->quiesce();
 }
 
 } // namespace uvs

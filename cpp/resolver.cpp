@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 
 #include <cstring>
+#include <memory>
 
 namespace uvs {
 
@@ -102,6 +103,9 @@ int eai_code(int rc) {
     return UVS_EAI_FAIL;
   }
 }
+/* getaddrinfo's list, freed also when a push_back throws bad_alloc. */
+using AddrInfoList =
+    std::unique_ptr<struct addrinfo, void (*)(struct addrinfo *)>;
 } // namespace
 
 int resolve_active(const char *host, int port, const struct addrinfo &hints,
@@ -110,6 +114,7 @@ int resolve_active(const char *host, int port, const struct addrinfo &hints,
   int rc = getaddrinfo(host, nullptr, &hints, &res);
   if (rc != 0)
     return eai_code(rc);
+  AddrInfoList owned(res, freeaddrinfo);
   for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
     if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
       continue;
@@ -118,7 +123,6 @@ int resolve_active(const char *host, int port, const struct addrinfo &hints,
     set_port(&ss, port);
     out->push_back(ss);
   }
-  freeaddrinfo(res);
   return 0;
 }
 
@@ -139,6 +143,7 @@ int resolve_passive(const char *host, int port, int family,
   if (rc != 0)
     return fail(eai_code(rc), std::string("resolve ") + (node ? node : "*") +
                                   ": " + gai_strerror(rc));
+  AddrInfoList owned(res, freeaddrinfo);
   for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
     if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
       continue;
@@ -150,7 +155,6 @@ int resolve_passive(const char *host, int port, int family,
     if (!dup)
       out->push_back(ss);
   }
-  freeaddrinfo(res);
   if (out->empty())
     return fail(UVS_EAI_NODATA, "no usable address");
   return 0;

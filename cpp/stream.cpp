@@ -21,6 +21,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <new>
 
 namespace uvs {
 
@@ -350,7 +351,14 @@ void Stream::on_alloc(uv_handle_t *h, size_t, uv_buf_t *buf) {
    * (on_read may also come alone, for an EOF seen through POLLHUP). */
   s->mu_.lock();
   s->alloc_locked_ = true;
-  s->read_target_locked(s->loop_->scratch(), buf);
+  try {
+    s->read_target_locked(s->loop_->scratch(), buf);
+  } catch (const std::bad_alloc &) {
+    /* No memory to read into: an empty buffer makes libuv call on_read
+     * with UV_ENOBUFS (an error on the stream), which releases the mutex;
+     * the exception must not unwind through libuv. */
+    *buf = uv_buf_init(nullptr, 0);
+  }
 }
 
 void Stream::on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf) {

@@ -31,6 +31,17 @@
  *   and nothing is posted to the completion queue): the fast path for a read
  *   that the buffer can satisfy. A read on a stream with a stored error
  *   completes at once with that error in the op.
+ * - Resource exhaustion: when a descriptor, a thread or memory cannot be
+ *   had, the call that needed it returns a negative code (UVS_EMFILE,
+ *   UVS_EAGAIN, UVS_ENOMEM, ...) and nothing happened; an operation already
+ *   started completes exactly once (with such a code when its own resource
+ *   failed) and the engine can still be freed, leaking nothing. `make
+ *   torture` checks this by failing each descriptor, thread creation and
+ *   allocation the library makes in turn (tests/torture). Known gaps in
+ *   this version: libuv aborts when its own allocations fail, an
+ *   allocation failure on an I/O thread of a threaded engine can still end
+ *   the process, and one inside uvs_engine_free can leave the shutdown half
+ *   done; descriptor failures are fully covered.
  * - Sockets are written with MSG_NOSIGNAL; an adopted pipe (not a socket) is
  *   written with write(), so a program writing to pipes should ignore
  *   SIGPIPE, as with libuv itself.
