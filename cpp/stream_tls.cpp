@@ -195,8 +195,9 @@ bool Stream::cancel_tls_op_locked(const std::shared_ptr<Op> &op, int status) {
   if (!op || !t || (op != t->timer && op != t->start_op))
     return false;
   if (op == t->timer) {
-    t->timer.reset();
-    op->complete(status);
+    /* op may be a reference to t->timer itself: complete through a copy. */
+    std::shared_ptr<Op> timer = std::move(t->timer);
+    timer->complete(status);
   }
   /* A start_tls op completes through the handshake callback; the caller
    * posts task_tls_abort once it has released the mutex (a host-driven

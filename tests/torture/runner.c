@@ -48,34 +48,17 @@ struct exclusion {
 #define ANY_END (-1)  /* any failure: crash, hang, leak or violation */
 #define LEAK_END (-2) /* ASan's leak report (exit status 1) */
 static const struct exclusion exclusions[] = {
-    /* Issue 20 defect 7 (another branch fixes it): libuv's one-time signal
-     * pipe is the process's first pipe2; when it cannot be made libuv
-     * aborts in uv__signal_global_once_init instead of failing. */
-    {TORTURE_FD, "pipe2", "libuv.so.1", 1, SIGABRT, "",
-     "issue 20 defect 7: libuv aborts when its signal pipe (first pipe2) "
-     "cannot be made"},
-    /* Issue 20, "Loop::start thread failure" (another branch fixes it): the
-     * loop is marked started before std::thread throws (no thread, or no
-     * memory for its state), and the engine's destruction joins a thread
-     * that never ran: std::terminate. */
-    {TORTURE_THREAD, "pthread_create", "", 0, SIGABRT,
-     "what():  Invalid argument",
-     "issue 20: Loop::start marks the loop started before std::thread "
-     "throws; join at engine destruction terminates"},
-    {TORTURE_ALLOC, "", "", 0, SIGABRT, "what():  Invalid argument",
-     "issue 20: Loop::start marks the loop started before std::thread "
-     "throws; join at engine destruction terminates"},
-    /* Issue 20, "deadline_arm can throw" (another branch fixes it): the
-     * timer thread cannot start when an op's timeout (here the TLS
-     * handshake timeout, armed on the loop) is armed: std::system_error
-     * escapes the loop thread (terminate), or a host-driven engine's
-     * uvs_cq_wait (UVS_EINTERNAL). */
-    {TORTURE_THREAD, "pthread_create", "", 0, SIGABRT,
-     "what():  Resource temporarily unavailable",
-     "issue 20: deadline_arm throws when the timer thread cannot start"},
-    {TORTURE_THREAD, "pthread_create", "", 0, 0,
-     "uvs_cq_wait failed with EINTERNAL",
-     "issue 20: deadline_arm throws when the timer thread cannot start"},
+    /* libuv makes a process-wide signal pipe at the first loop
+     * initialisation and calls abort() if it cannot
+     * (uv__signal_global_once_init). Loop::start first checks that three
+     * descriptors can be made (its own pipe2, call #1), so a process short
+     * of descriptors gets UVS_EMFILE (issue 20 defect 7, test
+     * repro_first_engine_emfile); a failure injected into exactly libuv's
+     * own pipe2 (call #2) right after that check passed still aborts inside
+     * libuv, which the library cannot intercept. */
+    {TORTURE_FD, "pipe2", "libuv.so.1", 2, SIGABRT, "",
+     "libuv aborts when its signal pipe cannot be made right after "
+     "Loop::start's descriptor check passed"},
     /* libuv itself aborts when its own allocations fail (uv_loop_init's
      * uv_signal_init, uv__io_start growing its watcher array): outside
      * the library, which cannot recover from an abort. */
