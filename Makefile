@@ -213,19 +213,24 @@ valgrind: deps-lib deps-test deps-valgrind lib $(TESTS)
 
 # Before anything is copied, every destination directory must exist or be
 # creatable and be writable: a read-only, unwritable or impossible prefix
-# fails here with one message, and nothing is half-installed.
-INSTALL_DIRS += $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)
-.PHONY: install-preflight
-install-preflight:
-	@for d in $(INSTALL_DIRS); do \
+# fails here with one message, and nothing is half-installed. $(1): the
+# directories (make install's are INSTALL_DIRS; each binding's install rule
+# checks its own the same way).
+define check_install_dirs
+	@for d in $(1); do \
 	  p=$$d; while [ ! -e "$$p" ] && [ ! -L "$$p" ]; do p=$$(dirname "$$p"); done; \
 	  if [ ! -d "$$p" ] || [ ! -w "$$p" ]; then \
-	    echo "make install: cannot install into $$d: $$p is not a writable directory" \
+	    echo "make $@: cannot install into $$d: $$p is not a writable directory" \
 	      "(read-only, another user's, or a file). Choose a PREFIX= or DESTDIR= you can" \
 	      "write, or run as root. Nothing was installed." >&2; \
 	    exit 1; \
 	  fi; \
 	done
+endef
+INSTALL_DIRS += $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)
+.PHONY: install-preflight
+install-preflight:
+	$(call check_install_dirs,$(INSTALL_DIRS))
 
 install: install-preflight lib
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)

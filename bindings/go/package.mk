@@ -26,6 +26,7 @@ GO_INSTALL_SOURCES = $(GO_MOD)/go.mod $(filter-out %_test.go,$(wildcard $(GO_MOD
 package-go: go
 
 install-go: go
+	$(call check_install_dirs,$(DESTDIR)$(GO_SRCDIR)/internal/cuvs)
 	install -d $(DESTDIR)$(GO_SRCDIR)/internal/cuvs
 	install -m 644 $(GO_INSTALL_SOURCES) $(DESTDIR)$(GO_SRCDIR)/
 	install -m 644 $(GO_CUVS)/uvstreams_c.go $(GO_CUVS)/uvstreams_c_wrap.c \

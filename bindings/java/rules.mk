@@ -95,6 +95,7 @@ test-java: java $(JAVA_OUT)/tests.stamp conformance-peer
 # Loader): it records LIBDIR and carries a copy of the library, relinked
 # with a run path to LIBDIR; both are made again on every install.
 install-java: java java-install-jar
+	$(call check_install_dirs,$(DESTDIR)$(PREFIX)/share/java $(DESTDIR)$(LIBDIR))
 	install -d $(DESTDIR)$(PREFIX)/share/java $(DESTDIR)$(LIBDIR)
 	install -m 644 $(JAVA_INSTALL_JAR) $(DESTDIR)$(PREFIX)/share/java/uvstreams-$(VERSION).jar
 	ln -sf uvstreams-$(VERSION).jar $(DESTDIR)$(PREFIX)/share/java/uvstreams.jar

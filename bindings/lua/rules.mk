@@ -64,6 +64,7 @@ test-lua: lua conformance-peer
 
 # Relinked on every install: its run path is this install's LIBDIR.
 install-lua: lua
+	$(call check_install_dirs,$(DESTDIR)$(LUA_CMOD_DIR) $(DESTDIR)$(LUA_LMOD_DIR))
 	$(call LUA_LINK_MODULE,$(LUA_INSTALL_MOD),$(LIBDIR))
 	install -d $(DESTDIR)$(LUA_CMOD_DIR) $(DESTDIR)$(LUA_LMOD_DIR)
 	install -m 755 $(LUA_INSTALL_MOD) $(DESTDIR)$(LUA_CMOD_DIR)/

@@ -85,6 +85,7 @@ test-perl: perl conformance-peer
 PL_INSTALL_ARCH = $(DESTDIR)$(call PL_CONFIG,install$(PERL_INSTALLDIRS)arch)
 
 install-perl: perl $(PL_XS_INSTALL)
+	$(call check_install_dirs,$(PL_INSTALL_ARCH)/UVStreams $(PL_INSTALL_ARCH)/auto/UVStreams/Raw)
 	install -d $(PL_INSTALL_ARCH)/UVStreams $(PL_INSTALL_ARCH)/auto/UVStreams/Raw
 	install -m 644 $(PL_OUT)/UVStreams.pm $(PL_INSTALL_ARCH)/
 	install -m 644 $(PL_RAW_PM) $(patsubst $(PL_SRC)/lib/%,$(PL_OUT)/%,$(wildcard $(PL_SRC)/lib/UVStreams/*.pm)) \

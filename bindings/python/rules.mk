@@ -36,7 +36,20 @@ python: deps-python lib
 	@$(MAKE) --no-print-directory python-build
 python-build: $(PY_EXT) $(PY_COPIES)
 
-$(PY_WRAP): bindings/uvstreams.i $(PY_SRC)/python.i include/uvstreams.h
+# The interpreter the extension is built for must run, be a Python the
+# package supports (setup.py's python_requires) and have its C headers:
+# otherwise one message that says what to do, before anything is built.
+.PHONY: python-check
+python-check:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+	  echo "make python: PYTHON=$(PYTHON) is not a Python 3.11 or newer that runs;" \
+	    "leave PYTHON unset for Debian's /usr/bin/python3 (apt-get install python3-dev)" >&2; \
+	  exit 1; }
+	@[ -f "$(PY_INCLUDES)/Python.h" ] || { \
+	  echo "make python: $(PYTHON) has no C headers (no Python.h in '$(PY_INCLUDES)'):" \
+	    "install them (Debian: python3-dev)" >&2; exit 1; }
+
+$(PY_WRAP): bindings/uvstreams.i $(PY_SRC)/python.i include/uvstreams.h | python-check
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  SWIG $<")
 	$(Q)swig $(SWIG_PY_FLAGS) -outdir $(PY_OUT) -o $@ $<

@@ -78,6 +78,7 @@ test-ruby: ruby conformance-peer
 	  $(RUBY) -I$(RB_OUT) $(RB_SRC)/test/conformance_test.rb
 
 install-ruby: ruby $(RB_INSTALL_EXT)
+	$(call check_install_dirs,$(DESTDIR)$(RUBY_LIBDIR)/uvstreams $(DESTDIR)$(RUBY_ARCHDIR))
 	install -d $(DESTDIR)$(RUBY_LIBDIR)/uvstreams $(DESTDIR)$(RUBY_ARCHDIR)
 	install -m 644 $(RB_SRC)/lib/uvstreams.rb $(DESTDIR)$(RUBY_LIBDIR)/
 	install -m 644 $(wildcard $(RB_SRC)/lib/uvstreams/*.rb) $(DESTDIR)$(RUBY_LIBDIR)/uvstreams/

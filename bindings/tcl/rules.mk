@@ -77,6 +77,7 @@ test-tcl: tcl conformance-peer
 	  sh tests/conformance/run.sh tcl $(TCLSH) $(TCL_SRC)/tests/conformance.tcl
 
 install-tcl: install tcl $(TCL_INSTALL_EXT)
+	$(call check_install_dirs,$(DESTDIR)$(TCL_PKGDIR))
 	install -d $(DESTDIR)$(TCL_PKGDIR)
 	install -m 755 $(TCL_INSTALL_EXT) $(DESTDIR)$(TCL_PKGDIR)/
 	install -m 644 $(TCL_SCRIPTS) $(DESTDIR)$(TCL_PKGDIR)/
