@@ -45,6 +45,9 @@ module UVStreams
   class Error < StandardError
     include Failure
 
+    # True for every UVStreams failure when matched against Error itself
+    # (so `rescue UVStreams::Error` also catches TimeoutError, a
+    # Timeout::Error); subclasses match as usual.
     def self.===(other)
       super || (equal?(Error) && other.is_a?(Failure))
     end
@@ -86,6 +89,7 @@ module UVStreams
   class TimeoutError < Timeout::Error
     include Failure
 
+    # +message+: what timed out, +code+: the library's error code.
     def initialize(message = nil, code = C::UVS_ETIMEDOUT)
       super
     end
