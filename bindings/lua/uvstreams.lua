@@ -13,6 +13,15 @@ between slices (Ctrl-C in lua5.4) cancels the operation and puts a read's
 bytes back, so nothing is lost. The semantics of every call (limits,
 separators, EOF, errors) are the engine's, i.e. asyncio's.
 
+Many streams at once: uvstreams.run(fn) runs fn and the tasks it spawns
+(uvstreams.spawn) as coroutines over one completion queue of the engine.
+The same calls, made in a task, start their operation on an op of that
+queue (one per call in flight, reused) and yield; the scheduler sleeps in
+uvs_cq_wait until an op completes and resumes its task. So a connection is
+straight-line code, an idle server costs no CPU, and timeouts and errors
+are the blocking calls' own (same ops, same error mapping). Outside a task
+(the main thread, any other coroutine) every call blocks as before.
+
 Conventions:
 - failures raise an uvstreams.Error (error() with a table): fields code
   (negative UVS_E* value), name ("ETIMEDOUT", "EINCOMPLETE", ...), message,
@@ -81,12 +90,26 @@ end
 
 local engine_box
 
+-- The engine's scheduler state (see M.run): its completion queue, the ops
+-- not in use, the tasks and the ops they wait for.
+local function new_scheduler()
+  return { free = {}, ready = {}, tasks = {}, waiting = {}, blocked = {}, count = 0 }
+end
+
 local function engine()
   if not engine_box then
     local rc, e = c.uvs_engine_new(nil)
     check(rc)
-    engine_box = setmetatable({ h = e }, {
-      __gc = function(box) c.uvs_engine_free(box.h) end,
+    engine_box = setmetatable({ h = e, sched = new_scheduler() }, {
+      __gc = function(box)
+        for _, op in ipairs(box.sched.free) do
+          c.uvs_op_free(op)
+        end
+        if box.sched.cq then
+          c.uvs_cq_free(box.sched.cq)
+        end
+        c.uvs_engine_free(box.h)
+      end,
     })
   end
   return engine_box.h
@@ -121,20 +144,70 @@ local function wait(op)
   end
 end
 
--- Starts an operation on op (start(...) returns the *_start status) with a
--- deadline and waits until it completed; an error while waiting (an
--- interruption) cancels it and gives a read's bytes back before going on.
-local function run(op, timeout, start, ...)
-  check(c.uvs_op_set_timeout(op, to_ms(timeout)))
-  if check(start(...)) == c.UVS_PENDING then
-    local ok, err = pcall(wait, op)
-    if not ok then
-      c.uvs_op_cancel(op)
-      c.uvs_op_wait(op, -1)
-      c.uvs_op_unread(op)
-      error(err, 0)
-    end
+-- The scheduler when the running coroutine is one of its tasks, else nil.
+local function task_scheduler()
+  local sched = engine_box and engine_box.sched
+  if sched and sched.tasks[coroutine.running()] then
+    return sched
   end
+end
+
+-- An op on the scheduler's completion queue, from the free list if any.
+local function take_op(sched)
+  local op = table.remove(sched.free)
+  if not op then
+    local rc
+    rc, op = c.uvs_op_new(sched.cq, 0)
+    check(rc)
+  end
+  return op
+end
+
+-- Starts the operation (start(op) returns the *_start status) with a
+-- deadline and waits until it completed: a task yields to the scheduler
+-- until the completion queue delivers the op; elsewhere uvs_op_wait blocks,
+-- and an error while waiting (an interruption) cancels the operation and
+-- gives a read's bytes back before going on.
+local function start_and_wait(sched, op, timeout, start)
+  check(c.uvs_op_set_timeout(op, to_ms(timeout)))
+  if check(start(op)) ~= c.UVS_PENDING then
+    return
+  end
+  if sched then
+    local co = coroutine.running()
+    sched.waiting[op], sched.blocked[co] = co, true
+    coroutine.yield()
+    return
+  end
+  local ok, err = pcall(wait, op)
+  if not ok then
+    c.uvs_op_cancel(op)
+    c.uvs_op_wait(op, -1)
+    c.uvs_op_unread(op)
+    error(err, 0)
+  end
+end
+
+-- Runs one operation and returns result(op) (which raises its failure). A
+-- task uses an op of the scheduler (its own, so a stream's reads and drains
+-- can wait in different tasks); elsewhere own_op, or a new op for this
+-- call when own_op is nil.
+local function perform(own_op, timeout, start, result)
+  local sched = task_scheduler()
+  local op = sched and take_op(sched) or own_op or new_op()
+  local ok, value = pcall(function()
+    start_and_wait(sched, op, timeout, start)
+    return result(op)
+  end)
+  if sched then
+    table.insert(sched.free, op)
+  elseif op ~= own_op then
+    c.uvs_op_free(op)
+  end
+  if not ok then
+    error(value, 0)
+  end
+  return value
 end
 
 -- The error of a completed op that failed with rc (data: its bytes).
@@ -164,6 +237,20 @@ local function op_check(op, what, timeout)
   if rc < 0 then
     error(op_error(op, rc, "", what, timeout))
   end
+end
+
+-- The stream an accept or connect op completed with (a raw handle).
+local function take_stream(op)
+  local rc, h = c.uvs_op_take_stream(op)
+  check(rc)
+  return h
+end
+
+-- Runs an operation that gives no value (drain, wait_closed, ...).
+local function perform_check(own_op, what, timeout, start)
+  perform(own_op, timeout, start, function(op)
+    op_check(op, what, timeout)
+  end)
 end
 
 -- ---- options and TLS configurations --------------------------------------
@@ -347,13 +434,17 @@ end
 -- Runs a read started by start(h, ..., op) and returns its bytes.
 local function read(self, what, timeout, start, ...)
   timeout = timeout_of(self, timeout)
-  local op = self._op
-  run(op, timeout, start, self._h, ...)
-  local rc, data = c.uvs_op_read_result(op)
-  if rc < 0 then
-    error(op_error(op, rc, data, what, timeout))
-  end
-  return data
+  local args = table.pack(self._h, ...)
+  return perform(self._op, timeout, function(op)
+    args[args.n + 1] = op
+    return start(table.unpack(args, 1, args.n + 1))
+  end, function(op)
+    local rc, data = c.uvs_op_read_result(op)
+    if rc < 0 then
+      error(op_error(op, rc, data, what, timeout))
+    end
+    return data
+  end)
 end
 
 --- read(n): up to n bytes once any are there; n < 0 or nil: until EOF;
@@ -362,7 +453,7 @@ end
 -- @tparam[opt] number timeout seconds (default: the stream's, see settimeout)
 -- @treturn string
 function Stream:read(n, timeout)
-  return read(self, "read", timeout, c.uvs_stream_read_start, n or -1, self._op)
+  return read(self, "read", timeout, c.uvs_stream_read_start, n or -1)
 end
 
 --- readline(): a line with its "\n", or the last partial line at EOF ("" at
@@ -370,7 +461,7 @@ end
 -- @tparam[opt] number timeout seconds (default: the stream's, see settimeout)
 -- @treturn string
 function Stream:readline(timeout)
-  return read(self, "readline", timeout, c.uvs_stream_readline_start, self._op)
+  return read(self, "readline", timeout, c.uvs_stream_readline_start)
 end
 
 --- readexactly(n): n bytes, or EINCOMPLETE (partial, expected) at EOF.
@@ -378,7 +469,7 @@ end
 -- @tparam[opt] number timeout seconds (default: the stream's, see settimeout)
 -- @treturn string
 function Stream:readexactly(n, timeout)
-  return read(self, "readexactly", timeout, c.uvs_stream_readexactly_start, n, self._op)
+  return read(self, "readexactly", timeout, c.uvs_stream_readexactly_start, n)
 end
 
 --- readuntil(sep): the data up to and including sep (a string, or a table
@@ -390,9 +481,9 @@ end
 function Stream:readuntil(sep, timeout)
   sep = sep or "\n"
   if type(sep) == "table" then
-    return read(self, "readuntil", timeout, c.uvs_stream_readuntil_any_start, sep, self._op)
+    return read(self, "readuntil", timeout, c.uvs_stream_readuntil_any_start, sep)
   end
-  return read(self, "readuntil", timeout, c.uvs_stream_readuntil_start, sep, self._op)
+  return read(self, "readuntil", timeout, c.uvs_stream_readuntil_start, sep)
 end
 
 --- for line in stream:lines(timeout) do ... end: readline until EOF.
@@ -438,8 +529,9 @@ end
 -- @return the stream
 function Stream:drain(timeout)
   timeout = timeout_of(self, timeout)
-  run(self._op, timeout, c.uvs_stream_drain_start, self._h, self._op)
-  op_check(self._op, "drain", timeout)
+  perform_check(self._op, "drain", timeout, function(op)
+    return c.uvs_stream_drain_start(self._h, op)
+  end)
   return self
 end
 
@@ -478,8 +570,9 @@ function Stream:start_tls(tls, opts)
   end
   local o <close> = options(t)
   local timeout = timeout_of(self, opts.timeout)
-  run(self._op, timeout, c.uvs_stream_start_tls_start, self._h, o.h, self._op)
-  op_check(self._op, "start_tls", timeout)
+  perform_check(self._op, "start_tls", timeout, function(op)
+    return c.uvs_stream_start_tls_start(self._h, o.h, op)
+  end)
   return self
 end
 
@@ -504,8 +597,9 @@ end
 --- Waits until the stream is closed; raises the error that closed it.
 function Stream:wait_closed(timeout)
   timeout = timeout_of(self, timeout)
-  run(self._op, timeout, c.uvs_stream_wait_closed_start, self._h, self._op)
-  op_check(self._op, "wait_closed", timeout)
+  perform_check(self._op, "wait_closed", timeout, function(op)
+    return c.uvs_stream_wait_closed_start(self._h, op)
+  end)
   return self
 end
 
@@ -578,24 +672,21 @@ end
 -- Opens a stream with start(op, options): connect's common part.
 local function open(opts, what, start)
   local o <close> = options(opts)
-  local op <close> = setmetatable({ h = new_op() }, {
-    __close = function(holder) c.uvs_op_free(holder.h) end,
-  })
   local timeout = opts and opts.timeout
-  run(op.h, timeout, start, op.h, o.h)
-  local rc = c.uvs_op_result(op.h)
-  if rc < 0 then
-    local err = op_error(op.h, rc, "", what, timeout)
-    -- the library names the connection itself, except for a TLS failure
-    if rc ~= c.UVS_ETIMEDOUT and err.message:sub(1, #what + 1) ~= what .. ":" then
-      err.message = what .. ": " .. err.message
+  return new_stream(perform(nil, timeout, function(op)
+    return start(op, o.h)
+  end, function(op)
+    local rc = c.uvs_op_result(op)
+    if rc < 0 then
+      local err = op_error(op, rc, "", what, timeout)
+      -- the library names the connection itself, except for a TLS failure
+      if rc ~= c.UVS_ETIMEDOUT and err.message:sub(1, #what + 1) ~= what .. ":" then
+        err.message = what .. ": " .. err.message
+      end
+      error(err)
     end
-    error(err)
-  end
-  local h
-  rc, h = c.uvs_op_take_stream(op.h)
-  check(rc)
-  return new_stream(h)
+    return take_stream(op)
+  end))
 end
 
 --- A TCP connection; opts: timeout, limit, write_high, write_low, nodelay,
@@ -685,12 +776,12 @@ end
 -- @tparam[opt] number timeout seconds (nil: for ever)
 -- @treturn Stream
 function Server:accept(timeout)
-  local op = self._op
-  run(op, timeout, c.uvs_server_accept_start, self._h, op)
-  op_check(op, "accept", timeout)
-  local rc, h = c.uvs_op_take_stream(op)
-  check(rc)
-  return new_stream(h)
+  return new_stream(perform(self._op, timeout, function(op)
+    return c.uvs_server_accept_start(self._h, op)
+  end, function(op)
+    op_check(op, "accept", timeout)
+    return take_stream(op)
+  end))
 end
 
 --- The listening addresses: {host, port} pairs, or paths (Unix).
@@ -755,9 +846,122 @@ end
 
 --- Waits until the server is closed and has no client left.
 function Server:wait_closed(timeout)
-  run(self._op, timeout, c.uvs_server_wait_closed_start, self._h, self._op)
-  op_check(self._op, "wait_closed", timeout)
+  perform_check(self._op, "wait_closed", timeout, function(op)
+    return c.uvs_server_wait_closed_start(self._h, op)
+  end)
   return self
+end
+
+-- ---- coroutines: many streams at once --------------------------------------
+
+-- The scheduler of the engine, with its completion queue.
+local function scheduler()
+  engine()
+  local sched = engine_box.sched
+  if not sched.cq then
+    local rc, cq = c.uvs_cq_new(engine_box.h)
+    check(rc)
+    sched.cq = cq
+  end
+  return sched
+end
+
+--- Starts fn(...) as a task of the scheduler: inside it, the waiting calls
+--- of streams and servers (readline, drain, accept, connect, ...) suspend
+--- the task instead of the process, with the same timeouts and errors.
+--- Tasks spawned outside `run` start when it runs.
+-- @tparam function fn
+-- @return the task's coroutine
+function M.spawn(fn, ...)
+  local sched = scheduler()
+  local args = table.pack(...)
+  local co = coroutine.create(function()
+    return fn(table.unpack(args, 1, args.n))
+  end)
+  sched.tasks[co] = true
+  sched.count = sched.count + 1
+  table.insert(sched.ready, co)
+  return co
+end
+
+-- Resumes a task; a task that ends leaves, one that yielded without
+-- waiting for an op is ready again. Raises the error a task failed with.
+local function step(sched, co)
+  local ok, err = coroutine.resume(co)
+  if coroutine.status(co) == "dead" then
+    sched.tasks[co] = nil
+    sched.count = sched.count - 1
+    if not ok then
+      error(type(err) == "table" and err or debug.traceback(co, tostring(err)), 0)
+    end
+  elseif not sched.blocked[co] then
+    table.insert(sched.ready, co)
+  end
+end
+
+-- Runs the ready tasks, then waits on the completion queue (in slices, so
+-- Ctrl-C gets through) for the ops the others wait for.
+local function schedule(sched)
+  while sched.count > 0 do
+    local co = table.remove(sched.ready, 1)
+    if co then
+      step(sched, co)
+    else
+      local n, ops = c.uvs_cq_wait(sched.cq, SLICE_MS, 64)
+      check(n)
+      for i = 1, n do
+        local op = ops[i]
+        co = sched.waiting[op]
+        sched.waiting[op] = nil
+        sched.blocked[co] = nil
+        step(sched, co)
+      end
+    end
+  end
+end
+
+-- After a failure: cancels the ops of the tasks left, waits until the queue
+-- delivered them (a read gives its bytes back), and forgets the tasks.
+local function abandon(sched)
+  for op in pairs(sched.waiting) do
+    c.uvs_op_cancel(op)
+  end
+  while next(sched.waiting) do
+    local n, ops = c.uvs_cq_wait(sched.cq, -1, 64)
+    for i = 1, math.max(n, 0) do
+      c.uvs_op_unread(ops[i])
+      sched.waiting[ops[i]] = nil
+      table.insert(sched.free, ops[i])
+    end
+  end
+  sched.ready, sched.tasks, sched.blocked, sched.count = {}, {}, {}, 0
+end
+
+--- Runs fn(...) as a task, and every task spawned, until all have ended;
+--- returns fn's results. The process sleeps in the completion queue while
+--- every task waits. An error in any task ends the run (the other tasks
+--- are cancelled) and is raised again here: wrap a connection's code in
+--- pcall to keep the server going.
+-- @tparam function fn
+-- @return the results of fn
+function M.run(fn, ...)
+  local sched = scheduler()
+  if sched.running then
+    error("uvstreams.run is already running", 2)
+  end
+  local results
+  local args = table.pack(...)
+  M.spawn(function()
+    results = table.pack(fn(table.unpack(args, 1, args.n)))
+  end)
+  sched.running = true
+  local ok, err = pcall(schedule, sched)
+  sched.running = false
+  if not ok then
+    abandon(sched)
+    error(err, 0)
+  end
+  return table.unpack(results, 1, results.n)
 end
 
 return M
