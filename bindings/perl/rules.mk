@@ -19,7 +19,8 @@
 
 DEB_PARTS += perl
 # perl-doc: perldoc, to read the modules' POD
-DEB_PACKAGES_perl := swig libperl-dev perl-doc
+# libanyevent-perl: UVStreams::AnyEvent (t/08-anyevent.t, examples/perl)
+DEB_PACKAGES_perl := swig libperl-dev perl-doc libanyevent-perl
 
 PERL := /usr/bin/perl
 PROVE := /usr/bin/prove

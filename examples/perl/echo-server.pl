@@ -8,7 +8,8 @@
 # port 0 works) or "serving on PATH", then echoes every line of each client
 # back until the client closes. The blocking API serves one client at a
 # time, in this thread (UVStreams::Server->serve); the engine keeps
-# accepting and queueing the others meanwhile. On SIGINT/SIGTERM the server
+# accepting and queueing the others meanwhile (echo-server-anyevent.pl
+# serves them all at once). On SIGINT/SIGTERM the server
 # and its clients are closed, so the client being served sees EOF and
 # serve() returns; then it prints "closed" and exits 0.
 use strict;

@@ -4,7 +4,8 @@ use strict;
 use warnings;
 
 use UVStreams::Raw ();
-use UVStreams::Core qw(engine call_options run_op throw_last take_stream);
+use UVStreams::Core qw(engine call_options run_op throw_last take_stream
+                       async_methods);
 use UVStreams::Error;
 use UVStreams::Stream;
 use UVStreams::Server;
@@ -118,8 +119,8 @@ sub connect_unix {
 
 sub _connect {
     my ($operation, $timeout, $start) = @_;
-    my $s = run_op($operation, $timeout, $start, \&take_stream);
-    return UVStreams::Stream->new($s);
+    return run_op($operation, $timeout, $start,
+        sub { UVStreams::Stream->new(take_stream($_[0])) });
 }
 
 # The options with "tls => 1" replaced by the default client configuration
@@ -201,5 +202,15 @@ The version of the C library loaded ("0.1.0").
 =cut
 
 sub library_version { UVStreams::Raw::uvs_version_string() }
+
+=head2 connect_tcp_async, connect_unix_async
+
+The same calls for event-driven programs: they return an AnyEvent
+condition variable at once, whose C<recv> gives the stream; see
+L<UVStreams::AnyEvent>.
+
+=cut
+
+async_methods(qw(connect_tcp connect_unix));
 
 1;

@@ -2,7 +2,9 @@
 # 06-examples.t - examples/perl/echo-server.pl and echo-client.pl run and
 # do what they say: over TCP (port 0) and a Unix socket, the client's lines
 # come back, a refused connect dies with the binding's message, and the
-# server exits cleanly on SIGTERM. The examples run as child perls with
+# server exits cleanly on SIGTERM. echo-server-anyevent.pl (when AnyEvent
+# is there; t/08-anyevent.t says loudly when not) does the same with an
+# idle client connected meanwhile. The examples run as child perls with
 # this test's UVStreams directory on their @INC.
 use strict;
 use warnings;
@@ -18,10 +20,12 @@ my $EXAMPLES = File::Spec->catdir(dirname(__FILE__), qw(.. .. .. examples perl))
 my @PERL = ($^X, '-I' . dirname($INC{'UVStreams.pm'}));
 
 # Starts echo-server.pl with @args: (pid, its stdout, the "serving on" text).
-sub start_server {
-    my @args = @_;
-    my $pid = open(my $out, '-|', @PERL, "$EXAMPLES/echo-server.pl", @args)
-        // die "echo-server.pl: $!";
+sub start_server { start_example('echo-server.pl', @_) }
+
+sub start_example {
+    my ($script, @args) = @_;
+    my $pid = open(my $out, '-|', @PERL, "$EXAMPLES/$script", @args)
+        // die "$script: $!";
     my $first = <$out> // '';
     my ($where) = $first =~ /\Aserving on (.+)$/;
     return ($pid, $out, $where);
@@ -69,6 +73,23 @@ subtest 'Unix socket' => sub {
     is($output, "send: Hello World!\nreceived: Hello World!\n",
        'the default message comes back');
     is((stop_server($pid, $out))[0], 0, 'the server exits 0');
+};
+
+subtest 'AnyEvent server, an idle client connected' => sub {
+    plan skip_all => 'AnyEvent is not installed' unless eval { require AnyEvent };
+    my ($pid, $out, $where) = start_example('echo-server-anyevent.pl',
+                                            '127.0.0.1', 0);
+    my ($host, $port) = split /:/, $where // '';
+    my $idle = UVStreams->connect_tcp($host, $port, timeout => 10);
+    my ($status, $output) = run_client($host, $port, 'one', 'two');
+    is($status, 0, 'the client succeeds while another is idle');
+    is($output, "send: one\nreceived: one\nsend: two\nreceived: two\n",
+       'its lines come back');
+    $idle->write("late\n");
+    is($idle->readline(timeout => 10), "late\n", 'the idle one is served');
+    my ($server_status, $log) = stop_server($pid, $out);
+    is($server_status, 0, 'the server exits 0 on SIGTERM');
+    like($log, qr/closed\n\z/, 'after printing "closed"');
 };
 
 subtest 'refused' => sub {

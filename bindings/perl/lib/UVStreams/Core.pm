@@ -8,7 +8,7 @@ use UVStreams::Raw ();
 use UVStreams::Error;
 
 our @EXPORT_OK = qw(engine options call_options run_op check throw_last
-                    take_stream);
+                    take_stream async_methods);
 
 =head1 NAME
 
@@ -142,22 +142,68 @@ sub take_stream {
 Runs one asynchronous call to completion: C<< $start->($op) >> starts it
 (returning the C<_start> status), C<< $finish->($op) >> turns the completed
 op into the call's value (undef when omitted). C<$timeout> is in seconds,
-undef for ever. Dies with the call's exception.
+undef for ever. Dies with the call's exception. Inside an C<_async> method
+(see C<async_methods>) it starts the call on L<UVStreams::AnyEvent>'s
+completion queue instead and returns its condvar.
 
 =cut
 
+# The invocant of the *_async method running (see async_methods).
+our $ASYNC;
+
 sub run_op {
     my ($operation, $timeout, $start, $finish) = @_;
-    my ($rc, $op) = UVStreams::Raw::uvs_op_new(undef, 0);
+    return UVStreams::AnyEvent::run_op(@_) if $ASYNC;
+    my ($op, $completed) = start_op(undef, $operation, $timeout, $start);
+    _wait($$op, $operation) unless $completed;
+    return finish_op($$op, $operation, $finish);
+}
+
+# Starts an operation on a new op bound to $cq (undef: none), with the
+# timeout as its deadline. Returns the op's guard ($$guard is the handle)
+# and whether it completed at once (then nothing is posted to $cq); dies
+# if it could not start.
+sub start_op {
+    my ($cq, $operation, $timeout, $start) = @_;
+    my ($rc, $op) = UVStreams::Raw::uvs_op_new($cq, 0);
     throw_last($rc, $operation);
     my $guard = bless \$op, 'UVStreams::Core::OpGuard';
     check(UVStreams::Raw::uvs_op_set_timeout($op,
         timeout_ms($timeout, $operation)), $operation);
     $rc = throw_last($start->($op), $operation);
-    _wait($op, $operation) if $rc == UVStreams::Raw::UVS_PENDING();
+    return ($guard, $rc == UVStreams::Raw::UVS_COMPLETED());
+}
+
+# The value of a completed op (through $finish, undef without), or dies
+# with its exception.
+sub finish_op {
+    my ($op, $operation, $finish) = @_;
     my $result = UVStreams::Raw::uvs_op_result($op);
     die _op_error($op, $result, $operation) if $result < 0;
     return $finish ? $finish->($op) : undef;
+}
+
+=head2 async_methods(@names)
+
+Makes C<NAME_async> in the caller's package for each blocking method
+C<NAME> whose waiting is one C<run_op> (and whose value is what C<run_op>
+returns): the same method with run_op handing the operation to
+L<UVStreams::AnyEvent>, which returns an AnyEvent condition variable and
+keeps the invocant alive until the operation is over.
+
+=cut
+
+sub async_methods {
+    my $package = caller;
+    for my $name (@_) {
+        my $blocking = $package->can($name);
+        no strict 'refs';
+        *{"${package}::${name}_async"} = sub {
+            require UVStreams::AnyEvent;
+            local $ASYNC = $_[0];
+            return $blocking->(@_);
+        };
+    }
 }
 
 sub UVStreams::Core::OpGuard::DESTROY {

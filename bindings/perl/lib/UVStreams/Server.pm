@@ -4,7 +4,7 @@ use strict;
 use warnings;
 
 use UVStreams::Raw ();
-use UVStreams::Core qw(run_op throw_last take_stream);
+use UVStreams::Core qw(run_op throw_last take_stream async_methods);
 use UVStreams::Stream;
 
 =head1 NAME
@@ -67,10 +67,9 @@ sub handle { $_[0]{h} }
 sub accept {
     my ($self, %opts) = @_;
     my $h = $self->{h};
-    my $s = run_op('accept', $opts{timeout},
+    return run_op('accept', $opts{timeout},
         sub { UVStreams::Raw::uvs_server_accept_start($h, $_[0]) },
-        \&take_stream);
-    return UVStreams::Stream->new($s);
+        sub { UVStreams::Stream->new(take_stream($_[0])) });
 }
 
 =head2 serve($handler)
@@ -188,9 +187,18 @@ sub abort_clients {
 sub wait_closed {
     my ($self, %opts) = @_;
     my $h = $self->{h};
-    run_op('wait_closed', $opts{timeout},
-        sub { UVStreams::Raw::uvs_server_wait_closed_start($h, $_[0]) });
-    return 1;
+    return run_op('wait_closed', $opts{timeout},
+        sub { UVStreams::Raw::uvs_server_wait_closed_start($h, $_[0]) },
+        sub { 1 });
 }
+
+=head2 accept_async, wait_closed_async
+
+The same calls for event-driven programs: they return an AnyEvent
+condition variable at once; see L<UVStreams::AnyEvent>.
+
+=cut
+
+async_methods(qw(accept wait_closed));
 
 1;

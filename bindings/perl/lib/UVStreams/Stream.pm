@@ -4,7 +4,7 @@ use strict;
 use warnings;
 
 use UVStreams::Raw ();
-use UVStreams::Core qw(call_options run_op check throw_last);
+use UVStreams::Core qw(call_options run_op check throw_last async_methods);
 
 =head1 NAME
 
@@ -76,6 +76,8 @@ sub _read {
     my ($self, $operation, $timeout, $start) = @_;
     return run_op($operation, $timeout, $start, \&_op_bytes);
 }
+
+sub _true { 1 }
 
 sub _op_bytes {
     my (undef, $bytes) = UVStreams::Raw::uvs_op_data($_[0]);
@@ -241,9 +243,8 @@ while it is at or below the high one).
 sub drain {
     my ($self, %opts) = @_;
     my $h = $self->{h};
-    run_op('drain', $opts{timeout},
-        sub { UVStreams::Raw::uvs_stream_drain_start($h, $_[0]) });
-    return 1;
+    return run_op('drain', $opts{timeout},
+        sub { UVStreams::Raw::uvs_stream_drain_start($h, $_[0]) }, \&_true);
 }
 
 =head2 write_eof, can_write_eof
@@ -293,10 +294,9 @@ sub start_tls {
     my ($self, %opts) = @_;
     my $h = $self->{h};
     my $tls_opts = call_options('start_tls', \%opts, @TLS_OPTIONS);
-    run_op('start_tls', $opts{timeout}, sub {
+    return run_op('start_tls', $opts{timeout}, sub {
         UVStreams::Raw::uvs_stream_start_tls_start($h, $$tls_opts, $_[0]);
-    });
-    return 1;
+    }, \&_true);
 }
 
 # ---- closing --------------------------------------------------------------
@@ -327,9 +327,9 @@ sub is_closing { UVStreams::Raw::uvs_stream_is_closing($_[0]{h}) != 0 }
 sub wait_closed {
     my ($self, %opts) = @_;
     my $h = $self->{h};
-    run_op('wait_closed', $opts{timeout},
-        sub { UVStreams::Raw::uvs_stream_wait_closed_start($h, $_[0]) });
-    return 1;
+    return run_op('wait_closed', $opts{timeout},
+        sub { UVStreams::Raw::uvs_stream_wait_closed_start($h, $_[0]) },
+        \&_true);
 }
 
 # ---- information ------------------------------------------------------------
@@ -374,5 +374,17 @@ for my $method (keys %INFO_KEY) {
     no strict 'refs';
     *$method = sub { $_[0]->extra_info($key) };
 }
+
+=head2 read_async, readline_async, readexactly_async, readuntil_async, drain_async, start_tls_async, wait_closed_async
+
+The same calls for event-driven programs: each takes the same arguments,
+returns an AnyEvent condition variable at once and never blocks; the
+condvar's C<recv> gives the value or dies with the exception. See
+L<UVStreams::AnyEvent>.
+
+=cut
+
+async_methods(qw(read readline readexactly readuntil drain start_tls
+                 wait_closed));
 
 1;
