@@ -5,13 +5,11 @@ http/1.1, OP_NO_COMPRESSION, ...) and hands it to asyncio.start_server;
 200 requests from http.client with a test CA must get the same responses
 as from hypercorn on plain asyncio. The server runs in a subprocess (its
 own interpreter, install() or not). Hypercorn passes sock= to
-start_server and asks the socket for its address afterwards: on a build
-where sock= still empties the caller's socket (issue 23 item 1, done on
-another branch) the test says so and skips loudly."""
+start_server and asks the socket for its address afterwards (the caller's
+socket must stay usable: tests/test_sock.py). python3-hypercorn is in the
+binding's package list: without it this test fails, it does not skip."""
 
-import asyncio
 import http.client
-import importlib.util
 import socket
 import ssl
 import subprocess
@@ -20,7 +18,6 @@ import time
 
 import pytest
 
-import uvstreams
 
 SERVER = r'''
 import asyncio, sys
@@ -51,28 +48,6 @@ async def main():
     await serve(app, config, shutdown_trigger=stop.wait)
 asyncio.run(main())
 '''
-
-
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec('hypercorn') is None,
-    reason='python3-hypercorn is not installed')
-
-
-def sock_kept_by_start_server():
-    """Whether the socket given as sock= stays usable (asyncio's rule)."""
-    async def probe():
-        s = socket.socket()
-        s.bind(('127.0.0.1', 0))
-        server = await uvstreams.start_server(lambda r, w: None, sock=s)
-        try:
-            s.getsockname()
-            return True
-        except OSError:
-            return False
-        finally:
-            server.close()
-            await server.wait_closed()
-    return asyncio.run(probe())
 
 
 def free_port():
@@ -135,10 +110,6 @@ def pki(tmp_path_factory):
 
 
 def test_hypercorn_https_under_install(pki):
-    if not sock_kept_by_start_server():
-        pytest.skip('SKIPPED LOUDLY: start_server(sock=s) empties s here, '
-                    'so hypercorn cannot start under install() (issue 23 '
-                    'item 1, fixed on its own branch)')
     plain = serve_and_fetch('asyncio', pki, 200)
     switched = serve_and_fetch('uvstreams', pki, 200)
     assert plain[0] == (200, 'text/plain', '17', b'GET /item/0 https')
