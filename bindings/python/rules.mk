@@ -9,8 +9,10 @@
 # Debian's interpreter only (never a pyenv one): PYTHON is /usr/bin/python3.
 
 DEB_PARTS += python
+# pip, venv, wheel and mypy: the wheel test (test_packaging.py) builds a
+# wheel offline, installs it into a fresh venv and runs mypy --strict on it.
 DEB_PACKAGES_python := swig python3-dev python3-pytest python3-uvloop python3-setuptools \
-  python3-hypercorn curl
+  python3-hypercorn curl python3-pip python3-venv python3-wheel python3-mypy
 
 PY_SRC := bindings/python
 PY_OUT := $(BUILD)/python
