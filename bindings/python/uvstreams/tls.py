@@ -54,6 +54,20 @@ _VERIFY = {ssl.CERT_NONE: _c.UVS_TLS_VERIFY_NONE,
 _VERSION_OPTIONS = ssl.OP_NO_TLSv1_2 | ssl.OP_NO_TLSv1_3
 
 
+def _from_shared_context(name):
+    """A TLSConfig property: the shared SSLContext's attribute when the
+    config shares one, else the value set on the config."""
+    own = '_' + name
+
+    def get(self):
+        ctx = self.__dict__.get('_context')
+        return getattr(ctx, name) if ctx is not None else getattr(self, own)
+
+    def set(self, value):
+        setattr(self, own, value)
+    return property(get, set)
+
+
 class TLSConfig:
     """A TLS configuration of the engine (``uvs_tls_config``).
 
@@ -134,23 +148,8 @@ class TLSConfig:
 
     # A shared context's verify_mode and check_hostname are read from it
     # whenever asked (it may change them).
-    @property
-    def verify_mode(self):
-        ctx = self.__dict__.get('_context')
-        return ctx.verify_mode if ctx is not None else self._verify_mode
-
-    @verify_mode.setter
-    def verify_mode(self, value):
-        self._verify_mode = value
-
-    @property
-    def check_hostname(self):
-        ctx = self.__dict__.get('_context')
-        return ctx.check_hostname if ctx is not None else self._check_hostname
-
-    @check_hostname.setter
-    def check_hostname(self, value):
-        self._check_hostname = value
+    verify_mode = _from_shared_context('verify_mode')
+    check_hostname = _from_shared_context('check_hostname')
 
     def __repr__(self):
         ctx = self.__dict__.get('_context')
